@@ -1,0 +1,63 @@
+"""PPO for dnne-robot: policy, rollout buffer, algorithm, checkpoints, metrics, export.
+
+This package is copied verbatim into exported projects (as ``framework/rl``), so it
+imports only the standard library, numpy and torch (TensorBoard, matplotlib and
+onnx/onnxruntime are optional and imported lazily), and only relatively.
+"""
+
+from __future__ import annotations
+
+from .buffer import RolloutBuffer, RolloutMinibatch
+from .checkpoint import (
+    CheckpointError,
+    capture_rng,
+    checkpoint_path,
+    latest_checkpoint,
+    list_checkpoints,
+    load_checkpoint,
+    prune_checkpoints,
+    restore_rng,
+    save_checkpoint,
+)
+from .export import (
+    DeployPolicy,
+    ExportDependencyError,
+    ExportError,
+    ExportParityError,
+    export_policy,
+    load_exported,
+)
+from .metrics import EpisodeTracker, MetricsLogger
+from .normalizer import RunningMeanStd
+from .policy import ActorCritic, PolicyStep
+from .ppo import PPO, NonFiniteLossError, PPOConfig
+from .spaces import ActionSpec
+
+__all__ = [
+    "PPO",
+    "ActionSpec",
+    "ActorCritic",
+    "CheckpointError",
+    "DeployPolicy",
+    "EpisodeTracker",
+    "ExportDependencyError",
+    "ExportError",
+    "ExportParityError",
+    "MetricsLogger",
+    "NonFiniteLossError",
+    "PPOConfig",
+    "PolicyStep",
+    "RolloutBuffer",
+    "RolloutMinibatch",
+    "RunningMeanStd",
+    "capture_rng",
+    "checkpoint_path",
+    "export_policy",
+    "latest_checkpoint",
+    "list_checkpoints",
+    "load_checkpoint",
+    "load_exported",
+    "prune_checkpoints",
+    "restore_rng",
+    "save_checkpoint",
+]

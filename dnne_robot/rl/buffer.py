@@ -1,0 +1,221 @@
+"""Fixed-size on-policy rollout storage with GAE, shaped ``(num_steps, num_envs, ...)``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+
+class RolloutMinibatch(NamedTuple):
+    """One shuffled minibatch of the flattened ``b_*`` batch."""
+
+    mb_obs: Tensor
+    mb_actions: Tensor
+    mb_logprobs: Tensor
+    mb_advantages: Tensor
+    mb_returns: Tensor
+    mb_values: Tensor
+
+
+class RolloutBuffer:
+    """Preallocated rollout of ``num_steps`` transitions from ``num_envs`` environments.
+
+    Row ``t`` holds one transition ``(obs_t, a_t, log pi(a_t|obs_t), V(obs_t), r_t,
+    terminated_t, truncated_t)``: the flags say whether the step *taken from* ``obs_t``
+    ended the episode. Observations are stored already normalised, exactly as the
+    policy saw them, so that log-probabilities recomputed at update time match.
+
+    Args:
+        num_steps: Rollout horizon ``T`` per environment.
+        num_envs: Number of parallel environments ``N``.
+        obs_dim: Observation width.
+        action_shape: Shape of one action: ``()`` for discrete, ``(act_dim,)`` otherwise.
+        action_dtype: ``torch.long`` for discrete, ``torch.float32`` for continuous.
+        device: Where the tensors live.
+        gamma: Discount, used by the truncation bootstrap and by GAE.
+        gae_lambda: GAE ``lambda``.
+    """
+
+    def __init__(
+        self,
+        num_steps: int,
+        num_envs: int,
+        obs_dim: int,
+        action_shape: Sequence[int] = (),
+        action_dtype: torch.dtype = torch.float32,
+        device: str | torch.device = "cpu",
+        gamma: float = 0.99,
+        gae_lambda: float = 0.95,
+    ) -> None:
+        if num_steps < 1 or num_envs < 1:
+            raise ValueError(f"num_steps and num_envs must be >= 1, got {num_steps}, {num_envs}")
+        self.num_steps = int(num_steps)
+        self.num_envs = int(num_envs)
+        self.obs_dim = int(obs_dim)
+        self.action_shape = tuple(int(s) for s in action_shape)
+        self.action_dtype = action_dtype
+        self.device = torch.device(device)
+        self.gamma = float(gamma)
+        self.gae_lambda = float(gae_lambda)
+
+        T, N = self.num_steps, self.num_envs
+        f32 = dict(dtype=torch.float32, device=self.device)
+        self.obs = torch.zeros((T, N, self.obs_dim), **f32)
+        self.actions = torch.zeros((T, N, *self.action_shape), dtype=action_dtype, device=device)
+        self.logprobs = torch.zeros((T, N), **f32)
+        self.values = torch.zeros((T, N), **f32)
+        self.rewards = torch.zeros((T, N), **f32)
+        self.dones = torch.zeros((T, N), **f32)
+        self.advantages = torch.zeros((T, N), **f32)
+        self.returns = torch.zeros((T, N), **f32)
+        self.pos = 0
+        self.computed = False
+
+    def reset(self) -> None:
+        """Start a new rollout (the tensors are overwritten in place, not reallocated)."""
+        self.pos = 0
+        self.computed = False
+
+    @property
+    def full(self) -> bool:
+        return self.pos == self.num_steps
+
+    def add(
+        self,
+        obs: Tensor,
+        action: Tensor,
+        log_prob: Tensor,
+        value: Tensor,
+        reward: Tensor,
+        terminated: Tensor,
+        truncated: Tensor,
+        final_values: Tensor | None = None,
+    ) -> None:
+        """Store one step of all environments.
+
+        Truncation bootstrap (as in SB3): a time-limit truncation is not a real
+        terminal state, so the value of the state the episode was cut at is folded
+        into the reward, ``r_t += gamma * V(final_obs_t)``, where truncated and not
+        terminated. GAE then cuts the trace at every done, as for a termination.
+
+        Args:
+            obs: Normalised observations ``(N, obs_dim)``, as returned in ``PolicyStep.obs``.
+            action: Raw actions ``(N, *action_shape)``, as in ``PolicyStep.action``.
+            log_prob: ``(N,)`` log-probabilities of ``action`` when it was taken.
+            value: ``(N,)`` critic values ``V(obs)``.
+            reward: ``(N,)`` rewards of this step.
+            terminated: ``(N,)`` bool, the episode reached a terminal state.
+            truncated: ``(N,)`` bool, the episode was cut off (e.g. time limit).
+            final_values: ``(N,)`` ``V(final_obs)`` for the truncated environments, e.g.
+                ``policy.value(policy.normalize(final_obs))``; entries of environments
+                that were not truncated are ignored. Required when any is truncated.
+        """
+        if self.full:
+            raise RuntimeError(
+                "RolloutBuffer is full; call compute_returns_and_advantage, get, reset"
+            )
+        t = self.pos
+        terminated = torch.as_tensor(terminated, device=self.device).bool()
+        truncated = torch.as_tensor(truncated, device=self.device).bool()
+        reward = torch.as_tensor(reward, device=self.device, dtype=torch.float32).clone()
+        bootstrap = truncated & ~terminated
+        if bool(bootstrap.any()):
+            if final_values is None:
+                raise ValueError("final_values is required when an environment is truncated")
+            final_values = final_values.detach().to(self.device, torch.float32)
+            reward = torch.where(bootstrap, reward + self.gamma * final_values, reward)
+
+        self.obs[t] = obs.detach()
+        self.actions[t] = action.detach().reshape(self.actions.shape[1:])
+        self.logprobs[t] = log_prob.detach()
+        self.values[t] = value.detach()
+        self.rewards[t] = reward
+        self.dones[t] = (terminated | truncated).float()
+        self.pos += 1
+        self.computed = False
+
+    @torch.no_grad()
+    def compute_returns_and_advantage(
+        self, last_value: Tensor, last_done: Tensor | None = None
+    ) -> None:
+        """Generalised Advantage Estimation (Schulman et al. 2016, eq. 11-16).
+
+        With ``d_t = terminated_t or truncated_t`` (stored with step ``t``) and
+        ``V(s_T) = last_value``, the value of the observation after the last step::
+
+            delta_t = r_t + gamma * (1 - d_t) * V(s_{t+1}) - V(s_t)
+            A_t     = delta_t + gamma * lambda * (1 - d_t) * A_{t+1},   A_T = 0
+            R_t     = A_t + V(s_t)          (the value target, TD(lambda) return)
+
+        A done cuts both the bootstrap and the trace: after it, ``s_{t+1}`` is the first
+        observation of the next episode (same-step autoreset). For a truncation the
+        value of the true final state was already added to ``r_t`` by :meth:`add`, so
+        ``r_t + gamma * V(final_obs)`` stands in for the missing ``gamma * V(s_{t+1})``.
+
+        Args:
+            last_value: ``(N,)`` ``V(next_obs)`` after the final stored step.
+            last_done: Optional ``(N,)`` done flags after the final step, accepted for
+                CleanRL-style call sites. The buffer already holds them (``d_{T-1}``);
+                if given they must agree, which catches off-by-one storage.
+        """
+        if not self.full:
+            raise RuntimeError(f"rollout incomplete: {self.pos}/{self.num_steps} steps added")
+        if last_done is not None:
+            last_done = torch.as_tensor(last_done, device=self.device).float()
+            if not torch.equal(last_done, self.dones[-1]):
+                raise ValueError(
+                    "last_done disagrees with the done flags stored with the last step"
+                )
+        next_value = last_value.detach().to(self.device, torch.float32).reshape(self.num_envs)
+        last_gae_lam = torch.zeros(self.num_envs, device=self.device)
+        for t in reversed(range(self.num_steps)):
+            next_non_terminal = 1.0 - self.dones[t]
+            if t + 1 < self.num_steps:
+                next_value = self.values[t + 1]
+            delta = self.rewards[t] + self.gamma * next_value * next_non_terminal - self.values[t]
+            last_gae_lam = delta + self.gamma * self.gae_lambda * next_non_terminal * last_gae_lam
+            self.advantages[t] = last_gae_lam
+        torch.add(self.advantages, self.values, out=self.returns)
+        self.computed = True
+
+    @property
+    def batch_size(self) -> int:
+        return self.num_steps * self.num_envs
+
+    def flatten(self) -> RolloutMinibatch:
+        """The whole rollout as ``b_*`` tensors of ``num_steps * num_envs`` rows."""
+        if not self.computed:
+            raise RuntimeError("call compute_returns_and_advantage before reading the batch")
+        return RolloutMinibatch(
+            self.obs.reshape(-1, self.obs_dim),
+            self.actions.reshape(-1, *self.action_shape),
+            self.logprobs.reshape(-1),
+            self.advantages.reshape(-1),
+            self.returns.reshape(-1),
+            self.values.reshape(-1),
+        )
+
+    def get(
+        self, minibatch_size: int, generator: torch.Generator | None = None
+    ) -> Iterator[RolloutMinibatch]:
+        """Yield shuffled minibatches covering every transition exactly once.
+
+        The permutation is drawn from ``generator`` (CPU ``torch.Generator``) so runs are
+        reproducible. A last, smaller minibatch carries the remainder if
+        ``minibatch_size`` does not divide the batch.
+        """
+        b_obs, b_actions, b_logprobs, b_advantages, b_returns, b_values = self.flatten()
+        b_inds = torch.randperm(self.batch_size, generator=generator).to(self.device)
+        for start in range(0, self.batch_size, minibatch_size):
+            mb_inds = b_inds[start : start + minibatch_size]
+            yield RolloutMinibatch(
+                b_obs[mb_inds],
+                b_actions[mb_inds],
+                b_logprobs[mb_inds],
+                b_advantages[mb_inds],
+                b_returns[mb_inds],
+                b_values[mb_inds],
+            )

@@ -1,0 +1,75 @@
+"""Running observation statistics (parallel Welford), stored as module buffers.
+
+Being buffers, ``mean``, ``var`` and ``count`` travel with ``state_dict()`` and with
+every exported deploy policy, so the deployed network sees exactly the inputs it was
+trained on.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+class RunningMeanStd(nn.Module):
+    """Per-feature running mean and (population) variance.
+
+    Statistics are accumulated in float64 so that millions of updates do not drift;
+    :meth:`normalize` computes in float32, the dtype the networks run in.
+
+    Args:
+        shape: Feature shape, e.g. ``obs_dim`` or ``(obs_dim,)``.
+        epsilon: Initial pseudo-count (keeps the first update well defined) and the
+            variance floor used by :meth:`normalize`.
+    """
+
+    mean: Tensor
+    var: Tensor
+    count: Tensor
+
+    def __init__(self, shape: int | tuple[int, ...], epsilon: float = 1e-8) -> None:
+        super().__init__()
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        self.epsilon = float(epsilon)
+        self.register_buffer("mean", torch.zeros(shape, dtype=torch.float64))
+        self.register_buffer("var", torch.ones(shape, dtype=torch.float64))
+        self.register_buffer("count", torch.tensor(1e-4, dtype=torch.float64))
+
+    @torch.no_grad()
+    def update(self, x: Tensor) -> None:
+        """Fold a batch ``x`` of shape ``(batch, *shape)`` into the statistics.
+
+        Chan et al.'s parallel combination of two (mean, M2, count) summaries:
+        ``delta = mean_b - mean_a``; ``mean = mean_a + delta * n_b / n``;
+        ``M2 = M2_a + M2_b + delta**2 * n_a * n_b / n``; ``var = M2 / n``.
+        """
+        x = x.detach().to(device=self.mean.device, dtype=torch.float64)
+        x = x.reshape(-1, *self.mean.shape)
+        batch_count = x.shape[0]
+        if batch_count == 0:
+            return
+        batch_mean = x.mean(dim=0)
+        batch_var = x.var(dim=0, unbiased=False)
+
+        delta = batch_mean - self.mean
+        total = self.count + batch_count
+        new_mean = self.mean + delta * batch_count / total
+        m2 = self.var * self.count + batch_var * batch_count
+        m2 = m2 + delta.square() * self.count * batch_count / total
+        self.mean.copy_(new_mean)
+        self.var.copy_(m2 / total)
+        self.count.copy_(total)
+
+    def normalize(self, x: Tensor, clip: float = 10.0) -> Tensor:
+        """``clamp((x - mean) / sqrt(var + eps), -clip, clip)`` as float32."""
+        mean = self.mean.to(torch.float32)
+        var = self.var.to(torch.float32)
+        return normalize_obs(x.to(torch.float32), mean, var, self.epsilon, clip)
+
+    def extra_repr(self) -> str:
+        return f"shape={tuple(self.mean.shape)}, count={float(self.count):.0f}"
+
+
+def normalize_obs(x: Tensor, mean: Tensor, var: Tensor, epsilon: float, clip: float) -> Tensor:
+    """The one normalisation formula, shared by training and the exported deploy policy."""
+    return torch.clamp((x - mean) / torch.sqrt(var + epsilon), -clip, clip)
