@@ -1,0 +1,116 @@
+"""The mutable working graph the UI reader transforms before it becomes a :class:`Workflow`.
+
+Edges are keyed by ``(target node id, target input name)``: an input holds at most one link,
+and a link is always addressed by its input's *name*, never by a slot position.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from dnne_robot.workflow.describe import node_ref
+from dnne_robot.workflow.model import Link, Node, Repair, Workflow
+
+MODE_NORMAL = 0
+MODE_MUTED = 2
+MODE_BYPASS = 4
+
+
+@dataclass(frozen=True)
+class Edge:
+    """The source end of a link into some input."""
+
+    source: str
+    slot: int
+    type: str = "*"
+    link_id: int | None = None
+
+
+@dataclass
+class WorkNode:
+    """A node while the reader still rewires the graph.
+
+    Attributes:
+        sockets: input names in the file's order (linkable inputs, widget sockets included).
+        socket_types: input name -> declared type.
+        widgets: widget name -> literal value, in widget order.
+        raw_widgets: the file's ``widgets_values`` untouched (PrimitiveNode reads its value here).
+    """
+
+    id: str
+    class_type: str
+    title: str
+    mode: int = MODE_NORMAL
+    sockets: list[str] = field(default_factory=list)
+    socket_types: dict[str, str] = field(default_factory=dict)
+    output_types: list[str] = field(default_factory=list)
+    widgets: dict[str, Any] = field(default_factory=dict)
+    extra_widgets: list[Any] = field(default_factory=list)
+    raw_widgets: Any = None
+
+    def ref(self) -> str:
+        """How notes name this node."""
+        return node_ref(self.id, self.title, self.class_type)
+
+
+@dataclass
+class WorkGraph:
+    """Nodes plus edges keyed by ``(target id, input name)``, and what reading them reported."""
+
+    nodes: dict[str, WorkNode] = field(default_factory=dict)
+    edges: dict[tuple[str, str], Edge] = field(default_factory=dict)
+    repairs: list[Repair] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    duplicate_ids: list[str] = field(default_factory=list)
+
+    def edges_from(self, node_id: str) -> Iterator[tuple[tuple[str, str], Edge]]:
+        """Every edge whose source is ``node_id`` (a snapshot; safe to mutate while iterating)."""
+        return iter([(key, e) for key, e in self.edges.items() if e.source == node_id])
+
+    def remove_node(self, node_id: str) -> None:
+        """Drop a node and every edge into it (edges *from* it are the caller's business)."""
+        self.nodes.pop(node_id, None)
+        for key in [k for k in self.edges if k[0] == node_id]:
+            del self.edges[key]
+
+    def input_ref(self, key: tuple[str, str]) -> str:
+        """``input 'name' of #id (Type)`` for notes."""
+        target = self.nodes.get(key[0])
+        where = target.ref() if target is not None else node_ref(key[0])
+        return f"input {key[1]!r} of {where}"
+
+    def to_workflow(self, source_format: str) -> Workflow:
+        """The final model: widgets first (in widget order), then linked inputs.
+
+        A linked widget keeps its place with the :class:`Link` in place of the value, which is
+        the order ComfyUI's "Save (API)" writes.
+        """
+        wf = Workflow(
+            source_format=source_format,
+            repairs=list(self.repairs),
+            notes=list(self.notes),
+            duplicate_ids=list(self.duplicate_ids),
+        )
+        by_target: dict[str, list[tuple[str, Edge]]] = {}
+        for (target, name), e in self.edges.items():
+            by_target.setdefault(target, []).append((name, e))
+        for nid, wn in self.nodes.items():
+            inputs: dict[str, Any] = dict(wn.widgets)
+            linked = dict(by_target.get(nid, ()))
+            order = [n for n in wn.sockets if n in linked]
+            order += [n for n in linked if n not in wn.sockets]
+            for name in order:
+                e = linked[name]
+                inputs[name] = Link(e.source, e.slot, nid, name, e.type, e.link_id)
+            wf.nodes[nid] = Node(
+                id=nid,
+                class_type=wn.class_type,
+                title=wn.title,
+                inputs=inputs,
+                output_types=list(wn.output_types),
+                input_types=dict(wn.socket_types),
+                extra_widgets=list(wn.extra_widgets),
+            )
+        return wf

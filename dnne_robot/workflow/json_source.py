@@ -1,0 +1,96 @@
+"""Reading workflow JSON text: UTF-8 (BOM tolerated), exact error positions, duplicate keys.
+
+``json.loads`` silently keeps the last of two equal keys; a workflow with two nodes under one
+id must be reported instead, so objects with repeated keys come back as
+:class:`DuplicateKeyDict` (first value kept) listing the repeated keys.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from dnne_robot.workflow.errors import WorkflowFormatError
+
+
+class DuplicateKeyDict(dict):
+    """A parsed JSON object that repeated some keys; the first value of each is kept."""
+
+    duplicate_keys: list[str]
+
+
+def duplicate_keys(obj: Any) -> list[str]:
+    """The keys repeated in the JSON text of ``obj`` (empty for other values)."""
+    return list(getattr(obj, "duplicate_keys", ()))
+
+
+def _keep_first(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    repeated: list[str] = []
+    for key, value in pairs:
+        if key in obj:
+            if key not in repeated:
+                repeated.append(key)
+            continue
+        obj[key] = value
+    if not repeated:
+        return obj
+    flagged = DuplicateKeyDict(obj)
+    flagged.duplicate_keys = repeated
+    return flagged
+
+
+def parse_json_text(text: str, *, path: str | None = None) -> Any:
+    """Parse ``text``; every failure is a :class:`WorkflowFormatError` naming line and column."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if not text.strip():
+        raise WorkflowFormatError("empty file: expected a JSON workflow", path=path)
+    try:
+        return json.loads(text, object_pairs_hook=_keep_first)
+    except json.JSONDecodeError as exc:
+        raise WorkflowFormatError(
+            f"invalid JSON: {exc.msg}", path=path, line=exc.lineno, column=exc.colno
+        ) from None
+    except RecursionError:
+        raise WorkflowFormatError(
+            "invalid JSON: arrays/objects nested too deeply to read", path=path
+        ) from None
+    except ValueError as exc:  # e.g. an integer literal longer than Python's digit limit
+        raise WorkflowFormatError(f"invalid JSON: {exc}", path=path) from None
+
+
+def parse_json_bytes(raw: bytes, *, path: str | None = None) -> Any:
+    """Decode ``raw`` as UTF-8 (a leading BOM is fine) and parse it."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise WorkflowFormatError(
+            "file is UTF-16 encoded; save it as UTF-8 (the format ComfyUI writes)", path=path
+        )
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        bad = raw[exc.start : exc.start + 1].hex()
+        raise WorkflowFormatError(
+            f"not UTF-8 text (byte 0x{bad}); save the workflow as UTF-8",
+            path=path,
+            line=line,
+            column=column,
+        ) from None
+    return parse_json_text(text, path=path)
+
+
+def read_json_file(path: str | Path) -> Any:
+    """Read and parse the JSON file at ``path``."""
+    where = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except IsADirectoryError:
+        raise WorkflowFormatError("is a directory, not a workflow file", path=where) from None
+    except FileNotFoundError:
+        raise WorkflowFormatError("file not found", path=where) from None
+    except OSError as exc:
+        raise WorkflowFormatError(f"cannot read file: {exc.strerror or exc}", path=where) from None
+    return parse_json_bytes(raw, path=where)

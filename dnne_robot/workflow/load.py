@@ -1,0 +1,122 @@
+"""The reader's entry points: :func:`load_workflow` for a file, :func:`read_workflow` for
+already-parsed JSON. Both accept every format :mod:`.detect` knows and raise only
+:class:`WorkflowFormatError` for input they cannot read.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dnne_robot.workflow.api_format import read_api_prompt
+from dnne_robot.workflow.detect import detect
+from dnne_robot.workflow.errors import WorkflowFormatError
+from dnne_robot.workflow.json_source import read_json_file
+from dnne_robot.workflow.model import Workflow
+from dnne_robot.workflow.reconcile import reconcile_with_ui
+from dnne_robot.workflow.ui_format import read_ui_workflow
+from dnne_robot.workflow.widgets import WidgetLookup
+
+
+def load_workflow(
+    path: str | Path,
+    *,
+    ui_workflow: str | Path | None = None,
+    widgets: WidgetLookup | None = None,
+) -> Workflow:
+    """Read a workflow file (API prompt, ``/prompt`` payload, or UI save file v0.4/v1).
+
+    Args:
+        path: the workflow file, UTF-8 JSON (a BOM is fine).
+        ui_workflow: the UI save file an API prompt was made from; its links, resolved by
+            input name, correct the prompt's (every change is a :class:`Repair`).
+        widgets: names the positional widget values of UI nodes whose file does not.
+
+    Raises:
+        WorkflowFormatError: the file (or ``ui_workflow``) cannot be read; ``str()`` names
+            the file, and the line and column of a JSON syntax error.
+    """
+    data = read_json_file(path)
+    ui_data = read_json_file(ui_workflow) if ui_workflow is not None else None
+    return read_workflow(
+        data,
+        path=str(path),
+        ui_data=ui_data,
+        widgets=widgets,
+        ui_path=str(ui_workflow) if ui_workflow is not None else None,
+    )
+
+
+def read_workflow(
+    data: Any,
+    *,
+    path: str | None = None,
+    ui_data: Any = None,
+    widgets: WidgetLookup | None = None,
+    ui_path: str | None = None,
+) -> Workflow:
+    """Read already-parsed workflow JSON; see :func:`load_workflow`.
+
+    Args:
+        data: the parsed file.
+        path: where it came from, for messages.
+        ui_data: the parsed UI workflow to reconcile an API prompt with; a ``/prompt``
+            payload's embedded copy is used when this is ``None``.
+        widgets: widget names by node type, for UI nodes.
+        ui_path: where ``ui_data`` came from, for messages.
+    """
+    try:
+        return _read(data, path, ui_data, widgets, ui_path)
+    except RecursionError:
+        raise WorkflowFormatError("workflow is nested too deeply to read", path=path) from None
+
+
+def _read_ui(data: Any, widgets: WidgetLookup | None, path: str | None) -> Workflow:
+    try:
+        found = detect(data)
+        if found.kind != "ui":
+            raise WorkflowFormatError("expected a UI workflow (with a 'nodes' list)")
+        return read_ui_workflow(found.body, widgets)
+    except WorkflowFormatError as exc:
+        if exc.path is None:
+            exc.path = path
+        raise
+
+
+def _read(
+    data: Any,
+    path: str | None,
+    ui_data: Any,
+    widgets: WidgetLookup | None,
+    ui_path: str | None,
+) -> Workflow:
+    try:
+        found = detect(data)
+        if found.kind == "ui":
+            wf = read_ui_workflow(found.body, widgets)
+        else:
+            wf = read_api_prompt(found.body)
+    except WorkflowFormatError as exc:
+        if exc.path is None:
+            exc.path = path
+        raise
+    wf.path = path
+    if found.kind == "ui":
+        if ui_data is not None:
+            wf.notes.append("ui_workflow ignored: the workflow is already a UI save file")
+        return wf
+    if ui_data is not None:
+        ui = _read_ui(ui_data, widgets, ui_path or "ui workflow")
+    elif found.embedded_ui is not None:
+        try:
+            ui = _read_ui(found.embedded_ui, widgets, None)
+        except WorkflowFormatError as exc:
+            wf.notes.append(
+                f"embedded UI workflow (extra_pnginfo.workflow) could not be read ({exc}); "
+                "links not reconciled"
+            )
+            return wf
+    else:
+        return wf
+    reconcile_with_ui(wf, ui)
+    return wf
