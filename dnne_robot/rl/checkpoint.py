@@ -94,6 +94,18 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def _default_mode() -> int:
+    """``0o666`` minus the process umask (read without changing it, on Linux)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o644
+
+
 def atomic_write(path: str | os.PathLike[str], write: Any) -> Path:
     """Write a file so that readers see either the old or the complete new content.
 
@@ -104,9 +116,14 @@ def atomic_write(path: str | os.PathLike[str], write: Any) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # Keep the real suffix last: some writers (torch.export.save) insist on it.
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent
+    )
     os.close(fd)
     try:
+        # mkstemp creates 0600; give the file the mode a plain open() would have.
+        os.chmod(tmp_name, path.stat().st_mode & 0o7777 if path.exists() else _default_mode())
         with open(tmp_name, "wb") as f:
             write(f)
             f.flush()

@@ -18,7 +18,7 @@ import platform
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -58,11 +58,8 @@ class DeployPolicy(nn.Module):
     The critic, ``log_std`` and the running-statistics counters are left behind.
     """
 
-    discrete: Final[bool]
-    squash: Final[bool]
-    normalize_obs: Final[bool]
-    obs_clip: Final[float]
-    epsilon: Final[float]
+    # TorchScript constants (string annotations from `__future__` hide `Final` from it).
+    __constants__ = ["discrete", "squash", "normalize_obs", "obs_clip", "epsilon"]
 
     def __init__(self, policy: ActorCritic) -> None:
         super().__init__()
@@ -204,8 +201,11 @@ def export_policy(
 
     Returns:
         Report: ``path``, ``metadata_path``, ``format``, ``sha256``, ``frozen``
-        (torchscript), ``max_abs_diff`` (per check: ``example``, ``random``,
-        ``recorded`` and for onnx ``onnxruntime``) and ``atol``.
+        (torchscript: whether ``torch.jit.freeze`` was kept; None otherwise),
+        ``max_abs_diff`` (per check: ``example``, ``random``, ``single`` (batch of one)
+        and ``recorded``) and ``atol``. For onnx the artefact is checked with
+        onnxruntime when it is installed, else ``max_abs_diff`` is empty and
+        ``onnxruntime_checked`` is False.
 
     Raises:
         ExportParityError: a check exceeded ``atol``; no file is left behind.
@@ -221,13 +221,15 @@ def export_policy(
     if example_obs is None:
         example_obs = _random_obs(deploy, 4, seed + 1)
     example_obs = example_obs.detach().to("cpu", torch.float32)
-    checks = {"example": example_obs, "random": _random_obs(deploy, num_random, seed)}
+    random_obs = _random_obs(deploy, num_random, seed)
+    # "single" guards the batch-of-one case that a robot's control loop runs.
+    checks = {"example": example_obs, "random": random_obs, "single": random_obs[:1]}
     if recorded_obs is not None:
         checks["recorded"] = (
             recorded_obs.detach().to("cpu", torch.float32).reshape(-1, deploy.obs_dim)
         )
 
-    report: dict[str, Any] = {"path": str(path), "format": fmt, "atol": atol, "frozen": False}
+    report: dict[str, Any] = {"path": str(path), "format": fmt, "atol": atol, "frozen": None}
     with _Quiet():
         if fmt == "torchscript":
             module, report["frozen"] = _torchscript(deploy, checks, atol)
@@ -243,6 +245,14 @@ def export_policy(
             # there, so a failed check never replaces or creates `path`.
             save(f)
             f.flush()
+            if fmt == "onnx":
+                report["onnxruntime_checked"] = importlib.util.find_spec("onnxruntime") is not None
+                if not report["onnxruntime_checked"]:
+                    import onnx
+
+                    onnx.checker.check_model(f.name)
+                    report["max_abs_diff"] = {}
+                    return
             diffs = _parity(deploy, load_exported(f.name, fmt), checks)
             report["max_abs_diff"] = diffs
             worst = max(diffs.values())

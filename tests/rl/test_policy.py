@@ -104,7 +104,8 @@ def test_orthogonal_init_gains() -> None:
     torch.testing.assert_close(w1 @ w1.T, 2.0 * torch.eye(64), atol=1e-4, rtol=0)
     assert policy.actor_head.weight.norm(dim=1).max() <= 0.01 + 1e-6
     assert policy.critic_head.weight.norm().item() == pytest.approx(1.0, abs=1e-5)
-    assert all(float(b.abs().max()) == 0 for n, b in policy.named_parameters() if "bias" in n)
+    biases = [b.detach() for n, b in policy.named_parameters() if "bias" in n]
+    assert all(float(b.abs().max()) == 0 for b in biases)
 
 
 def test_shared_trunk_has_one_body() -> None:
