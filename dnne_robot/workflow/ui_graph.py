@@ -25,8 +25,9 @@ def work_node(
 ) -> WorkNode:
     """A :class:`WorkNode` with its widget values named (see :mod:`.widgets`).
 
-    Values that cannot be named stay in ``extra_widgets`` with a note, except for virtual
-    nodes and types in ``unnamed_ok`` (subgraph instances), whose values are not inputs.
+    Values that cannot be named stay in ``extra_widgets`` with a note. Virtual nodes keep
+    their values raw; types in ``unnamed_ok`` (subgraph instances, whose promoted widgets are
+    named only by the node's own widget inputs) get no note.
     """
     sockets: list[str] = []
     for inp in raw.inputs:
@@ -43,13 +44,20 @@ def work_node(
         raw_widgets=raw.widgets_values,
     )
     values = raw.widgets_values
-    if raw.class_type in VIRTUAL_TYPES or raw.class_type in unnamed_ok or not values:
+    if raw.class_type in VIRTUAL_TYPES or not values:
         return node
     if isinstance(values, dict):
         node.widgets = dict(values)
         return node
+    quiet = raw.class_type in unnamed_ok
     from_inputs = [WidgetSlot(i.widget, i.type) for i in raw.inputs if i.widget is not None]
-    slots, origin = choose_widget_slots(raw.class_type, from_inputs, len(values), lookup)
+    slots, origin = choose_widget_slots(
+        raw.class_type, from_inputs, len(values), None if quiet else lookup
+    )
+    if quiet:
+        assigned = assign_widget_values(values, slots or [])
+        node.widgets, node.extra_widgets = assigned.values, assigned.extra
+        return node
     if slots is None:
         node.extra_widgets = list(values)
         notes.append(

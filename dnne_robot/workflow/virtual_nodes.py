@@ -64,13 +64,14 @@ def apply_primitives(graph: WorkGraph) -> None:
         fed = []
         for key, _e in graph.edges_from(nid):
             del graph.edges[key]
+            target = graph.nodes.get(key[0])
             if not has_value:
+                kept = target is not None and key[1] in target.widgets
                 graph.notes.append(
                     f"{graph.input_ref(key)} is fed by {prim.ref()}, which stores no value; "
-                    "left unset"
+                    + ("keeps its own widget value" if kept else "left unset")
                 )
                 continue
-            target = graph.nodes.get(key[0])
             if target is not None:
                 target.widgets[key[1]] = value
                 fed.append(f"{key[1]!r} of #{key[0]}")

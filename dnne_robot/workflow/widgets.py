@@ -32,7 +32,7 @@ class WidgetInfo:
     control_after_generate: bool = False
 
 
-WidgetLookup = Callable[[str], "Sequence[WidgetInfo] | None"]
+WidgetLookup = Callable[[str], Sequence[WidgetInfo] | None]
 """``widgets(class_type)``: the type's widgets in order, or ``None`` when the type is unknown."""
 
 
