@@ -32,6 +32,7 @@ from .normalizer import RunningMeanStd
 from .policy import ActorCritic, PolicyStep
 from .ppo import PPO, NonFiniteLossError, PPOConfig
 from .spaces import ActionSpec
+from .trainer import PPOTrainer
 
 __all__ = [
     "PPO",
@@ -46,6 +47,7 @@ __all__ = [
     "MetricsLogger",
     "NonFiniteLossError",
     "PPOConfig",
+    "PPOTrainer",
     "PolicyStep",
     "RolloutBuffer",
     "RolloutMinibatch",

@@ -110,7 +110,7 @@ class RolloutBuffer:
             terminated: ``(N,)`` bool, the episode reached a terminal state.
             truncated: ``(N,)`` bool, the episode was cut off (e.g. time limit).
             final_values: ``(N,)`` ``V(final_obs)`` for the truncated environments, e.g.
-                ``policy.value(policy.normalize(final_obs))``; entries of environments
+                ``policy.predict_value(final_obs)``; entries of environments
                 that were not truncated are ignored. Required when any is truncated.
         """
         if self.full:

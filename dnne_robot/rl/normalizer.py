@@ -39,12 +39,16 @@ class RunningMeanStd(nn.Module):
     def update(self, x: Tensor) -> None:
         """Fold a batch ``x`` of shape ``(batch, *shape)`` into the statistics.
 
+        Rows holding NaN or inf are ignored.
+
         Chan et al.'s parallel combination of two (mean, M2, count) summaries:
         ``delta = mean_b - mean_a``; ``mean = mean_a + delta * n_b / n``;
         ``M2 = M2_a + M2_b + delta**2 * n_a * n_b / n``; ``var = M2 / n``.
         """
         x = x.detach().to(device=self.mean.device, dtype=torch.float64)
         x = x.reshape(-1, *self.mean.shape)
+        # One NaN/inf observation (a simulator blow-up) would poison the stats for good.
+        x = x[torch.isfinite(x.reshape(x.shape[0], -1)).all(dim=1)]
         batch_count = x.shape[0]
         if batch_count == 0:
             return

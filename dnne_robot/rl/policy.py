@@ -199,6 +199,12 @@ class ActorCritic(nn.Module):
         log_prob, _ = self._log_prob_entropy(out, action)
         return PolicyStep(obs, action, self.env_action(action), log_prob, self.value(obs))
 
+    @torch.no_grad()
+    def predict_value(self, obs_raw: Tensor) -> Tensor:
+        """``V`` of raw observations with frozen statistics: for ``last_value`` and the
+        truncation bootstrap ``final_values`` of :meth:`RolloutBuffer.add`."""
+        return self.value(self.normalize(obs_raw.to(self.actor_head.weight.device)))
+
     def evaluate_actions(self, obs_norm: Tensor, actions: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """``(log_prob, entropy, value)`` of stored actions under the current weights."""
         log_prob, entropy = self._log_prob_entropy(self._head(obs_norm), actions)

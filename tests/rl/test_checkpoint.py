@@ -127,7 +127,7 @@ def test_crash_mid_write_leaves_previous_checkpoint_loadable(tmp_path: Path) -> 
     )
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
     assert proc.returncode == 9, proc.stderr.decode()
-    leftovers = [p for p in (run_dir / "checkpoints").iterdir() if p.name.endswith(".tmp")]
+    leftovers = [p for p in (run_dir / "checkpoints").iterdir() if ".tmp" in p.name]
     assert leftovers, "the simulated crash should leave its temporary file"
     assert latest_checkpoint(run_dir) == old
     loaded = load_checkpoint(old)
@@ -138,7 +138,7 @@ def test_latest_and_prune(tmp_path: Path) -> None:
     assert latest_checkpoint(tmp_path) is None
     for step in (5, 1000, 20):
         save_checkpoint(checkpoint_path(tmp_path, step), {"step": step})
-    (tmp_path / "checkpoints" / ".checkpoint_000000009999.pt.abc.tmp").write_bytes(b"x")
+    (tmp_path / "checkpoints" / ".checkpoint_000000009999.pt.abc.tmp.pt").write_bytes(b"x")
     latest = latest_checkpoint(tmp_path)
     assert latest is not None and load_checkpoint(latest)["step"] == 1000
     assert prune_checkpoints(tmp_path, keep=2) == [checkpoint_path(tmp_path, 5)]

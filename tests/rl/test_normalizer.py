@@ -49,3 +49,12 @@ def test_state_dict_roundtrip() -> None:
     other.load_state_dict(rms.state_dict())
     x = torch.randn(3, 4)
     assert torch.equal(rms.normalize(x), other.normalize(x))
+
+
+def test_nonfinite_rows_are_ignored() -> None:
+    clean, dirty = RunningMeanStd(2), RunningMeanStd(2)
+    x = torch.randn(10, 2)
+    clean.update(x)
+    dirty.update(torch.cat([x, torch.tensor([[float("nan"), 0.0], [0.0, float("inf")]])]))
+    assert torch.equal(clean.mean, dirty.mean) and torch.equal(clean.var, dirty.var)
+    assert torch.equal(clean.count, dirty.count)

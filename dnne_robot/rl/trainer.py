@@ -1,0 +1,141 @@
+"""Step-driven PPO training, for callers that see one environment step at a time.
+
+A dataflow graph's trainer node does not own a loop: it is handed, per step, the
+agent's :class:`~.policy.PolicyStep`, the rewards, the done flags and the next
+observations. :class:`PPOTrainer` turns that stream into rollouts and updates, with
+exactly the arithmetic of the plain loop::
+
+    step = policy.act(obs, update_normalizer=True)              # agent node
+    obs, reward, terminated, truncated, final_obs = env(step.env_action)
+    stats = trainer.record(step, reward, terminated, truncated, obs, final_obs)
+    if stats is not None:                                       # an update just ran
+        logger.log(trainer.global_step, stats)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .buffer import RolloutBuffer
+from .metrics import EpisodeTracker
+from .policy import ActorCritic, PolicyStep
+from .ppo import PPO, PPOConfig
+
+
+class PPOTrainer:
+    """Rollout buffer, PPO update, learning-rate schedule and episode statistics.
+
+    Args:
+        policy: The policy the agent acts with (trained in place).
+        config: PPO hyperparameters; ``num_steps`` is the rollout horizon.
+        num_envs: Environments per step.
+        total_timesteps: Training budget in environment steps (``num_envs`` per call),
+            the horizon of the learning-rate annealing and of :attr:`finished`.
+        seed: Seeds the minibatch shuffling.
+        device: Where the rollout is stored.
+    """
+
+    def __init__(
+        self,
+        policy: ActorCritic,
+        config: PPOConfig,
+        num_envs: int,
+        total_timesteps: int,
+        seed: int = 0,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        self.policy = policy
+        self.ppo = PPO(policy, config, seed=seed)
+        self.buffer: RolloutBuffer = self.ppo.make_buffer(num_envs, device)
+        self.episodes = EpisodeTracker(num_envs)
+        self.num_envs = int(num_envs)
+        self.total_timesteps = int(total_timesteps)
+        self.global_step = 0
+
+    @property
+    def config(self) -> PPOConfig:
+        return self.ppo.config
+
+    @property
+    def finished(self) -> bool:
+        """The budget is spent, or the run of non-finite losses says stop."""
+        return self.global_step >= self.total_timesteps or self.ppo.should_stop
+
+    def record(
+        self,
+        step: PolicyStep,
+        reward: Tensor,
+        terminated: Tensor,
+        truncated: Tensor,
+        next_obs: Tensor,
+        final_obs: Tensor | None = None,
+    ) -> dict[str, float] | None:
+        """Store one step; after every ``num_steps``-th, run the update.
+
+        Args:
+            step: What :meth:`ActorCritic.act` returned for this step.
+            reward: ``(N,)`` rewards.
+            terminated: ``(N,)`` bool.
+            truncated: ``(N,)`` bool.
+            next_obs: ``(N, obs_dim)`` raw observations after the step (the reset
+                observation where an episode ended).
+            final_obs: ``(N, obs_dim)`` raw last observations of the episodes that ended
+                this step; only rows of truncated environments are read. Required when
+                any environment is truncated.
+
+        Returns:
+            None, or after an update PPO's diagnostics plus ``global_step``,
+            ``episode_return_mean`` and ``episode_length_mean`` (recent episodes).
+        """
+        truncated = torch.as_tensor(truncated).bool()
+        final_values = None
+        if bool(truncated.any()):
+            if final_obs is None:
+                raise ValueError("final_obs is required when an environment is truncated")
+            final_values = self.policy.predict_value(torch.as_tensor(final_obs))
+        self.buffer.add(
+            step.obs,
+            step.action,
+            step.log_prob,
+            step.value,
+            torch.as_tensor(reward),
+            torch.as_tensor(terminated),
+            truncated,
+            final_values,
+        )
+        self.episodes.step(reward, terminated, truncated)
+        self.global_step += self.num_envs
+        if not self.buffer.full:
+            return None
+
+        self.buffer.compute_returns_and_advantage(self.policy.predict_value(next_obs))
+        rollout_start = self.global_step - self.buffer.batch_size
+        self.ppo.set_progress(rollout_start / self.total_timesteps)
+        stats = self.ppo.update(self.buffer)
+        self.buffer.reset()
+        stats.update(
+            global_step=float(self.global_step),
+            episode_return_mean=self.episodes.recent_mean_return,
+            episode_length_mean=self.episodes.recent_mean_length,
+        )
+        return stats
+
+    def state_dict(self) -> dict[str, Any]:
+        """Policy, PPO state and step counter (take it between rollouts: the partial
+        rollout in the buffer is not included)."""
+        return {
+            "policy_config": self.policy.config(),
+            "policy": self.policy.state_dict(),
+            "ppo": self.ppo.state_dict(),
+            "global_step": self.global_step,
+            "total_timesteps": self.total_timesteps,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.policy.load_state_dict(state["policy"])
+        self.ppo.load_state_dict(state["ppo"])
+        self.global_step = int(state["global_step"])
+        self.buffer.reset()
