@@ -40,7 +40,7 @@ def detect(data: Any) -> Detected:
         raise WorkflowFormatError(
             f"expected a JSON object (a ComfyUI workflow), got {json_type(data)} at the top level"
         )
-    if "nodes" in data:
+    if "nodes" in data and not looks_like_api_node(data["nodes"]):
         if not isinstance(data["nodes"], list):
             raise WorkflowFormatError(
                 f"'nodes' must be a list, got {json_type(data['nodes'])}", field="nodes"

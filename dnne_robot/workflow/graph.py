@@ -6,7 +6,7 @@ and a link is always addressed by its input's *name*, never by a slot position.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,11 +69,13 @@ class WorkGraph:
         """Every edge whose source is ``node_id`` (a snapshot; safe to mutate while iterating)."""
         return iter([(key, e) for key, e in self.edges.items() if e.source == node_id])
 
-    def remove_node(self, node_id: str) -> None:
-        """Drop a node and every edge into it (edges *from* it are the caller's business)."""
-        self.nodes.pop(node_id, None)
-        for key in [k for k in self.edges if k[0] == node_id]:
-            del self.edges[key]
+    def remove_nodes(self, node_ids: Collection[str]) -> None:
+        """Drop nodes and every edge into them (edges *from* them are the caller's business)."""
+        gone = set(node_ids)
+        if not gone:
+            return
+        self.nodes = {nid: n for nid, n in self.nodes.items() if nid not in gone}
+        self.edges = {k: e for k, e in self.edges.items() if k[0] not in gone}
 
     def input_ref(self, key: tuple[str, str]) -> str:
         """``input 'name' of #id (Type)`` for notes."""

@@ -14,15 +14,33 @@ from collections import deque
 from dnne_robot.workflow.graph import MODE_BYPASS, MODE_MUTED, Edge, WorkGraph, WorkNode
 
 
-def _matching_input(node: WorkNode, want: str, prefer: int) -> str | None:
-    """The bypassed node's input to pass through: type ``want``, index ``prefer`` first."""
+def _matching_input(node: WorkNode, wants: list[str], prefer: int) -> str | None:
+    """The bypassed node's input to pass through: the first type in ``wants`` that one of its
+    inputs has, the input at index ``prefer`` first."""
     sockets = node.sockets
-    if 0 <= prefer < len(sockets) and node.socket_types.get(sockets[prefer]) == want:
-        return sockets[prefer]
-    for name in sockets:
-        if node.socket_types.get(name) == want:
-            return name
+    for want in wants:
+        if 0 <= prefer < len(sockets) and node.socket_types.get(sockets[prefer]) == want:
+            return sockets[prefer]
+        for name in sockets:
+            if node.socket_types.get(name) == want:
+                return name
     return None
+
+
+def _wanted_types(
+    node: WorkNode, slot: int, consumer_type: str | None, edge_type: str
+) -> list[str]:
+    """Types to pass through, best first: the bypassed output's type, then the consumer's
+    input type (what ComfyUI's frontend compares), then the link's."""
+    output_type = node.output_types[slot] if 0 <= slot < len(node.output_types) else None
+    given = [t for t in (output_type, consumer_type, edge_type) if t]
+    wants: list[str] = []
+    for t in given:
+        if t != "*" and t not in wants:
+            wants.append(t)
+    if "*" in given:  # a wildcard matches only a wildcard input, and only as a last resort
+        wants.append("*")
+    return wants
 
 
 def apply_bypass(graph: WorkGraph) -> None:
@@ -33,8 +51,7 @@ def apply_bypass(graph: WorkGraph) -> None:
     for key, e in list(graph.edges.items()):
         if key[0] in bypassed or e.source not in bypassed:
             continue
-        consumer = graph.nodes[key[0]]
-        want = consumer.socket_types.get(key[1]) or e.type
+        consumer_type = graph.nodes[key[0]].socket_types.get(key[1])
         upstream: Edge | None = e
         seen: set[str] = set()
         why = ""
@@ -44,9 +61,11 @@ def apply_bypass(graph: WorkGraph) -> None:
                 upstream, why = None, f"bypassed nodes around {node.ref()} form a loop"
                 break
             seen.add(node.id)
-            name = _matching_input(node, want, upstream.slot)
+            wants = _wanted_types(node, upstream.slot, consumer_type, e.type)
+            name = _matching_input(node, wants, upstream.slot)
             if name is None:
-                upstream, why = None, f"bypassed {node.ref()} has no {want} input to pass through"
+                what = "/".join(wants) or "matching"
+                upstream, why = None, f"bypassed {node.ref()} has no {what} input to pass through"
                 break
             upstream = graph.edges.get((node.id, name))
             if upstream is None:
@@ -60,7 +79,7 @@ def apply_bypass(graph: WorkGraph) -> None:
         graph.notes.append(
             f"bypassed {graph.nodes[nid].ref()} (mode 4): removed, consumers rewired"
         )
-        graph.remove_node(nid)
+    graph.remove_nodes(bypassed)
 
 
 def apply_mute(graph: WorkGraph) -> None:
@@ -92,4 +111,4 @@ def apply_mute(graph: WorkGraph) -> None:
             )
     for nid in [n for n in graph.nodes if n in dropped]:
         graph.notes.append(f"dropped {graph.nodes[nid].ref()}: {dropped[nid]}")
-        graph.remove_node(nid)
+    graph.remove_nodes(dropped)

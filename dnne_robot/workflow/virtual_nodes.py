@@ -47,12 +47,18 @@ def collapse_reroutes(graph: WorkGraph) -> None:
         graph.edges[key] = Edge(upstream.source, upstream.slot, link_type, e.link_id)
     for nid in [n for n in graph.nodes if n in reroutes]:
         graph.notes.append(f"collapsed reroute {graph.nodes[nid].ref()} into direct links")
-        graph.remove_node(nid)
+    graph.remove_nodes(reroutes)
 
 
 def apply_primitives(graph: WorkGraph) -> None:
     """Turn each ``PrimitiveNode`` into the literal value of the inputs it feeds."""
     primitives = [nid for nid, n in graph.nodes.items() if n.class_type in PRIMITIVE_TYPES]
+    if not primitives:
+        return
+    feeds: dict[str, list[tuple[str, str]]] = {}
+    for key, e in graph.edges.items():
+        if e.source in graph.nodes and graph.nodes[e.source].class_type in PRIMITIVE_TYPES:
+            feeds.setdefault(e.source, []).append(key)
     for nid in primitives:
         prim = graph.nodes[nid]
         raw = prim.raw_widgets
@@ -62,7 +68,7 @@ def apply_primitives(graph: WorkGraph) -> None:
         elif has_value:
             value = raw[0]
         fed = []
-        for key, _e in graph.edges_from(nid):
+        for key in feeds.get(nid, ()):
             del graph.edges[key]
             target = graph.nodes.get(key[0])
             if not has_value:
@@ -77,16 +83,17 @@ def apply_primitives(graph: WorkGraph) -> None:
                 fed.append(f"{key[1]!r} of #{key[0]}")
         what = f"its value became input {', '.join(fed)}" if fed else "it fed nothing"
         graph.notes.append(f"removed primitive {prim.ref()}: {what}")
-        graph.remove_node(nid)
+    graph.remove_nodes(primitives)
 
 
 def drop_notes(graph: WorkGraph) -> None:
     """Drop comment nodes, which carry no data."""
-    for nid in [nid for nid, n in graph.nodes.items() if n.class_type in NOTE_TYPES]:
+    notes = [nid for nid, n in graph.nodes.items() if n.class_type in NOTE_TYPES]
+    for nid in notes:
         graph.notes.append(f"dropped comment node {graph.nodes[nid].ref()}")
-        for key, _e in graph.edges_from(nid):
-            del graph.edges[key]
-        graph.remove_node(nid)
+    gone = set(notes)
+    graph.edges = {k: e for k, e in graph.edges.items() if e.source not in gone}
+    graph.remove_nodes(gone)
 
 
 def fold_virtual_nodes(graph: WorkGraph) -> None:

@@ -167,3 +167,17 @@ def test_primitive_feeding_several_inputs_and_primitive_without_value() -> None:
     assert list(wf.nodes) == ["3"]
     assert wf.nodes["3"].inputs == {"a": 7, "b": 7, "c": 0}
     assert any("stores no value" in n for n in wf.notes)
+
+
+def test_bypass_into_a_wildcard_input_uses_the_bypassed_output_type() -> None:
+    a = node(1, "A", [], [out("m", "MODEL", [1]), out("t", "TENSOR", [2])])
+    b = node(
+        2, "B", [inp("m", "MODEL", 1), inp("t", "TENSOR", 2)], [out("t", "TENSOR", [3])], mode=4
+    )
+    c = node(3, "PreviewAny", [inp("source", "*", 3)])
+    links = [[1, 1, 0, 2, 0, "MODEL"], [2, 1, 1, 2, 1, "TENSOR"], [3, 2, 0, 3, 0, "*"]]
+    wf = read_workflow(ui([a, b, c], links))
+    assert (wf.nodes["3"].inputs["source"].source, wf.nodes["3"].inputs["source"].source_slot) == (
+        "1",
+        1,
+    )
