@@ -210,6 +210,7 @@ def export_policy(
     Raises:
         ExportParityError: a check exceeded ``atol``; no file is left behind.
         ExportDependencyError: ``fmt="onnx"`` without onnx installed.
+        ExportError: the conversion itself failed.
     """
     if fmt not in FORMATS:
         raise ValueError(f"fmt must be one of {FORMATS}, got {fmt!r}")
@@ -231,14 +232,12 @@ def export_policy(
 
     report: dict[str, Any] = {"path": str(path), "format": fmt, "atol": atol, "frozen": None}
     with _Quiet():
-        if fmt == "torchscript":
-            module, report["frozen"] = _torchscript(deploy, checks, atol)
-            save: Callable[[Any], None] = lambda f: torch.jit.save(module, f)  # noqa: E731
-        elif fmt == "pt2":
-            program = _pt2(deploy, example_obs)
-            save = lambda f: torch.export.save(program, f)  # noqa: E731
-        else:
-            save = _onnx_writer(deploy, example_obs)
+        try:
+            save, report["frozen"] = _build(fmt, deploy, example_obs, checks, atol)
+        except ExportError:
+            raise
+        except Exception as e:
+            raise ExportError(f"{fmt} export of the deploy policy failed: {e}") from e
 
         def write_and_check(f: Any) -> None:
             # The artefact is written to the temporary file, reloaded from it and checked
@@ -271,13 +270,34 @@ def export_policy(
     return report
 
 
+def _build(
+    fmt: str, deploy: DeployPolicy, example_obs: Tensor, checks: dict[str, Tensor], atol: float
+) -> tuple[Callable[[Any], None], bool | None]:
+    """Convert ``deploy``; returns a writer of the artefact and, for torchscript, frozen."""
+    if fmt == "torchscript":
+        module, frozen = _torchscript(deploy, checks, atol)
+
+        def save_torchscript(f: Any) -> None:
+            torch.jit.save(module, f)
+
+        return save_torchscript, frozen
+    if fmt == "pt2":
+        program = _pt2(deploy, example_obs)
+
+        def save_pt2(f: Any) -> None:
+            torch.export.save(program, f)
+
+        return save_pt2, None
+    return _onnx_writer(deploy, example_obs), None
+
+
 def _torchscript(
     deploy: DeployPolicy, checks: dict[str, Tensor], atol: float
 ) -> tuple[torch.jit.ScriptModule, bool]:
     scripted = torch.jit.script(deploy)
     try:
         frozen = torch.jit.freeze(scripted.eval())
-    except Exception:  # noqa: BLE001 - freezing is an optimisation; fall back to plain script
+    except Exception:  # freezing is only an optimisation: fall back to the plain script
         return scripted, False
     diffs = _parity(deploy, frozen, checks)
     if max(diffs.values()) <= atol:
