@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import io
 import json
 import math
 import os
@@ -157,8 +158,6 @@ class MetricsLogger:
                 rows = list(csv.DictReader(f))
 
         def write(f: Any) -> None:
-            import io
-
             text = io.StringIO(newline="")
             w = csv.DictWriter(text, fieldnames=columns, restval="")
             w.writeheader()
