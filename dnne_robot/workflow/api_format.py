@@ -56,10 +56,14 @@ def looks_like_api_node(value: Any) -> bool:
 
 
 def read_api_prompt(prompt: dict[str, Any]) -> Workflow:
-    """Read an API prompt. Links to nodes that are not in the prompt are left out (noted)."""
-    if not prompt:
-        raise WorkflowFormatError("no nodes: an empty object is not a workflow")
+    """Read an API prompt. Links to nodes that are not in the prompt are left out (noted).
+
+    ``{}`` reads as an empty workflow (what :func:`to_api_prompt` writes for one); the
+    validator reports that there is nothing to export.
+    """
     wf = Workflow(source_format="api", duplicate_ids=duplicate_keys(prompt))
+    if not prompt:
+        wf.notes.append("the workflow has no nodes")
     for nid in wf.duplicate_ids:
         wf.notes.append(f"duplicate node id #{short_id(nid)}: the first node is kept")
     for nid, entry in prompt.items():

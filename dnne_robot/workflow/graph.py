@@ -10,7 +10,7 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from dnne_robot.workflow.describe import node_ref
+from dnne_robot.workflow.describe import node_ref, short_id
 from dnne_robot.workflow.model import Link, Node, Repair, Workflow
 
 MODE_NORMAL = 0
@@ -76,6 +76,17 @@ class WorkGraph:
             return
         self.nodes = {nid: n for nid, n in self.nodes.items() if nid not in gone}
         self.edges = {k: e for k, e in self.edges.items() if k[0] not in gone}
+
+    def prune_dangling(self) -> None:
+        """Drop edges whose source node is not in the graph (a last guard before output)."""
+        for key, e in list(self.edges.items()):
+            if e.source not in self.nodes or key[0] not in self.nodes:
+                del self.edges[key]
+                if key[0] in self.nodes:
+                    self.notes.append(
+                        f"{self.input_ref(key)} comes from missing node "
+                        f"#{short_id(e.source)}; left unlinked"
+                    )
 
     def input_ref(self, key: tuple[str, str]) -> str:
         """``input 'name' of #id (Type)`` for notes."""

@@ -68,6 +68,12 @@ def _reconcile_node(api: Workflow, node: Node, ui_node: Node) -> None:
             continue
         if (ui_value.source, ui_value.source_slot) == (value.source, value.source_slot):
             continue
+        if ui_value.source not in api.nodes:
+            api.notes.append(
+                f"input {short(name)} of {_ref(node)}: the UI workflow links it from "
+                f"#{short_id(ui_value.source)}, which the API prompt lacks; kept the prompt's link"
+            )
+            continue
         same_source = ui_value.source == value.source
         node.inputs[name] = replace(
             value,

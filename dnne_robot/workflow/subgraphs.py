@@ -201,6 +201,8 @@ def _splice(graph: WorkGraph, inst: WorkNode, sub: SubgraphDef, inner: WorkGraph
                 )
             elif outer_name is not None and outer_name in inst.widgets:
                 renamed[prefix + target].widgets[name] = inst.widgets[outer_name]
+        elif prefix + e.source not in renamed:
+            continue  # from the output pseudo node, or from a node dropped as a duplicate
         elif target == OUTPUT_NODE:
             out_map[int(name)] = Edge(prefix + e.source, e.slot, e.type, e.link_id)
         elif prefix + target in renamed:

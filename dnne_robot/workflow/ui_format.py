@@ -47,6 +47,7 @@ def read_ui_workflow(data: dict[str, Any], widgets: WidgetLookup | None = None) 
     fold_virtual_nodes(graph)
     apply_bypass(graph)
     apply_mute(graph)
+    graph.prune_dangling()
     return graph.to_workflow(ui_version(data))
 
 

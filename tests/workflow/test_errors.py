@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import json
 import pickle
+import random
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from dnne_robot.workflow import WorkflowError, WorkflowFormatError, load_workflow, read_workflow
+from dnne_robot.workflow import (
+    WorkflowError,
+    WorkflowFormatError,
+    load_workflow,
+    read_workflow,
+    to_api_prompt,
+)
 
 from .catalog_stub import widgets
 from .conftest import DATA, FIXTURES, load_json
 from .helpers import inp, node, out, ui
+
+SUBGRAPH_ID = "9a3c1a52-6a4e-4d8b-9d55-1f2b3c4d5e6f"
 
 
 def _write(tmp_path: Path, content: str | bytes, name: str = "wf.json") -> Path:
@@ -51,7 +60,6 @@ def test_error_survives_pickling() -> None:
         ('"workflow"', "got a string at the top level"),
         ("42", "got a number at the top level"),
         ("null", "got null at the top level"),
-        ("{}", "no nodes"),
         ('{"nodes": {}}', "'nodes' must be a list, got an object"),
         ('{"nodes": [1]}', "nodes[0] must be an object"),
         ('{"nodes": [{"type": "A"}]}', "nodes[0] has no 'id'"),
@@ -314,3 +322,55 @@ def test_structured_hostile_graphs() -> None:
     for data in cases:
         wf = read_workflow(data)
         assert all(isinstance(n.id, str) for n in wf.nodes.values())
+
+
+def _semantic_mutation(data: Any, rng: random.Random) -> Any:
+    """Small in-range edits: link ids, slots and node ids off by one, modes and types swapped."""
+    data = json.loads(json.dumps(data))
+    ints: list[tuple[Any, Any]] = []
+    nodes: list[dict[str, Any]] = []
+
+    def walk(obj: Any) -> None:
+        items = obj.items() if isinstance(obj, dict) else enumerate(obj)
+        if isinstance(obj, dict) and "type" in obj and "id" in obj and "inputs" in obj:
+            nodes.append(obj)
+        for k, v in items:
+            if isinstance(v, int) and not isinstance(v, bool):
+                ints.append((obj, k))
+            elif isinstance(v, dict | list):
+                walk(v)
+
+    walk(data)
+    for _ in range(rng.randrange(1, 6)):
+        if rng.random() < 0.5 and ints:
+            obj, k = rng.choice(ints)
+            obj[k] = rng.choice([obj[k] + 1, obj[k] - 1, 0, 1, -10, -20, 99])
+        elif nodes:
+            n = rng.choice(nodes)
+            roll = rng.random()
+            if roll < 0.4:
+                n["mode"] = rng.choice([0, 1, 2, 4])
+            elif roll < 0.6:
+                n["type"] = rng.choice(["Reroute", "PrimitiveNode", "Note", SUBGRAPH_ID, "X"])
+            elif roll < 0.8 and n["inputs"]:
+                rng.choice(n["inputs"])["link"] = rng.randrange(15)
+            elif n.get("outputs"):
+                rng.choice(n["outputs"])["links"] = [rng.randrange(15) for _ in range(2)]
+    return data
+
+
+@pytest.mark.parametrize("name", FIXTURES)
+def test_semantic_mutations_read_and_round_trip(name: str) -> None:
+    base = load_json(name)
+    rng = random.Random(name)
+    for _ in range(150):
+        data = _semantic_mutation(base, rng)
+        try:
+            wf = read_workflow(data, widgets=widgets)
+        except WorkflowFormatError as e:
+            str(e)
+            continue
+        for link in wf.links():  # no dangling link survives the reader
+            assert link.source in wf.nodes
+        prompt = to_api_prompt(wf)
+        assert to_api_prompt(read_workflow(json.loads(json.dumps(prompt)))) == prompt

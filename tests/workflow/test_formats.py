@@ -269,6 +269,24 @@ def test_api_float_slot_is_accepted_when_integral() -> None:
     assert wf.nodes["2"].inputs["a"].source_slot == 1
 
 
-def test_empty_ui_workflow_is_an_empty_graph() -> None:
+def test_empty_workflows_are_empty_graphs() -> None:
     wf = read_workflow(ui([], []))
     assert wf.nodes == {} and wf.source_format == "ui-0.4"
+    api = read_workflow({})
+    assert api.nodes == {} and api.notes == ["the workflow has no nodes"]
+
+
+def test_reconcile_keeps_the_prompt_link_when_the_ui_source_is_not_in_the_prompt() -> None:
+    payload = load_json("prompt_payload.json")
+    ui_data = payload["extra_data"]["extra_pnginfo"]["workflow"]
+    ui_data["nodes"][5]["id"] = 66  # the reward node has another id in the UI copy
+    for link in ui_data["links"]:
+        for end in (1, 3):
+            if link[end] == 6:
+                link[end] = 66
+    wf = read_workflow(payload, widgets=widgets)
+    assert (wf.nodes["7"].inputs["done"].source, wf.nodes["7"].inputs["done"].source_slot) == (
+        "6",
+        0,
+    )
+    assert any("which the API prompt lacks" in n for n in wf.notes)
