@@ -1,10 +1,11 @@
 """Node modes: bypass (4) rewires around a node, muted (2) drops it and what only it feeds.
 
-Bypass follows ComfyUI's frontend: the consumer of the bypassed node's output slot ``k`` takes
-the source that feeds the bypassed node's input of the *same type* as the consumer's input,
-preferring the input at index ``k``. Mute goes further than the frontend, which would only
-unlink the consumers: a node all of whose linked inputs come from dropped nodes drops too,
-transitively, so a muted branch disappears as a whole.
+Bypass follows ComfyUI's frontend: the consumer of the bypassed node's output slot ``k`` (of
+type ``T``) takes the source that feeds the bypassed node's first input of type ``T``,
+preferring the input at index ``k``. ``T`` is the output's declared type, falling back to the
+consumer input's type (the one the frontend compares) so wildcard outputs still match. Mute goes
+further than the frontend, which would only unlink the consumers: a node all of whose linked
+inputs come from dropped nodes drops too, transitively, so a muted branch disappears as a whole.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dnne_robot.workflow.describe import short_id
 from dnne_robot.workflow.graph import Edge
 from dnne_robot.workflow.model import Repair
 from dnne_robot.workflow.ui_parse import RawGraph, RawInput, RawLink, RawNode
@@ -111,16 +112,16 @@ class _Resolver:
                     target,
                     inp,
                     "origin",
-                    rec.origin,
-                    prod.node.id,
-                    f"links[] names missing node #{rec.origin} as the source; output "
+                    [rec.origin, rec.origin_slot],
+                    [prod.node.id, prod.slot],
+                    f"links[] names missing node #{short_id(rec.origin)} as the source; output "
                     f"{prod.node.outputs[prod.slot].name!r} (slot {prod.slot}) of "
                     f"{prod.node.ref()} lists link {rec.id}",
                 )
                 return prod.node, prod.slot
             self.notes.append(
                 f"link {rec.id} into input {inp.name!r} of {target.ref()} comes from missing "
-                f"node #{rec.origin}; left unlinked"
+                f"node #{short_id(rec.origin)}; left unlinked"
             )
             return None
         n_out = len(source.outputs)
@@ -230,8 +231,8 @@ class _Resolver:
                     "target",
                     rec.target,
                     target.id,
-                    f"links[] names #{rec.target} as the target but input {inp.name!r} of "
-                    f"{target.ref()} holds the link",
+                    f"links[] names #{short_id(rec.target)} as the target but input "
+                    f"{inp.name!r} of {target.ref()} holds the link",
                 )
             elif rec.target_slot != index:
                 self._repair(
@@ -257,7 +258,7 @@ class _Resolver:
             target = self.graph.nodes.get(rec.target)
             if target is None:
                 self.notes.append(
-                    f"links[] entry {lid} targets missing node #{rec.target}; ignored"
+                    f"links[] entry {lid} targets missing node #{short_id(rec.target)}; ignored"
                 )
                 continue
             if not 0 <= rec.target_slot < len(target.inputs):

@@ -105,7 +105,7 @@ def test_missing_origin_node_is_repaired_from_the_output_lists() -> None:
     wf = read_workflow(_pair(link=[5, 9, 0, 2, 1, "TENSOR"]))
     assert wf.nodes["2"].inputs["second"] == Link("1", 0, "2", "second", "TENSOR", 5)
     (r,) = wf.repairs
-    assert (r.field, r.old, r.new) == ("origin", "9", "1")
+    assert (r.field, r.old, r.new) == ("origin", ["9", 0], ["1", 0])
 
 
 def test_origin_slot_of_the_wrong_type_is_repaired() -> None:
