@@ -45,8 +45,13 @@ def resolve_spec(
         return env_id(text, engine), {}
     if text in gym.registry:
         return text, {}
-    known = [*TASKS, *ISAAC_TASKS]
-    hint = did_you_mean(text, known) or did_you_mean(text, list(gym.registry))
+    known, ids = [*TASKS, *ISAAC_TASKS], list(gym.registry)
+    looks_like_id = "/" in text or "-v" in text
+    hint = (
+        did_you_mean(text, ids) or did_you_mean(text, known)
+        if looks_like_id
+        else did_you_mean(text, known) or did_you_mean(text, ids)
+    )
     raise UnknownTaskError(
         f"unknown task or env id {text!r}.{hint} Tasks: {', '.join(TASKS)}; Isaac aliases: "
         f"{', '.join(ISAAC_TASKS)}; or any registered gymnasium id, or an .xml/.urdf file."

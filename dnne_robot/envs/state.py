@@ -33,7 +33,7 @@ FORMAT = "dnne-envs-state/1"
 _CLASSIC_ATTRS = ("state", "steps_beyond_terminated", "last_u")
 
 # MjData arrays computed from the previous step that gymnasium's MuJoCo envs may read in step()
-# before simulating (e.g. Reacher-v5 scores body positions left by the last mj_step).
+# before simulating (Ant-v5 and Humanoid-v5 read body positions left by the last mj_step).
 _MJ_DERIVED = (
     "xpos", "xquat", "xmat", "xipos", "ximat", "xanchor", "xaxis",
     "geom_xpos", "geom_xmat", "site_xpos", "site_xmat", "cam_xpos", "cam_xmat",
@@ -46,14 +46,16 @@ _MJ_DERIVED = (
 
 # -- plain-value encoding ------------------------------------------------------------------
 def encode(value: Any) -> Any:
-    """Turn numpy values into tagged plain dicts; keep Python primitives; refuse the rest."""
-    if value is None or isinstance(value, bool | int | float | str):
+    """Turn numpy values and tuples into tagged plain dicts; keep primitives; refuse the rest."""
+    if value is None or type(value) in (bool, int, float, str):
         return value
     if isinstance(value, np.ndarray):
         return {"__ndarray__": value.tolist(), "dtype": value.dtype.str, "shape": list(value.shape)}
-    if isinstance(value, np.generic):
+    if isinstance(value, np.generic):  # before float: np.float64 is a float subclass
         return {"__npscalar__": value.item(), "dtype": value.dtype.str}
-    if isinstance(value, list | tuple):
+    if isinstance(value, tuple):
+        return {"__tuple__": [encode(v) for v in value]}
+    if isinstance(value, list):
         return [encode(v) for v in value]
     if isinstance(value, dict):
         return {str(k): encode(v) for k, v in value.items()}
@@ -68,6 +70,8 @@ def decode(value: Any) -> Any:
             return arr.reshape(value["shape"])
         if "__npscalar__" in value:
             return np.dtype(value["dtype"]).type(value["__npscalar__"])
+        if "__tuple__" in value:
+            return tuple(decode(v) for v in value["__tuple__"])
         return {k: decode(v) for k, v in value.items()}
     if isinstance(value, list):
         return [decode(v) for v in value]

@@ -54,3 +54,16 @@ def reach_jacobian(obs: np.ndarray) -> np.ndarray:
         [200.0 * (j11 * ex + j21 * ey) - 0.3 * w1, 200.0 * (j12 * ex + j22 * ey) - 0.3 * w2], 1
     )
     return np.clip(a, -1.0, 1.0).astype(np.float32)
+
+
+def assert_plain(value: Any, where: str = "state") -> None:
+    """Only dict/list/str/int/float/bool/None, all the way down."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            assert isinstance(k, str), where
+            assert_plain(v, f"{where}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            assert_plain(v, f"{where}[{i}]")
+    else:
+        assert value is None or type(value) in (str, int, float, bool), (where, type(value))

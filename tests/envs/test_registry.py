@@ -25,7 +25,7 @@ from dnne_robot.envs import (
 )
 from dnne_robot.envs.make import make_single
 
-from .helpers import MODEL_KWARGS
+from .helpers import MODEL_KWARGS, assert_plain
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*Box observation space.*infinity")
 
@@ -74,7 +74,9 @@ def test_registered_env(spec_id: str) -> None:
             np.testing.assert_array_equal(u, v)
 
     # Capture at step 30, run on to 60; restore into a fresh env, replay, compare bit for bit.
-    state = json.loads(json.dumps(capture_state(a)))
+    state = capture_state(a)
+    assert_plain(state)
+    state = json.loads(json.dumps(state))
     ahead = _rollout(a, actions[30:])
     fresh = make()
     fresh.reset(seed=123)
