@@ -44,7 +44,8 @@ Loop = Callable[[int], None]
 def _direct_gymnasium(task: str, actions: list[Any]) -> Loop:
     import gymnasium as gym
 
-    env = gym.make(env_id(task, "gymnasium")).unwrapped
+    # gymnasium is its own engine: the direct loop is gymnasium's class, as a user makes it.
+    env = gym.make({"CartPole": "CartPole-v1", "Pendulum": "Pendulum-v1"}[task]).unwrapped
     env.reset(seed=0)
     step = env.step
 

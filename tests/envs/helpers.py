@@ -42,7 +42,7 @@ def pendulum_swing_up(obs: np.ndarray) -> np.ndarray:
 
 
 def reach_jacobian(obs: np.ndarray) -> np.ndarray:
-    """Torque along J^T (target - fingertip), with joint damping (return about -6 vs -28 idle)."""
+    """Torque along J^T (target - fingertip), with joint damping (return about -6 vs -26 idle)."""
     c1, c2, s1, s2, w1, w2, tx, ty, dx, dy = obs.T
     length = 0.1
     s12 = s1 * c2 + c1 * s2
