@@ -1,14 +1,15 @@
 """PyBullet adapters: URDF models in ``p.DIRECT`` mode, one physics client per env.
 
 ``p.connect(p.DIRECT)`` gives each env its own client id, passed as ``physicsClientId`` to every
-call, so any number of envs live side by side in one process. Undamped models run a control
-period as one ``stepSimulation`` call that Bullet splits into ``substeps`` (``numSubSteps``).
-Models with joint damping call ``stepSimulation`` once per substep instead (re-applying the
-torques, which Bullet clears after every call): with ``numSubSteps`` Bullet applies joint damping
-over the whole period and the arm goes unstable. Joint states are read with one batched
-``getJointStates``. Default velocity motors and Bullet's default link
-damping are switched off, and inertias come from the URDF (``URDF_USE_INERTIA_FROM_FILE``), so the
-dynamics are the ones the model file states.
+call, so any number of envs live side by side in one process. Default velocity motors and
+Bullet's default link damping are switched off and inertias come from the URDF
+(``URDF_USE_INERTIA_FROM_FILE``), so the dynamics are the ones the model file states.
+
+Undamped models run a control period as one ``stepSimulation`` call that Bullet splits into
+``substeps`` (``numSubSteps``). Models with joint damping call ``stepSimulation`` once per
+substep instead, re-applying the torques (Bullet clears them after every call): with
+``numSubSteps`` Bullet applies joint damping over the whole period and the arm goes unstable.
+Joint states are read with one batched ``getJointStates``.
 """
 
 from __future__ import annotations
@@ -497,10 +498,7 @@ class PyBulletModelEnv(PyBulletEnv):
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         a = np.clip(np.asarray(action, dtype=np.float64), -self._high, self._high)
         if not np.isfinite(a).all():
-            a = np.nan_to_num(a)  # Bullet rejects NaN torques; the state check below ends it
-            bad_action = True
-        else:
-            bad_action = False
+            return self._unstable(self.observation_space.shape[0])
         forces, cid = a.tolist(), self._client
         for _ in range(self.substeps):
             self._set_motors(
@@ -508,6 +506,6 @@ class PyBulletModelEnv(PyBulletEnv):
             )
             self._step_sim(physicsClientId=cid)
         obs = self._obs()
-        if bad_action or not np.isfinite(obs).all():
+        if not np.isfinite(obs).all():
             return self._unstable(obs.size)
         return obs, 0.0, False, False, {}

@@ -23,6 +23,8 @@ from dnne_robot.envs import (
     restore_state,
 )
 
+from .helpers import MODEL_KWARGS
+
 
 def test_errors_share_one_base() -> None:
     for cls in (
@@ -160,13 +162,28 @@ def test_nan_state_ends_episode_without_crash(spec_id: str) -> None:
     vec.close()
 
 
-def test_nan_action_ends_episode() -> None:
-    pytest.importorskip("mujoco")
-    env = gym.make("dnne/Pendulum-mujoco-v0").unwrapped
+@pytest.mark.parametrize(
+    "spec_id",
+    [
+        "dnne/Pendulum-mujoco-v0",
+        "dnne/Reach-pybullet-v0",
+        "dnne/ModelFile-mujoco-v0",
+        "dnne/ModelFile-pybullet-v0",
+    ],
+)
+def test_nan_action_ends_episode(spec_id: str) -> None:
+    pytest.importorskip(spec_id.split("-")[1])
+    env = gym.make(spec_id, **MODEL_KWARGS.get(spec_id, {})).unwrapped
     env.reset(seed=0)
+    action = np.full(env.action_space.shape, np.nan, dtype=np.float32)
     with pytest.warns(RuntimeWarning, match="unstable"):
-        _, reward, terminated, _, info = env.step(np.array([np.nan], dtype=np.float32))
+        obs, reward, terminated, _, info = env.step(action)
     assert terminated and info == {"unstable": True} and reward == 0.0
+    assert np.isfinite(obs).all()
+    env.reset(seed=0)
+    obs, *_ = env.step(np.zeros(env.action_space.shape, dtype=np.float32))
+    assert np.isfinite(obs).all()
+    env.close()
 
 
 def test_state_of_unsupported_env() -> None:
