@@ -14,7 +14,7 @@ from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, Vecto
 from .engines import ENGINES, PIP_INSTALL, check_engine, import_mujoco, import_pybullet
 from .errors import EngineNotInstalledError, EnvError, UnknownTaskError, did_you_mean
 from .registry import ISAAC_TASKS, MODEL_FILE_IDS, TASK_ENGINES, TASKS, env_id
-from .state import StateAccess
+from .state import EnvAccess
 
 _MODEL_SUFFIX_ENGINE = {".xml": "mujoco", ".mjcf": "mujoco", ".urdf": "pybullet"}
 VECTORIZATIONS = ("sync", "async")
@@ -80,7 +80,7 @@ def make_single(
     kwargs: dict[str, Any] | None = None,
     seed: int | None = None,
 ) -> gym.Env:
-    """``gymnasium.make`` one env, wrap it in :class:`StateAccess`, optionally pre-seed its RNG.
+    """``gymnasium.make`` one env, wrap it in :class:`EnvAccess`, optionally pre-seed its RNG.
 
     A pre-seeded env's first ``reset()`` without a seed equals ``reset(seed=seed)``.
     """
@@ -96,7 +96,7 @@ def make_single(
         base._np_random, base._np_random_seed = seeding.np_random(seed)
         env.action_space.seed(seed)
         env.observation_space.seed(seed)
-    return StateAccess(env)
+    return EnvAccess(env)
 
 
 def make_env(
@@ -126,7 +126,9 @@ def make_env(
 
     The vector env autoresets in the same step (``AutoresetMode.SAME_STEP``): on termination or
     truncation the returned obs is already the reset obs and ``infos["final_obs"]`` /
-    ``infos["_final_obs"]`` hold the final observations.
+    ``infos["_final_obs"]`` hold the final observations, and the last step's own info (e.g.
+    ``"unstable"``) is under ``infos["final_info"]``. ``vec.metadata["dt"]`` is the control
+    period in seconds.
     """
     if num_envs < 1:
         raise ValueError(f"num_envs must be >= 1, got {num_envs}")
@@ -154,6 +156,8 @@ def make_env(
     if seed is not None:
         vec.action_space.seed(seed)
         vec.observation_space.seed(seed)
+    # A new dict: the sub-env's metadata may be a class attribute shared by every instance.
+    vec.metadata = {**vec.metadata, "dt": vec.get_attr("dt")[0]}
     return vec
 
 

@@ -203,15 +203,24 @@ def set_env_state(env: gym.Env, state: dict[str, Any]) -> None:
         layer = layer.env
 
 
-class StateAccess(gym.Wrapper):
-    """Outermost wrapper of every sub-env that ``make_env`` builds.
+class EnvAccess(gym.Wrapper):
+    """Outermost wrapper of every sub-env that ``make_env`` builds; ``step`` passes straight on.
 
-    It adds nothing to ``step``; it exists so that ``AsyncVectorEnv`` workers can be reached:
-    ``vec_env.call("dnne_state")`` reads each sub-env's state and
-    ``vec_env.set_attr("dnne_state", states)`` writes them back.
+    It makes each sub-env reachable through the vector env, ``AsyncVectorEnv`` workers included:
+    ``vec_env.call("dnne_state")`` reads each sub-env's state,
+    ``vec_env.set_attr("dnne_state", states)`` writes them back, and ``vec_env.get_attr("dt")``
+    gives the control period (CartPole-v1 calls it ``tau``).
     """
 
     dnne_state_access = True
+
+    @property
+    def dt(self) -> float | None:
+        base = self.env.unwrapped
+        dt = getattr(base, "dt", None)
+        if dt is None:
+            dt = getattr(base, "tau", None)
+        return None if dt is None else float(dt)
 
     @property
     def dnne_state(self) -> dict[str, Any]:

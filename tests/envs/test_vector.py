@@ -143,6 +143,23 @@ def test_async_vector_env_and_its_state() -> None:
     fresh.close()
 
 
+@pytest.mark.parametrize(
+    ("spec", "engine", "dt"),
+    [
+        ("CartPole", "gymnasium", 0.02),
+        ("Pendulum", "gymnasium", 0.05),
+        pytest.param("CartPole", "mujoco", 0.02, marks=needs_mujoco),
+        pytest.param("Reach", "pybullet", 0.02, marks=needs_pybullet),
+        pytest.param("InvertedPendulum-v5", "gymnasium", 0.04, marks=needs_mujoco),
+    ],
+)
+def test_control_period_is_exposed(spec: str, engine: str, dt: float) -> None:
+    vec = make_env(spec, engine, num_envs=2)
+    assert vec.metadata["dt"] == pytest.approx(dt)
+    assert vec.get_attr("dt") == pytest.approx((dt, dt))
+    vec.close()
+
+
 def test_make_env_argument_checks() -> None:
     with pytest.raises(ValueError, match="num_envs"):
         make_env("CartPole", num_envs=0)
