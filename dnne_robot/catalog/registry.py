@@ -1,0 +1,76 @@
+"""Lookup over :data:`dnne_robot.catalog.nodes.NODES`, aliases and plugins included."""
+
+from __future__ import annotations
+
+import difflib
+from functools import cache
+
+from .nodes import NODES
+from .spec import NodeSpec
+
+
+@cache
+def _index() -> dict[str, NodeSpec]:
+    index: dict[str, NodeSpec] = {}
+    for spec in all_specs():
+        for name in (spec.class_type, *spec.aliases):
+            index.setdefault(name, spec)
+    return index
+
+
+@cache
+def all_specs() -> tuple[NodeSpec, ...]:
+    """Built-in specs plus those plugins contribute through the exporter entry points."""
+    from ..exporters.plugins import plugin_specs
+
+    return NODES + plugin_specs()
+
+
+def get_spec(class_type: str) -> NodeSpec | None:
+    return _index().get(class_type)
+
+
+def suggest(class_type: str) -> str | None:
+    """The closest known type name, for "did you mean" messages."""
+    match = difflib.get_close_matches(class_type, list(_index()), n=1, cutoff=0.6)
+    if not match:
+        lowered = {k.lower(): k for k in _index()}
+        match = difflib.get_close_matches(class_type.lower(), list(lowered), n=1, cutoff=0.6)
+        return lowered[match[0]] if match else None
+    return match[0]
+
+
+def object_info() -> dict:
+    """The catalog in the shape of ComfyUI's ``/object_info``."""
+    info = {}
+    for spec in all_specs():
+        required, optional = {}, {}
+        for inp in spec.inputs:
+            opts: dict = {}
+            if inp.default is not None:
+                opts["default"] = inp.default
+            if inp.min is not None and inp.min != float("-inf"):
+                opts["min"] = inp.min
+            if inp.max is not None and inp.max != float("inf"):
+                opts["max"] = inp.max
+            if inp.tooltip:
+                opts["tooltip"] = inp.tooltip
+            if inp.control_after_generate:
+                opts["control_after_generate"] = True
+            type_entry = list(inp.choices) if inp.type == "COMBO" else inp.type
+            (required if inp.required else optional)[inp.name] = [type_entry, opts]
+        info[spec.class_type] = {
+            "input": {"required": required, "optional": optional},
+            "input_order": {"required": [i.name for i in spec.inputs if i.required],
+                            "optional": [i.name for i in spec.inputs if not i.required]},
+            "output": [o.type for o in spec.outputs],
+            "output_name": [o.name for o in spec.outputs],
+            "output_is_list": [False for _ in spec.outputs],
+            "name": spec.class_type,
+            "display_name": spec.display_name,
+            "description": spec.description,
+            "category": f"dnne-robot/{spec.category}",
+            "output_node": False,
+            "aliases": list(spec.aliases),
+        }
+    return info

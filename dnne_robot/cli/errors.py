@@ -1,0 +1,58 @@
+"""How every command reports failure: one red line per problem, no traceback."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import typer
+
+DEBUG = {"on": False}
+
+
+def say(message: str, style: str = "red") -> None:
+    from rich.console import Console
+
+    Console(stderr=True, highlight=False, soft_wrap=True).print(message, style=style, markup=False)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn known failures into one-line messages and exit codes; ``--debug`` re-raises."""
+    from ..render.package import RenderError
+    from ..validate import ValidationError
+    from ..workflow import WorkflowError
+
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except ValidationError as exc:
+        if DEBUG["on"]:
+            raise
+        for problem in exc.problems:
+            say(str(problem), "red" if problem.severity == "error" else "yellow")
+        errors = sum(p.severity == "error" for p in exc.problems)
+        say(f"{errors} error(s); nothing was written")
+        raise typer.Exit(1) from None
+    except (WorkflowError, RenderError, FileExistsError, OSError) as exc:
+        if DEBUG["on"]:
+            raise
+        say(f"error: {exc}")
+        raise typer.Exit(1) from None
+    except Exception as exc:  # noqa: BLE001 - never a traceback without --debug
+        if DEBUG["on"]:
+            raise
+        say(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)")
+        raise typer.Exit(2) from None
+
+
+def guarded(fn: Callable) -> Callable:
+    return fn
+
+
+def warn_lines(lines: list[str]) -> None:
+    for line in lines:
+        say(line, "yellow")
+    sys.stderr.flush()

@@ -1,0 +1,44 @@
+"""``dnne-robot export``: a workflow to a standalone package."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .errors import say, user_errors
+
+
+def export(
+    workflow: Annotated[Path, typer.Argument(help="ComfyUI/DNNE workflow (UI or API JSON).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder to create.")],
+    sim: Annotated[str, typer.Option(help="Simulator: gymnasium, mujoco or pybullet.")] = "gymnasium",
+    ui_workflow: Annotated[Path | None, typer.Option(
+        help="The UI file an API prompt came from, to repair its links.")] = None,
+    force: Annotated[bool, typer.Option(help="Replace a non-empty output folder.")] = False,
+    optimize: Annotated[bool, typer.Option(
+        help="Fuse stateless chains and drop queues that are not needed.")] = False,
+    backend: Annotated[str, typer.Option(help="Training backend: local or ray.")] = "local",
+    templates: Annotated[list[Path] | None, typer.Option(
+        help="Folder whose templates override the built-in ones (repeatable).")] = None,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No warnings.")] = False,
+) -> None:
+    """Export WORKFLOW to a runnable package in OUTPUT."""
+    from ..pipeline import export as run_export
+    from ..plan import BACKENDS, SIMS
+
+    with user_errors():
+        if sim not in SIMS:
+            say(f"error: --sim {sim!r} is not one of: {', '.join(SIMS)}")
+            raise typer.Exit(2)
+        if backend not in BACKENDS:
+            say(f"error: --backend {backend!r} is not one of: {', '.join(BACKENDS)}")
+            raise typer.Exit(2)
+        checked = run_export(workflow, output, ui_workflow=ui_workflow, sim=sim, backend=backend,
+                             optimize=optimize, force=force, templates=templates)
+        if not quiet:
+            for problem in checked.problems:
+                say(str(problem), "yellow")
+        assert checked.plan is not None
+        say(f"exported {len(checked.plan.nodes)} nodes to {output} (sim: {sim})", "green")

@@ -1,0 +1,35 @@
+"""``dnne-robot validate``: every problem in a workflow, at once."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .errors import say, user_errors
+
+
+def validate(
+    workflow: Annotated[Path, typer.Argument(help="ComfyUI/DNNE workflow (UI or API JSON).")],
+    sim: Annotated[str, typer.Option(help="Simulator the graph will run on.")] = "gymnasium",
+    ui_workflow: Annotated[Path | None, typer.Option(help="UI file an API prompt came from.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print problems as JSON.")] = False,
+) -> None:
+    """Check WORKFLOW; exit 1 when it has errors."""
+    from ..pipeline import check
+
+    with user_errors():
+        checked = check(workflow, ui_workflow=ui_workflow, sim=sim)
+        if as_json:
+            typer.echo(json.dumps([p.__dict__ for p in checked.problems], indent=2))
+        else:
+            for problem in checked.problems:
+                say(str(problem), "red" if problem.severity == "error" else "yellow")
+        if checked.errors:
+            if not as_json:
+                say(f"{len(checked.errors)} error(s) in {workflow}")
+            raise typer.Exit(1)
+        if not as_json:
+            say(f"{workflow}: {len(checked.workflow.nodes)} nodes, no errors", "green")

@@ -1,0 +1,9 @@
+"""Exporters for graph plumbing nodes."""
+
+from __future__ import annotations
+
+from .base import NodeExporter
+
+
+class OrMergeExporter(NodeExporter):
+    template = "nodes/or_merge.py.jinja"

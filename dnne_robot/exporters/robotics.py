@@ -1,0 +1,115 @@
+"""Exporters for the robotics nodes: simulator env and step, action and reward."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from .base import NodeExporter
+
+if TYPE_CHECKING:
+    from ..plan import Plan, PlannedNode
+    from ..validate import Problem
+
+#: DNNE / Isaac Gym widgets that have no meaning once the task runs on --sim.
+ISAAC_ONLY = {
+    "isaac_gym_path": "Isaac Gym is not used: the task runs on --sim {sim}",
+    "isaac_gym_envs_path": "Isaac Gym is not used: the task runs on --sim {sim}",
+    "headless": "simulators always run headless here (use `runner.py record` to see a rollout)",
+    "physics_engine": "physics_engine={value} has no meaning under --sim {sim}",
+    "device": "simulation runs on the CPU under --sim {sim}; the learner's device is "
+              "`runner.py train --device`",
+}
+
+
+def resolve_task(node: PlannedNode, plan: Plan, field: str) -> tuple[str | None, str | None]:
+    """(task spec, error) for the env node's task name under the chosen engine."""
+    from ..envs import env_id
+    from ..envs.errors import EnvError
+
+    name = str(node.params[field])
+    try:
+        env_id(name, engine_of(node, plan))
+    except EnvError as exc:
+        if name.endswith((".xml", ".urdf")) or re.search(r"-v\d+$", name):
+            return name, None  # a model file or a gymnasium id: checked when the env is made
+        return None, str(exc)
+    return name, None
+
+
+def engine_of(node: PlannedNode, plan: Plan) -> str:
+    engine = node.params.get("engine", "auto")
+    return plan.sim if engine in (None, "auto") else engine
+
+
+def ignored_notices(node: PlannedNode, plan: Plan, widgets: dict[str, str]) -> list[str]:
+    notes = []
+    for name, why in widgets.items():
+        if name not in node.node.inputs:
+            continue
+        spec = node.spec.input(name)
+        if spec is not None and node.params.get(name) == spec.default and name != "physics_engine":
+            continue
+        value = node.params.get(name)
+        notes.append(f"node #{node.id} {node.title!r}: {name} ignored: "
+                     + why.format(sim=plan.sim, value=value))
+    return notes
+
+
+class SimEnvExporter(NodeExporter):
+    template = "nodes/sim_env.py.jinja"
+    framework = ("runtime", "rl", "envs")
+    requirements = ("torch>=2.4", "numpy>=1.24")
+
+    def validate_parameters(self, node: PlannedNode, plan: Plan) -> list[Problem]:
+        _, error = resolve_task(node, plan, "env_name")
+        problems = [self.problem(node, "env_name", error)] if error else []
+        plan.notices.extend(ignored_notices(node, plan, ISAAC_ONLY))
+        return problems
+
+    def context(self, node: PlannedNode, plan: Plan) -> dict:
+        return {"engine": engine_of(node, plan), "task": node.params["env_name"]}
+
+
+class SimStepExporter(NodeExporter):
+    template = "nodes/sim_step.py.jinja"
+    framework = ("runtime", "rl", "envs")
+    requirements = ("torch>=2.4",)
+
+
+class ActionExporter(NodeExporter):
+    template = "nodes/action.py.jinja"
+    requirements = ("torch>=2.4",)
+
+
+class RewardExporter(NodeExporter):
+    template = "nodes/reward.py.jinja"
+    requirements = ("torch>=2.4",)
+
+
+class EnvConfigExporter(NodeExporter):
+    template = "nodes/config.py.jinja"
+
+    def validate_parameters(self, node: PlannedNode, plan: Plan) -> list[Problem]:
+        from ..envs import ISAAC_TASKS
+
+        task = node.params["task"]
+        if task not in ISAAC_TASKS:
+            known = ", ".join(sorted(ISAAC_TASKS))
+            return [self.problem(node, "task", f"Isaac Gym task {task!r} has no counterpart "
+                                               f"here; tasks that exist: {known}")]
+        notes = ignored_notices(node, plan, {
+            "headless": ISAAC_ONLY["headless"],
+            "physics_engine": ISAAC_ONLY["physics_engine"],
+            "device": ISAAC_ONLY["device"],
+            "dt": "dt={value} ignored: the task's own control period is used so the task means "
+                  "the same on every engine",
+        })
+        plan.notices.extend(notes)
+        return []
+
+    def context(self, node: PlannedNode, plan: Plan) -> dict:
+        from ..envs import ISAAC_TASKS
+
+        return {"config": {**node.params, "engine": plan.sim,
+                           "dnne_task": ISAAC_TASKS.get(node.params["task"], node.params["task"])}}

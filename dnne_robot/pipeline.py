@@ -1,0 +1,78 @@
+"""The stages in order: read -> validate -> plan -> render -> write."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .catalog import get_spec
+from .exporters.registry import get_exporter
+from .plan import Plan, make_plan
+from .validate import Problem, ValidationError, check_workflow
+from .workflow import WidgetInfo, Workflow, load_workflow
+
+
+def widget_lookup(class_type: str) -> list[WidgetInfo] | None:
+    """The catalog's widget order, for UI files whose inputs do not name their widgets."""
+    spec = get_spec(class_type)
+    if spec is None:
+        return None
+    return [WidgetInfo(w.name, w.control_after_generate) for w in spec.widgets]
+
+
+@dataclass
+class Checked:
+    workflow: Workflow
+    plan: Plan | None
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+
+def _linked_widgets(plan: Plan) -> list[Problem]:
+    problems = []
+    for node in plan.nodes:
+        for name in node.links:
+            inp = node.spec.input(name)
+            if inp is not None and inp.is_widget:
+                problems.append(Problem(
+                    f"a {inp.type} widget fed by a link is not supported; set its value",
+                    node.id, node.title, node.node.class_type, name))
+    return problems
+
+
+def check(path: Path, *, ui_workflow: Path | None = None, sim: str = "gymnasium",
+          backend: str = "local", optimize: bool = False) -> Checked:
+    """Read and validate; the plan is built only when the graph has no errors."""
+    wf = load_workflow(path, ui_workflow=ui_workflow, widgets=widget_lookup)
+    problems = check_workflow(wf)
+    if any(p.severity == "error" for p in problems):
+        return Checked(wf, None, problems)
+    plan = make_plan(wf, sim=sim, backend=backend, source_name=Path(path).name,
+                     optimize=optimize)
+    problems += _linked_widgets(plan)
+    for node in plan.nodes:
+        problems += get_exporter(node.spec.exporter).validate_parameters(node, plan)
+    if optimize:
+        from .plan.optimize import optimize_plan
+
+        optimize_plan(plan)
+    problems.extend(Problem(n, severity="warning") for n in plan.notices)
+    problems.sort(key=lambda p: p.severity != "error")
+    return Checked(wf, plan, problems)
+
+
+def export(path: Path, out_dir: Path, *, ui_workflow: Path | None = None, sim: str = "gymnasium",
+           backend: str = "local", optimize: bool = False, force: bool = False,
+           templates: list[Path] | None = None) -> Checked:
+    """Export ``path`` to ``out_dir``; raises ValidationError listing every problem."""
+    from .render.package import render, write_package
+
+    checked = check(path, ui_workflow=ui_workflow, sim=sim, backend=backend, optimize=optimize)
+    if checked.errors or checked.plan is None:
+        raise ValidationError(checked.problems)
+    pkg = render(checked.plan, templates)
+    write_package(pkg, out_dir, force=force)
+    return checked

@@ -1,0 +1,71 @@
+"""The run context every node shares: settings, counters and the stop flag."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class RunContext:
+    """What one run of a generated graph knows about itself.
+
+    Attributes:
+        command: the runner command (``train``, ``evaluate``, ...).
+        seed: the run's seed; nodes derive their own seeds from it.
+        max_steps: environment steps to run, or optimisation steps for a graph without an env.
+        run_dir: where checkpoints, metrics and plots go.
+        device: torch device name for the learning nodes.
+        options: the rest of the command line (``--resume``, ``--num-envs``, ...).
+        env_info: what the simulator node publishes about its task (spaces, dt, names).
+        env_steps: environment steps taken so far (all envs counted).
+        opt_steps: optimisation steps taken so far.
+        stopping: set when the run must stop (Ctrl-C, a node error, a node's request).
+        tracer: the trace recorder when ``--trace`` is on.
+    """
+
+    command: str = "train"
+    seed: int = 0
+    max_steps: int | None = None
+    run_dir: Path = field(default_factory=lambda: Path("runs/latest"))
+    device: str = "cpu"
+    options: dict[str, Any] = field(default_factory=dict)
+    env_info: dict[str, Any] = field(default_factory=dict)
+    env_steps: int = 0
+    opt_steps: int = 0
+    stopping: bool = False
+    stop_reason: str = ""
+    tracer: Any = None
+    summary: dict[str, Any] = field(default_factory=dict)
+    checkpointer: Any = None
+    progress: Any = None
+    modules: dict[str, Any] = field(default_factory=dict)
+    notices: list[str] = field(default_factory=list)
+
+    def register_module(self, node_id: str, module: Any) -> None:
+        """Make a node's trainable module visible to the trainers in the graph."""
+        self.modules[node_id] = module
+
+    def parameters(self) -> list[Any]:
+        """Trainable parameters of every registered module, in node-id order."""
+        params = []
+        for _, module in sorted(self.modules.items()):
+            params.extend(p for p in module.parameters() if p.requires_grad)
+        return params
+
+    def notice(self, message: str) -> None:
+        """A one-time note for the user (an ignored setting, a retargeted task)."""
+        if message not in self.notices:
+            self.notices.append(message)
+
+    def budget_left(self) -> bool:
+        """Whether the step budget allows another step."""
+        steps = self.env_steps if self.env_info else self.opt_steps
+        return self.max_steps is None or steps < self.max_steps
+
+    def request_stop(self, reason: str) -> None:
+        """Ask the runner to stop every node (used for errors and interrupts)."""
+        if not self.stopping:
+            self.stopping = True
+            self.stop_reason = reason

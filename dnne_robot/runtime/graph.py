@@ -1,0 +1,187 @@
+"""Wiring and supervision: the graph of queue nodes and the runner that drives it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Any
+
+from .context import RunContext
+from .errors import NodeError, WiringError
+from .node import QueueNode
+
+log = logging.getLogger("runtime")
+
+DEFAULT_QUEUE_SIZE = 4
+
+
+class Graph:
+    """Nodes plus the queues between them."""
+
+    def __init__(self, ctx: RunContext, queue_size: int = DEFAULT_QUEUE_SIZE) -> None:
+        self.ctx = ctx
+        self.queue_size = queue_size
+        self.nodes: list[QueueNode] = []
+        self._ids: dict[str, QueueNode] = {}
+
+    def add(self, node: QueueNode) -> QueueNode:
+        if node.node_id in self._ids:
+            raise WiringError(f"duplicate node id {node.node_id!r}")
+        self.nodes.append(node)
+        self._ids[node.node_id] = node
+        return node
+
+    def node(self, node_id: str) -> QueueNode:
+        return self._ids[node_id]
+
+    def connect(self, source: QueueNode, output: str, target: QueueNode, input_name: str) -> None:
+        """Feed ``source.output`` into ``target.input_name`` through a bounded queue."""
+        if output not in source.consumers:
+            raise WiringError(f"{source.label} has no output {output!r}")
+        port = next((p for p in target.INPUTS if p.name == input_name), None)
+        if port is None:
+            raise WiringError(f"{target.label} has no input {input_name!r}")
+        if port.mode == "any":
+            if input_name in target._any_live:  # noqa: SLF001
+                raise WiringError(f"{target.label} input {input_name!r} is fed twice")
+            if target.any_queue is None:
+                target.any_queue = asyncio.Queue(self.queue_size)
+            target._any_live.add(input_name)  # noqa: SLF001
+            source.consumers[output].append((target.any_queue, input_name))
+            return
+        if input_name in target.queues:
+            raise WiringError(f"{target.label} input {input_name!r} is fed twice")
+        queue: asyncio.Queue = asyncio.Queue(self.queue_size)
+        target.queues[input_name] = queue
+        source.consumers[output].append((queue, None))
+
+    def queue_depths(self) -> dict[str, dict[str, int]]:
+        depths: dict[str, dict[str, int]] = {}
+        for node in self.nodes:
+            row = {name: q.qsize() for name, q in node.queues.items()}
+            if node.any_queue is not None:
+                row["<any>"] = node.any_queue.qsize()
+            depths[node.label] = row
+        return depths
+
+    def state_dict(self) -> dict[str, Any]:
+        """Every stateful node's state, keyed by node id."""
+        states = {}
+        for node in self.nodes:
+            state = node.state_dict()
+            if state is not None:
+                states[node.node_id] = state
+        return states
+
+    def load_state_dict(self, states: dict[str, Any]) -> None:
+        for node_id, state in states.items():
+            if node_id not in self._ids:
+                raise WiringError(f"checkpoint has state for unknown node #{node_id}")
+            self._ids[node_id].load_state_dict(state)
+
+
+class GraphRunner:
+    """Starts, supervises and stops a graph.
+
+    The run ends when every node has finished (the stream drained), on Ctrl-C / SIGTERM, or on
+    the first node error. In each case the other nodes are cancelled, every node's ``close`` is
+    called, and nothing is left waiting.
+    """
+
+    def __init__(self, graph: Graph, *, debug_queues: float | None = None) -> None:
+        self.graph = graph
+        self.ctx = graph.ctx
+        self.debug_queues = debug_queues
+        self.error: NodeError | None = None
+        self.interrupted = False
+
+    def setup(self) -> None:
+        for node in self.graph.nodes:
+            try:
+                node.setup()
+            except Exception as exc:  # noqa: BLE001 - reported with the node's name
+                raise NodeError(node.node_id, type(node).__name__, node.title, exc) from exc
+
+    async def _supervise(self, node: QueueNode) -> None:
+        try:
+            await node.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the first error stops the graph
+            if self.error is None:
+                self.error = NodeError(node.node_id, type(node).__name__, node.title, exc)
+                self.error.__cause__ = exc
+            self.ctx.request_stop(str(self.error))
+
+    async def _dump_queues(self) -> None:
+        assert self.debug_queues is not None
+        while True:
+            await asyncio.sleep(self.debug_queues)
+            for label, depths in self.graph.queue_depths().items():
+                if depths:
+                    log.info("queues %s %s", label, depths)
+
+    def _on_signal(self, signame: str) -> None:
+        self.interrupted = True
+        self.ctx.request_stop(f"interrupted by {signame}")
+        for task in self._tasks:
+            task.cancel()
+
+    async def run_async(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            asyncio.create_task(self._supervise(node), name=node.label) for node in self.graph.nodes
+        ]
+        installed = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, self._on_signal, sig.name)
+                installed.append(sig)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass  # not the main thread, or a platform without signal support
+        dumper = asyncio.create_task(self._dump_queues()) if self.debug_queues else None
+        try:
+            pending = set(self._tasks)
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                if self.ctx.stopping:
+                    for task in pending:
+                        task.cancel()
+                    await asyncio.gather(*pending, return_exceptions=True)
+                    break
+        except asyncio.CancelledError:
+            pass
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            if dumper is not None:
+                dumper.cancel()
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+            if self.debug_queues:
+                for label, depths in self.graph.queue_depths().items():
+                    if depths:
+                        log.info("final queues %s %s", label, depths)
+
+    def run(self) -> str:
+        """Set up, run to the end; returns "done", "interrupted" or raises the first NodeError."""
+        self.setup()
+        return self.run_loop()
+
+    def run_loop(self) -> str:
+        """Run an already set-up graph (see :meth:`setup`); closes every node at the end."""
+        try:
+            asyncio.run(self.run_async())
+        except KeyboardInterrupt:
+            self.interrupted = True
+        reason = "error" if self.error else "interrupted" if self.interrupted else "done"
+        for node in self.graph.nodes:
+            try:
+                node.close(reason)
+            except Exception as exc:  # noqa: BLE001
+                log.error("%s failed while closing: %s", node.label, exc)
+        if self.error is not None:
+            raise self.error
+        return reason

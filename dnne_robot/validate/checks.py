@@ -1,0 +1,272 @@
+"""Every check a workflow must pass before a file is written."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from graphlib import CycleError, TopologicalSorter
+from typing import Any
+
+from ..catalog import get_spec, suggest
+from ..catalog.spec import InputSpec, NodeSpec
+from ..workflow.model import Link, Node, Workflow
+from .problems import Problem
+
+MAX_STRING = 100_000
+
+
+def _problem(node: Node, message: str, field: str | None = None, severity: str = "error") -> Problem:
+    return Problem(message, node.id, node.title, node.class_type, field, severity)
+
+
+def check_value(spec: InputSpec, value: Any) -> str | None:
+    """Why ``value`` is not acceptable for widget ``spec``, or None when it is."""
+    kind = spec.type
+    if kind == "INT":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"expected an integer, got {type(value).__name__} {_short(value)}"
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                return f"expected a finite integer, got {value}"
+            if not value.is_integer():
+                return f"expected an integer, got {value}"
+    elif kind == "FLOAT":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"expected a number, got {type(value).__name__} {_short(value)}"
+        if not math.isfinite(value):
+            return f"expected a finite number, got {value}"
+    elif kind == "BOOLEAN":
+        if not isinstance(value, bool):
+            return f"expected true or false, got {type(value).__name__} {_short(value)}"
+    elif kind == "STRING":
+        if not isinstance(value, str):
+            return f"expected a string, got {type(value).__name__} {_short(value)}"
+        if len(value) > MAX_STRING:
+            return f"string of {len(value)} characters is longer than {MAX_STRING}"
+        if "\x00" in value:
+            return "string contains a NUL character"
+    elif kind == "COMBO":
+        if value not in (spec.choices or ()):
+            choices = ", ".join(map(str, spec.choices or ()))
+            return f"{_short(value)} is not one of: {choices}"
+        return None
+    if kind in ("INT", "FLOAT"):
+        if spec.min is not None and value < spec.min:
+            return f"{value} is below the minimum {_num(spec.min)}"
+        if spec.max is not None and value > spec.max:
+            return f"{value} is above the maximum {_num(spec.max)}"
+    return None
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _types_match(out_type: str, in_type: str) -> bool:
+    if "*" in (out_type, in_type):
+        return True
+    outs = set(out_type.split(","))
+    ins = set(in_type.split(","))
+    return bool(outs & ins)
+
+
+def check_workflow(
+    wf: Workflow, extra: Callable[[Node, NodeSpec], list[Problem]] | None = None
+) -> list[Problem]:
+    """All problems in ``wf``: errors first in node order, then warnings."""
+    problems: list[Problem] = []
+    for dup in getattr(wf, "duplicate_ids", []) or []:
+        node = wf.nodes.get(str(dup))
+        problems.append(
+            Problem(f"duplicate node id {str(dup)!r}: ids must be unique", str(dup),
+                    node.title if node else None, node.class_type if node else None)
+        )
+    for note in wf.notes:
+        problems.append(Problem(note, severity="warning"))
+    for repair in wf.repairs:
+        problems.append(Problem(str(repair), severity="warning"))
+
+    specs: dict[str, NodeSpec] = {}
+    for node in wf.nodes.values():
+        spec = get_spec(node.class_type)
+        if spec is None:
+            hint = suggest(node.class_type)
+            msg = f"unknown node type {node.class_type!r}"
+            msg += f"; did you mean {hint!r}?" if hint else "; run `dnne-robot nodes` for the list"
+            problems.append(_problem(node, msg))
+            continue
+        specs[node.id] = spec
+        problems.extend(_check_node(wf, node, spec))
+        if extra is not None:
+            problems.extend(extra(node, spec))
+
+    problems.extend(_check_links(wf, specs))
+    problems.extend(_check_cycles(wf, specs))
+    return sorted(problems, key=lambda p: p.severity != "error")
+
+
+def _check_node(wf: Workflow, node: Node, spec: NodeSpec) -> list[Problem]:
+    problems = []
+    for name, value in node.inputs.items():
+        inp = spec.input(name)
+        if inp is None:
+            problems.append(_problem(node, f"unknown input for {spec.class_type}; ignored",
+                                     name, "warning"))
+            continue
+        if isinstance(value, Link):
+            continue
+        if not inp.is_widget:
+            problems.append(_problem(node, f"input of type {inp.type} must be a link, "
+                                           f"got the value {_short(value)}", name))
+            continue
+        why = check_value(inp, value)
+        if why:
+            problems.append(_problem(node, why, name))
+    for inp in spec.inputs:
+        if inp.required and inp.name not in node.inputs:
+            what = "link" if not inp.is_widget else "value"
+            problems.append(_problem(node, f"missing required input ({what} of type {inp.type})",
+                                     inp.name))
+    if node.extra_widgets:
+        problems.append(_problem(node, f"{len(node.extra_widgets)} widget value(s) beyond "
+                                       f"the {len(spec.widgets)} {spec.class_type} takes; ignored",
+                                 "widgets_values", "warning"))
+    return problems
+
+
+def _check_links(wf: Workflow, specs: dict[str, NodeSpec]) -> list[Problem]:
+    problems = []
+    for node in wf.nodes.values():
+        spec = specs.get(node.id)
+        for name, link in node.inputs.items():
+            if not isinstance(link, Link):
+                continue
+            source = wf.nodes.get(link.source)
+            if source is None:
+                problems.append(_problem(node, f"linked to node #{link.source}, which does not "
+                                               "exist", name))
+                continue
+            if link.source == node.id:
+                problems.append(_problem(node, "linked to its own output", name))
+                continue
+            src_spec = specs.get(source.id)
+            if src_spec is None or spec is None:
+                continue
+            if not 0 <= link.source_slot < len(src_spec.outputs):
+                problems.append(_problem(
+                    node, f"linked to output slot {link.source_slot} of node #{source.id} "
+                          f"({source.class_type}), which has {len(src_spec.outputs)} output(s)",
+                    name))
+                continue
+            inp = spec.input(name)
+            if inp is None:
+                continue
+            out = src_spec.outputs[link.source_slot]
+            if not _types_match(out.type, inp.type):
+                problems.append(_problem(
+                    node, f"type mismatch: output {out.name!r} of node #{source.id} "
+                          f"({source.class_type}) is {out.type}, this input takes {inp.type}",
+                    name))
+    return problems
+
+
+def _check_cycles(wf: Workflow, specs: dict[str, NodeSpec]) -> list[Problem]:
+    """A cycle is legal only through a node that can start it (the OR merge fed from outside)."""
+    graph: dict[str, set[str]] = {nid: set() for nid in wf.nodes}
+    for node in wf.nodes.values():
+        for link in node.links():
+            if link.source in wf.nodes and link.source != node.id:
+                graph[node.id].add(link.source)
+    problems = []
+    for scc in _strongly_connected(graph):
+        if len(scc) < 2:
+            continue
+        starters = [n for n in scc if (s := specs.get(n)) is not None and s.starts_cycle]
+        fed_from_outside = [
+            n for n in starters
+            if specs[n].class_type != "ORNode" or any(src not in scc for src in graph[n])
+        ]
+        if not fed_from_outside:
+            names = ", ".join(f"#{n} {wf.nodes[n].class_type}" for n in sorted(scc, key=_id_key))
+            first = wf.nodes[sorted(scc, key=_id_key)[0]]
+            why = ("has no node that can start it" if not starters else
+                   "passes an OR merge that nothing outside the loop feeds")
+            problems.append(_problem(first, f"feedback loop {why}: {names}. Close loops through "
+                                            "an ORNode that also takes the env's first "
+                                            "observation"))
+    return problems
+
+
+def _id_key(node_id: str) -> tuple:
+    return (0, int(node_id), "") if node_id.isdigit() else (1, 0, node_id)
+
+
+def _strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Tarjan's algorithm, iterative (graphs may have 10,000 nodes)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    result: list[list[str]] = []
+    counter = 0
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            v, children = work[-1]
+            for w in children:
+                if w not in index:
+                    index[w] = low[w] = counter
+                    counter += 1
+                    stack.append(w)
+                    on_stack.add(w)
+                    work.append((w, iter(sorted(graph[w]))))
+                    break
+                if w in on_stack:
+                    low[v] = min(low[v], index[w])
+            else:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[v])
+                if low[v] == index[v]:
+                    comp = []
+                    while True:
+                        w = stack.pop()
+                        on_stack.discard(w)
+                        comp.append(w)
+                        if w == v:
+                            break
+                    result.append(comp)
+    return result
+
+
+def execution_order(wf: Workflow, specs: dict[str, NodeSpec]) -> list[str]:
+    """Node ids in dependency order, loops broken at the nodes that start them."""
+    sorter: TopologicalSorter = TopologicalSorter()
+    ordered_ids = sorted(wf.nodes, key=_id_key)
+    for nid in ordered_ids:
+        node = wf.nodes[nid]
+        spec = specs[nid]
+        deps = []
+        for name, link in node.inputs.items():
+            if not isinstance(link, Link) or link.source not in wf.nodes:
+                continue
+            inp = spec.input(name)
+            if spec.starts_cycle and inp is not None and inp.mode == "any":
+                continue  # feedback edges into a loop starter do not order it
+            deps.append(link.source)
+        sorter.add(nid, *deps)
+    try:
+        return list(sorter.static_order())
+    except CycleError:
+        return ordered_ids
