@@ -86,8 +86,9 @@ class SimHandle:
             final = obs.copy()
             for i in np.flatnonzero(info["_final_obs"]):
                 final[i] = info["final_obs"][i]
-        if "unstable" in info:
-            self.unstable += int(np.sum(info.get("_unstable", info["unstable"])))
+        final_info = info.get("final_info")
+        if final_info and "_unstable" in final_info:  # the adapter ended an unstable episode
+            self.unstable += int(np.sum(final_info["_unstable"] & final_info["unstable"]))
         self._track_episodes(rewards, terminated | truncated)
         self.ctx.env_steps += self.num_envs
         self.obs = torch.from_numpy(obs)
