@@ -58,3 +58,28 @@ class CompactPPOAgentExporter(NodeExporter):
     template = "nodes/ppo_agent_compact.py.jinja"
     framework = ("runtime", "rl", "envs")
     requirements = ("torch>=2.4",)
+
+    def validate_parameters(self, node: PlannedNode, plan: Plan) -> list[Problem]:
+        from pathlib import PurePath
+
+        problems = []
+        save = PurePath(str(node.params["save_path"]))
+        if save.is_absolute() or ".." in save.parts or not str(save).strip():
+            problems.append(self.problem(node, "save_path", f"{str(save)!r} must be a relative "
+                                         "path inside the run's folder (no '..')"))
+        if "balancing_config" in node.links:
+            plan.notices.append(f"node #{node.id} {node.title!r}: balancing_config recorded but "
+                                "not used: the local backend runs one process")
+        ppo = _linked_params(node, plan, "ppo_config")
+        if ppo and ppo.get("max_iterations") != node.params["max_iterations"]:
+            plan.notices.append(f"node #{node.id}: max_iterations={node.params['max_iterations']} "
+                                f"wins over PPOConfig max_iterations={ppo.get('max_iterations')}")
+        if ppo and ppo.get("lr_schedule") == "adaptive":
+            plan.notices.append(f"node #{node.id}: lr_schedule=adaptive runs a fixed learning "
+                                "rate with KL early stopping (target_kl 0.02)")
+        return problems
+
+
+def _linked_params(node: PlannedNode, plan: Plan, input_name: str) -> dict | None:
+    link = node.links.get(input_name)
+    return dict(plan.by_id(link.source).params) if link else None

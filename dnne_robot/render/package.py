@@ -206,8 +206,13 @@ def _meta(plan: Plan) -> dict:
             meta.setdefault("env_node", node.id)
             meta.setdefault("task", ISAAC_TASKS.get(node.params["task"], node.params["task"]))
             meta.setdefault("engine", plan.sim)
+        if node.spec.exporter == "rl.ppo_agent_compact":
+            meta["default_run_dir"] = str(node.params["save_path"])
+            if node.params["resume_from"]:
+                meta["resume_from"] = str(node.params["resume_from"])
     meta["kind"] = "rl" if "env_node" in meta else "ml"
-    meta["default_steps"] = 100_000 if meta["kind"] == "rl" else 2_000
+    compact = any(n.spec.exporter == "rl.ppo_agent_compact" for n in plan.nodes)
+    meta["default_steps"] = None if compact else 100_000 if meta["kind"] == "rl" else 2_000
     return meta
 
 

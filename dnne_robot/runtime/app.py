@@ -54,9 +54,11 @@ def build_parser(meta: dict[str, Any]) -> argparse.ArgumentParser:
     train.add_argument("--steps", type=int, default=meta.get("default_steps"),
                        help="environment steps (optimisation steps for a graph without an env)")
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--run-dir", type=Path, default=Path("runs/latest"),
+    run_dir = Path(meta.get("default_run_dir") or "runs/latest")
+    train.add_argument("--run-dir", type=Path, default=run_dir,
                        help="where checkpoints, metrics and plots go")
-    train.add_argument("--resume", type=Path, help="checkpoint to continue from")
+    train.add_argument("--resume", type=Path, default=meta.get("resume_from"),
+                       help="checkpoint to continue from")
     train.add_argument("--num-envs", type=int, help="override the env node's num_envs")
     train.add_argument("--vectorization", choices=["sync", "async"])
     train.add_argument("--device", default="cpu", help="torch device for learning (cpu, cuda)")
@@ -75,27 +77,27 @@ def build_parser(meta: dict[str, Any]) -> argparse.ArgumentParser:
         ev.add_argument("--episodes", type=int, default=10)
         ev.add_argument("--checkpoint", type=Path, help="checkpoint (default: newest in run dir)")
         ev.add_argument("--policy", type=Path, help="an exported policy.pt instead")
-        ev.add_argument("--run-dir", type=Path, default=Path("runs/latest"))
+        ev.add_argument("--run-dir", type=Path, default=run_dir)
         ev.add_argument("--engine", help="evaluate on another engine (sim-to-sim)")
         ev.add_argument("--seed", type=int, default=1000)
         ev.add_argument("--json", action="store_true", help="print one JSON object")
 
         ex = sub.add_parser("export-policy", help="write the policy for the robot")
         ex.add_argument("--checkpoint", type=Path)
-        ex.add_argument("--run-dir", type=Path, default=Path("runs/latest"))
+        ex.add_argument("--run-dir", type=Path, default=run_dir)
         ex.add_argument("--format", choices=["torchscript", "pt2", "onnx"], default="torchscript")
         ex.add_argument("-o", "--output", type=Path, help="default: policy.pt (or .pt2 / .onnx)")
 
         s2s = sub.add_parser("sim2sim", help="evaluate the policy on every engine with the task")
         s2s.add_argument("--checkpoint", type=Path)
-        s2s.add_argument("--run-dir", type=Path, default=Path("runs/latest"))
+        s2s.add_argument("--run-dir", type=Path, default=run_dir)
         s2s.add_argument("--episodes", type=int, default=5)
         s2s.add_argument("--seed", type=int, default=1000)
         s2s.add_argument("--json", action="store_true")
 
         rec = sub.add_parser("record", help="save a rollout as a GIF or MP4")
         rec.add_argument("--checkpoint", type=Path)
-        rec.add_argument("--run-dir", type=Path, default=Path("runs/latest"))
+        rec.add_argument("--run-dir", type=Path, default=run_dir)
         rec.add_argument("--engine")
         rec.add_argument("--steps", type=int, default=200)
         rec.add_argument("-o", "--output", type=Path, default=Path("rollout.gif"))
@@ -180,6 +182,8 @@ def cmd_train(args: argparse.Namespace, build_graph: BuildGraph, meta: dict) -> 
     if args.resume:
         from ..rl.checkpoint import load_checkpoint
 
+        if not Path(args.resume).is_file():
+            raise RunnerError(f"checkpoint to resume from, {args.resume}, does not exist")
         payload = load_checkpoint(args.resume)
         if payload.get("workflow_sha256") not in (None, meta.get("workflow_sha256")):
             raise RunnerError(f"{args.resume} was written by a different workflow")
