@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 from functools import cache
 
 from .nodes import NODES
@@ -53,6 +54,11 @@ def object_info() -> dict:
                 opts["min"] = inp.min
             if inp.max is not None and inp.max != float("inf"):
                 opts["max"] = inp.max
+            if inp.type == "FLOAT":
+                # ComfyUI's default step (0.1) would round 3e-4 to 0 in the editor.
+                scale = abs(inp.default or 0.0)
+                opts["step"] = min(0.1, 10 ** math.floor(math.log10(scale)) / 10) if scale else 0.001
+                opts["round"] = False
             if inp.tooltip:
                 opts["tooltip"] = inp.tooltip
             if inp.control_after_generate:
