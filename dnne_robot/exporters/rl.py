@@ -21,6 +21,12 @@ class PPOAgentExporter(NodeExporter):
             parse_sizes(node.params["hidden_sizes"])
         except ValueError as exc:
             return [self.problem(node, "hidden_sizes", str(exc))]
+        for trainer, _, _ in plan.consumers(node.id):
+            lr = trainer.params.get("learning_rate")
+            if trainer.spec.exporter == "rl.ppo_trainer" and lr != node.params["learning_rate"]:
+                plan.notices.append(
+                    f"node #{node.id} {node.title!r}: learning_rate={node.params['learning_rate']} "
+                    f"ignored: the optimizer belongs to trainer #{trainer.id}, which uses {lr}")
         return []
 
     def context(self, node: PlannedNode, plan: Plan) -> dict:
