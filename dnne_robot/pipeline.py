@@ -59,6 +59,7 @@ def check(path: Path, *, ui_workflow: Path | None = None, sim: str = "gymnasium"
         from .plan.optimize import optimize_plan
 
         optimize_plan(plan)
+    plan.notices[:] = list(dict.fromkeys(plan.notices))  # one notice per fact
     problems.extend(Problem(n, severity="warning") for n in plan.notices)
     problems.sort(key=lambda p: p.severity != "error")
     return Checked(wf, plan, problems)
