@@ -84,7 +84,7 @@ def check_workflow(
         node = wf.nodes.get(str(dup))
         problems.append(
             Problem(f"duplicate node id {str(dup)!r}: ids must be unique", str(dup),
-                    node.title if node else None, node.class_type if node else None)
+                    node.title if node else None, node.class_type if node else None, "id")
         )
     for note in wf.notes:
         problems.append(Problem(note, severity="warning"))
@@ -98,7 +98,7 @@ def check_workflow(
             hint = suggest(node.class_type)
             msg = f"unknown node type {node.class_type!r}"
             msg += f"; did you mean {hint!r}?" if hint else "; run `dnne-robot nodes` for the list"
-            problems.append(_problem(node, msg))
+            problems.append(_problem(node, msg, "class_type"))
             continue
         specs[node.id] = spec
         problems.extend(_check_node(wf, node, spec))
@@ -194,11 +194,14 @@ def _check_cycles(wf: Workflow, specs: dict[str, NodeSpec]) -> list[Problem]:
         if not fed_from_outside:
             names = ", ".join(f"#{n} {wf.nodes[n].class_type}" for n in sorted(scc, key=_id_key))
             first = wf.nodes[sorted(scc, key=_id_key)[0]]
+            # The field is the first node's input that the loop feeds back into.
+            field = next((name for name, value in first.inputs.items()
+                          if isinstance(value, Link) and value.source in scc), None)
             why = ("has no node that can start it" if not starters else
                    "passes an OR merge that nothing outside the loop feeds")
             problems.append(_problem(first, f"feedback loop {why}: {names}. Close loops through "
                                             "an ORNode that also takes the env's first "
-                                            "observation"))
+                                            "observation", field))
     return problems
 
 
