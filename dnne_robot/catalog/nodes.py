@@ -11,7 +11,9 @@ from .spec import InputSpec, NodeSpec, OutputSpec
 INF = float("inf")
 
 
-def link(name: str, type_: str, *, required: bool = True, mode: str = "each", tip: str = "") -> InputSpec:
+def link(
+    name: str, type_: str, *, required: bool = True, mode: str = "each", tip: str = ""
+) -> InputSpec:
     return InputSpec(name, type_, required=required, mode=mode, tooltip=tip)
 
 
@@ -34,7 +36,9 @@ def BOOL(name: str, default: bool, *, required: bool = True, tip: str = "") -> I
     return InputSpec(name, "BOOLEAN", required, default, tooltip=tip)
 
 
-def COMBO(name: str, choices: tuple, default=None, *, required: bool = True, tip: str = "") -> InputSpec:
+def COMBO(
+    name: str, choices: tuple, default=None, *, required: bool = True, tip: str = ""
+) -> InputSpec:
     return InputSpec(name, "COMBO", required, choices[0] if default is None else default,
                      choices=choices, tooltip=tip)
 
@@ -266,7 +270,8 @@ NODES: tuple[NodeSpec, ...] = (
     ),
     NodeSpec(
         "NetworkNode", "Network (MLP)", "ml",
-        (link("input", "TENSOR"), STRING("hidden_sizes", "64,64"), INT("output_size", 1, 1, 1_000_000),
+        (link("input", "TENSOR"), STRING("hidden_sizes", "64,64"),
+         INT("output_size", 1, 1, 1_000_000),
          COMBO("activation", ACTIVATIONS, "tanh")),
         (out("output", "TENSOR"),),
         "ml.network", aliases=("Network", "MLPNode"), stateless=True,

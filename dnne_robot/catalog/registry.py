@@ -57,7 +57,8 @@ def object_info() -> dict:
             if inp.type == "FLOAT":
                 # ComfyUI's default step (0.1) would round 3e-4 to 0 in the editor.
                 scale = abs(inp.default or 0.0)
-                opts["step"] = min(0.1, 10 ** math.floor(math.log10(scale)) / 10) if scale else 0.001
+                step = min(0.1, 10 ** math.floor(math.log10(scale)) / 10) if scale else 0.001
+                opts["step"] = step
                 opts["round"] = False
             if inp.tooltip:
                 opts["tooltip"] = inp.tooltip

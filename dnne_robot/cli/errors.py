@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import typer
@@ -46,13 +45,3 @@ def user_errors() -> Iterator[None]:
             raise
         say(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)")
         raise typer.Exit(2) from None
-
-
-def guarded(fn: Callable) -> Callable:
-    return fn
-
-
-def warn_lines(lines: list[str]) -> None:
-    for line in lines:
-        say(line, "yellow")
-    sys.stderr.flush()

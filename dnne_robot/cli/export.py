@@ -13,7 +13,9 @@ from .errors import say, user_errors
 def export(
     workflow: Annotated[Path, typer.Argument(help="ComfyUI/DNNE workflow (UI or API JSON).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder to create.")],
-    sim: Annotated[str, typer.Option(help="Simulator: gymnasium, mujoco or pybullet.")] = "gymnasium",
+    sim: Annotated[
+        str, typer.Option(help="Simulator: gymnasium, mujoco or pybullet.")
+    ] = "gymnasium",
     ui_workflow: Annotated[Path | None, typer.Option(
         help="The UI file an API prompt came from, to repair its links.")] = None,
     force: Annotated[bool, typer.Option(help="Replace a non-empty output folder.")] = False,

@@ -14,7 +14,9 @@ from .errors import say, user_errors
 def validate(
     workflow: Annotated[Path, typer.Argument(help="ComfyUI/DNNE workflow (UI or API JSON).")],
     sim: Annotated[str, typer.Option(help="Simulator the graph will run on.")] = "gymnasium",
-    ui_workflow: Annotated[Path | None, typer.Option(help="UI file an API prompt came from.")] = None,
+    ui_workflow: Annotated[
+        Path | None, typer.Option(help="UI file an API prompt came from.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print problems as JSON.")] = False,
 ) -> None:
     """Check WORKFLOW; exit 1 when it has errors."""

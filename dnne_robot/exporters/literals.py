@@ -56,7 +56,7 @@ def py_literal(value: Any, _depth: int = 0) -> str:
             parts.append(f"{py_literal(key, _depth + 1)}: {py_literal(item, _depth + 1)}")
         return "{" + ", ".join(parts) + "}"
     if isinstance(value, (set, frozenset)):
-        items = sorted((py_literal(v, _depth + 1) for v in value))
+        items = sorted(py_literal(v, _depth + 1) for v in value)
         if not items:
             return "set()" if isinstance(value, set) else "frozenset()"
         body = "{" + ", ".join(items) + "}"
@@ -71,7 +71,9 @@ def py_block(value: Any, indent: int = 0, width: int = 100) -> str:
         return flat
     pad = " " * (indent + 4)
     if isinstance(value, dict):
-        items = [f"{pad}{py_literal(k)}: {py_block(v, indent + 4, width)}," for k, v in value.items()]
+        items = [
+            f"{pad}{py_literal(k)}: {py_block(v, indent + 4, width)}," for k, v in value.items()
+        ]
         return "{\n" + "\n".join(items) + "\n" + " " * indent + "}"
     items = [f"{pad}{py_block(v, indent + 4, width)}," for v in value]
     return "[\n" + "\n".join(items) + "\n" + " " * indent + "]"

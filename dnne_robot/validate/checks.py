@@ -15,7 +15,9 @@ from .problems import Problem
 MAX_STRING = 100_000
 
 
-def _problem(node: Node, message: str, field: str | None = None, severity: str = "error") -> Problem:
+def _problem(
+    node: Node, message: str, field: str | None = None, severity: str = "error"
+) -> Problem:
     return Problem(message, node.id, node.title, node.class_type, field, severity)
 
 
