@@ -17,11 +17,14 @@ class NodeExporter:
         template: the node module template under ``templates/``.
         framework: framework packages the module imports (``runtime``, ``rl``, ``envs``).
         requirements: pip requirements the module needs.
+        pass_through: the node only forwards (part of) its input, so ``export --optimize``
+            may run it inside its consumer instead of as a queue hop of its own.
     """
 
     template: ClassVar[str] = ""
     framework: ClassVar[tuple[str, ...]] = ("runtime",)
     requirements: ClassVar[tuple[str, ...]] = ()
+    pass_through: ClassVar[bool] = False
 
     def validate_parameters(self, node: PlannedNode, plan: Plan) -> list[Problem]:
         """Node-specific checks beyond the catalog's types and ranges."""

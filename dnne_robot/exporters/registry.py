@@ -11,6 +11,8 @@ from .plugins import plugin_exporters
 EXPORTERS: dict[str, str] = {
     # flow
     "flow.or_merge": "dnne_robot.exporters.flow:OrMergeExporter",
+    "flow.fused_sequential": "dnne_robot.exporters.fused:FusedSequentialExporter",
+    "flow.fused_inline": "dnne_robot.exporters.fused:FusedInlineExporter",
     # ml
     "ml.regression_data": "dnne_robot.exporters.ml:RegressionDataExporter",
     "ml.linear": "dnne_robot.exporters.ml:LinearExporter",

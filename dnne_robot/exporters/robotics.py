@@ -80,6 +80,7 @@ class SimStepExporter(NodeExporter):
 class ActionExporter(NodeExporter):
     template = "nodes/action.py.jinja"
     requirements = ("torch>=2.4",)
+    pass_through = True  # forwards policy.env_action
 
 
 class RewardExporter(NodeExporter):

@@ -80,6 +80,12 @@ def _inputs_src(link_inputs: list) -> str:
     return "(\n" + "".join(f"        {c},\n" for c in calls) + "    )"
 
 
+def _async_compute(code: str) -> bool:
+    """Whether the module's node class defines ``async def compute``."""
+    return any(isinstance(n, ast.AsyncFunctionDef) and n.name == "compute"
+               for n in ast.walk(ast.parse(code)))
+
+
 def _check_python(code: str, where: str) -> None:
     try:
         ast.parse(code)
@@ -87,16 +93,27 @@ def _check_python(code: str, where: str) -> None:
         raise RenderError(f"{where} produced invalid Python: {exc}") from exc
 
 
+def module_nodes(plan: Plan) -> list[PlannedNode]:
+    """Every node that gets a module: the plan's, plus the nodes an inline fused node extends
+    and calls (``export --optimize``), which keep their own modules."""
+    nodes = []
+    for node in plan.nodes:
+        if getattr(node, "kind", None) == "inline":
+            nodes.extend(node.members)  # type: ignore[attr-defined]
+        nodes.append(node)
+    return nodes
+
+
 def framework_packages(plan: Plan) -> list[str]:
     needed = {"runtime"}
-    for node in plan.nodes:
+    for node in module_nodes(plan):
         needed.update(get_exporter(node.spec.exporter).framework)
     return [p for p in FRAMEWORK if p in needed]
 
 
 def requirements(plan: Plan) -> list[str]:
     reqs = {"numpy>=1.24"}
-    for node in plan.nodes:
+    for node in module_nodes(plan):
         reqs.update(get_exporter(node.spec.exporter).requirements_for(node, plan))
     if "envs" in framework_packages(plan):
         reqs.update(SIM_REQUIREMENTS[plan.sim])
@@ -121,9 +138,12 @@ def render(plan: Plan, template_dirs: list[Path] | None = None) -> RenderedPacka
     env = environment(template_dirs)
     files: dict[str, bytes] = {}
     node_files = {}
-    for node in plan.nodes:
+    for node in module_nodes(plan):
         exporter = get_exporter(node.spec.exporter)
         ctx = node_context(node, plan)
+        if getattr(node, "kind", None) == "inline":
+            host = files[f"generated_nodes/{node.host.module}.py"]  # type: ignore[attr-defined]
+            ctx["host_async"] = _async_compute(host.decode())
         where = f"template {exporter.template!r} for node {node.node.label()}"
         try:
             code = env.get_template(exporter.template).render(**ctx)
@@ -178,11 +198,12 @@ def render(plan: Plan, template_dirs: list[Path] | None = None) -> RenderedPacka
 
 
 def _edges(plan: Plan) -> list[tuple[str, str, str, str]]:
+    by_id = {n.id: n for n in plan.nodes}
     var = {n.id: n.var for n in plan.nodes}
     edges = []
     for node in plan.nodes:
         for name, link in node.links.items():
-            src = plan.by_id(link.source)
+            src = by_id[link.source]
             edges.append((var[link.source], src.spec.outputs[link.source_slot].name,
                           node.var, name))
     return edges
@@ -193,7 +214,7 @@ def _meta(plan: Plan) -> dict:
                   "sim": plan.sim, "backend": plan.backend, "tool_version": __version__}
     from ..exporters.robotics import engine_of
 
-    for node in plan.nodes:
+    for node in module_nodes(plan):
         if node.spec.exporter in ("rl.ppo_agent", "rl.ppo_agent_compact"):
             meta.setdefault("agent_node", node.id)
         if node.spec.exporter == "robotics.sim_env":
