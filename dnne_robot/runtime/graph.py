@@ -9,7 +9,7 @@ from typing import Any
 
 from .context import RunContext
 from .errors import NodeError, WiringError
-from .node import QueueNode
+from .node import Channel, QueueNode
 
 log = logging.getLogger("runtime")
 
@@ -46,13 +46,13 @@ class Graph:
             if input_name in target._any_live:  # noqa: SLF001
                 raise WiringError(f"{target.label} input {input_name!r} is fed twice")
             if target.any_queue is None:
-                target.any_queue = asyncio.Queue(self.queue_size)
+                target.any_queue = Channel(self.queue_size)
             target._any_live.add(input_name)  # noqa: SLF001
             source.consumers[output].append((target.any_queue, input_name))
             return
         if input_name in target.queues:
             raise WiringError(f"{target.label} input {input_name!r} is fed twice")
-        queue: asyncio.Queue = asyncio.Queue(self.queue_size)
+        queue: asyncio.Queue = Channel(self.queue_size)
         target.queues[input_name] = queue
         source.consumers[output].append((queue, None))
 
@@ -93,6 +93,8 @@ class GraphRunner:
         self.graph = graph
         self.ctx = graph.ctx
         self.debug_queues = debug_queues
+        if debug_queues and log.getEffectiveLevel() > logging.INFO:
+            log.setLevel(logging.INFO)  # asking for the depths means showing them
         self.error: NodeError | None = None
         self.interrupted = False
 

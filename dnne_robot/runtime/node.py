@@ -13,8 +13,10 @@ Input modes:
                its consumer closes (a data source waiting for the trainer's step).
 
 When a producer finishes it sends :data:`END` downstream. A node stops once an ``each`` input
-has ended, or once every ``any`` input has ended, and then ends its own outputs. That is how a
-finite run drains the whole graph cleanly.
+has ended, or once every ``any`` input has ended, and then ends its own outputs. A node that
+stops closes its input queues: producers skip them from then on, and a producer whose every
+consumer has closed stops too. That is how a finite run drains the whole graph cleanly, even
+when one input of a join ends long before the other.
 """
 
 from __future__ import annotations
@@ -45,6 +47,22 @@ class _End:
 
 
 END = _End()
+
+
+class Channel(asyncio.Queue):
+    """A bounded queue that its consumer can close once it stops reading."""
+
+    closed = False
+
+    def close(self) -> None:
+        """Refuse further messages and free the room a blocked producer is waiting for."""
+        self.closed = True
+        while not self.empty():
+            self.get_nowait()
+
+
+def _closed(queue: asyncio.Queue) -> bool:
+    return getattr(queue, "closed", False)
 
 
 @dataclass(frozen=True)
@@ -136,6 +154,8 @@ class QueueNode:
         tracer = self.ctx.tracer
         for name, value in outputs.items():
             for queue, tag in self.consumers[name]:
+                if _closed(queue):
+                    continue
                 if tag is not None:
                     value_or_tagged: Any = (tag, value)
                 else:
@@ -154,7 +174,18 @@ class QueueNode:
     async def _end_outputs(self) -> None:
         for queues in self.consumers.values():
             for queue, tag in queues:
-                await queue.put(END if tag is None else (tag, END))
+                if not _closed(queue):
+                    await queue.put(END if tag is None else (tag, END))
+
+    def _close_inputs(self) -> None:
+        for queue in (*self.queues.values(), self.any_queue):
+            if isinstance(queue, Channel):
+                queue.close()
+
+    def _unheard(self) -> bool:
+        """Whether every consumer of every output has stopped reading."""
+        queues = [queue for pairs in self.consumers.values() for queue, _ in pairs]
+        return bool(queues) and all(_closed(q) for q in queues)
 
     async def _get(self, queue: asyncio.Queue) -> Any:
         if queue.empty():
@@ -192,7 +223,8 @@ class QueueNode:
                 value = self._sticky.pop(port.name, None)
                 while not queue.empty():
                     item = queue.get_nowait()
-                    value = None if item is END else item
+                    if item is not END:  # an ended stream keeps its last message
+                        value = item
                 inputs[port.name] = value
             else:  # sticky: the first value blocks, later ones replace it without waiting
                 queue = self.queues[port.name]
@@ -240,7 +272,7 @@ class QueueNode:
                 if out is None or out is END:
                     break
                 await self.emit(out)
-                if not self.REPEAT:
+                if not self.REPEAT or self._unheard():
                     break
         else:
             while not self.ctx.stopping:
@@ -252,6 +284,9 @@ class QueueNode:
                     break
                 if out:
                     await self.emit(out)
+                    if self._unheard():
+                        break
+        self._close_inputs()
         if not self.ctx.stopping:
             self.finish()
         await self._end_outputs()
