@@ -244,7 +244,9 @@ def write_package(pkg: RenderedPackage, out_dir: Path, *, force: bool = False) -
         raise FileExistsError(f"{out_dir} exists and is not empty (use --force to replace it)")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    backup = out_dir.with_name(f".{out_dir.name}.old")
     try:
+        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the export should not be
         for rel, data in pkg.files.items():
             target = (tmp / rel).resolve()
             if not target.is_relative_to(tmp.resolve()):
@@ -252,14 +254,28 @@ def write_package(pkg: RenderedPackage, out_dir: Path, *, force: bool = False) -
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
         if out_dir.exists():
-            backup = out_dir.with_name(f".{out_dir.name}.old")
             if backup.exists():
                 shutil.rmtree(backup)
             os.replace(out_dir, backup)
             os.replace(tmp, out_dir)
-            shutil.rmtree(backup, ignore_errors=True)
+            _remove(backup)
         else:
             os.replace(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if backup.exists() and not out_dir.exists():
+            os.replace(backup, out_dir)  # the old export stays where it was
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
