@@ -66,7 +66,7 @@ def test_framework_is_a_verbatim_copy(scenario: str, sim: str,
 
 
 def test_no_orphan_golden_trees() -> None:
-    """Each <scenario>__<sim> tree still has its scenario (others, like __optimized, are not ours)."""
+    """Each <scenario>__<sim> tree has its scenario (others, like __optimized, are not ours)."""
     names = {regen_golden.golden_name(scenario, sim) for scenario, sim in COMBOS}
     ours = [p.name for p in regen_golden.GOLDEN_DIR.iterdir()
             if p.is_dir() and p.name.endswith(tuple(f"__{sim}" for sim in SIMS))]
