@@ -264,3 +264,33 @@ def test_hostile_titles_and_values_stay_data(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "runner.py", "--help"], cwd=out,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_hostile_node_ids_give_lint_clean_modules(tmp_path: Path) -> None:
+    """Ids that are not small integers in order: 10 before 9, subgraph ids, words, non-ASCII."""
+    from dnne_robot.pipeline import widget_lookup
+    from dnne_robot.workflow import load_workflow, to_api_prompt
+
+    prompt = to_api_prompt(load_workflow(SCENARIOS_DIR / "cartpole_ppo.json",
+                                         widgets=widget_lookup))
+    renamed = {"1": "10", "2": "9", "3": "5:3", "4": "class", "5": "ü ö", "6": "../x",
+               "7": "007"}
+    data = {}
+    for old_id, node in prompt.items():
+        for name, value in node["inputs"].items():
+            if isinstance(value, list) and len(value) == 2 and isinstance(value[0], str):
+                node["inputs"][name] = [renamed[value[0]], value[1]]
+        node["_meta"] = {"title": "same title"}
+        data[renamed[old_id]] = node
+    source = tmp_path / "ids.json"
+    source.write_text(json.dumps(data))
+    out = tmp_path / "pkg"
+    export(source, out)
+    modules = sorted(p.name for p in (out / "generated_nodes").glob("node_*.py"))
+    assert len(modules) == 7 and all(Path(m).stem.isidentifier() for m in modules)
+    assert all((out / "generated_nodes").iterdir())
+    test_generated_code_is_lint_clean(out)
+    test_nothing_imports_dnne_robot(out)
+    proc = subprocess.run([sys.executable, "runner.py", "--help"], cwd=out,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
