@@ -176,8 +176,11 @@ def render(plan: Plan, template_dirs: list[Path] | None = None) -> RenderedPacka
         "requirements": reqs,
         "meta": _meta(plan),
     }
-    for name, template in (("runner.py", "runner.py.jinja"), ("README.md", "README.md.jinja"),
-                           ("requirements.txt", "requirements.txt.jinja")):
+    templates = [("runner.py", "runner.py.jinja"), ("README.md", "README.md.jinja"),
+                 ("requirements.txt", "requirements.txt.jinja")]
+    if common["meta"]["kind"] == "rl":
+        templates.append(("deploy.py", "deploy.py.jinja"))
+    for name, template in templates:
         try:
             text = env.get_template(template).render(**common)
         except Exception as exc:  # noqa: BLE001
