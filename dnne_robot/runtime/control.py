@@ -10,8 +10,9 @@ sleep's own jitter never add up to drift.
 
 The wait sleeps until ``spin_s`` before the deadline and spins on the clock for the rest:
 ``time.sleep`` wakes 50-100 µs late on an idle Linux machine and much later under load, while
-spinning costs a core for ``spin_s`` per cycle. With the default 0.8 ms the loop keeps p99
-lateness under 1 ms at 500 Hz on an idle machine (``bench/control_bench.py`` measures it).
+spinning costs a core for ``spin_s`` per cycle (25% of one at 500 Hz with the default
+0.5 ms). On a loaded machine the scheduler preempts a spinning process, so there plain
+sleeping (``spin_s=0``) can do better; ``bench/control_bench.py`` measures both.
 
 Overruns: when a cycle's work ends after the next deadline, the next cycle starts at once,
 late. Deadlines whose whole period has already passed are skipped, not run back to back; they
@@ -39,7 +40,7 @@ import numpy as np
 log = logging.getLogger("control")
 
 #: How long before a deadline the wait stops sleeping and starts spinning.
-DEFAULT_SPIN_S = 0.0008
+DEFAULT_SPIN_S = 0.0005
 
 Clock = Callable[[], float]
 
