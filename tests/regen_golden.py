@@ -7,8 +7,8 @@ Each scenario in scenarios/ is exported under every simulator that has its task 
 ``tests/golden/<scenario>__<sim>/``. Only the generated files are kept (runner.py,
 generated_nodes/, requirements.txt, README.md, manifest.json, ...): ``framework/`` is a
 verbatim copy of dnne_robot's runtime, rl and envs, which tests/render/test_golden.py checks
-instead. Other trees in tests/golden/ (such as ``*__optimized``) belong to other scripts and
-are left alone.
+instead. ``tests/golden/<scenario>__optimized/`` holds ``export --optimize`` under the first
+simulator that has the scenario's task (checked by tests/optimize/).
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ SCENARIOS_DIR = REPO / "scenarios"
 SIMS = ("gymnasium", "mujoco", "pybullet")
 #: Copied, not generated: checked against the package instead of stored.
 FRAMEWORK_PREFIX = "framework/"
+#: The golden tree name suffix of ``export --optimize``.
+OPTIMIZED = "optimized"
 
 
 def scenarios() -> list[str]:
@@ -58,14 +60,19 @@ def refusal(scenario: str, sim: str) -> str | None:
     return "; ".join(map(str, checked.errors)) or None
 
 
-def export_files(scenario: str, sim: str) -> dict[str, bytes]:
+def optimized_sim(scenario: str) -> str:
+    """The simulator of the optimized golden tree: the first one that has the task."""
+    return next(sim for sim in SIMS if refusal(scenario, sim) is None)
+
+
+def export_files(scenario: str, sim: str, optimize: bool = False) -> dict[str, bytes]:
     """The golden part of a fresh export of ``scenario`` under ``sim``."""
     sys.path.insert(0, str(REPO))
     from dnne_robot.pipeline import export
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "export"
-        export(SCENARIOS_DIR / scenario, out, sim=sim)
+        export(SCENARIOS_DIR / scenario, out, sim=sim, optimize=optimize)
         return {rel: data for rel, data in tree(out).items() if kept(rel)}
 
 
@@ -76,15 +83,16 @@ def main(argv: list[str] | None = None) -> int:
     stale = []
     expected_dirs = set()
     for scenario in scenarios():
-        for sim in SIMS:
-            name = golden_name(scenario, sim)
+        jobs = [(golden_name(scenario, sim), sim, False) for sim in SIMS]
+        jobs.append((golden_name(scenario, OPTIMIZED), optimized_sim(scenario), True))
+        for name, sim, optimize in jobs:
             why = refusal(scenario, sim)
             if why is not None:
                 print(f"skipped {scenario} under --sim {sim}: {why}")
                 continue
             expected_dirs.add(name)
             target = GOLDEN_DIR / name
-            files = export_files(scenario, sim)
+            files = export_files(scenario, sim, optimize)
             current = tree(target) if target.is_dir() else {}
             if current == files:
                 continue
@@ -98,9 +106,9 @@ def main(argv: list[str] | None = None) -> int:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(data)
             print(f"wrote {target.relative_to(REPO)} ({len(files)} files)")
-    # Only trees named <scenario>__<sim> are this script's (others, e.g. __optimized, are not).
+    # Only trees named <scenario>__<sim> or <scenario>__optimized are this script's.
     ours = sorted(p for p in GOLDEN_DIR.iterdir() if p.is_dir() and p.name.endswith(
-        tuple(f"__{sim}" for sim in SIMS)))
+        tuple(f"__{sim}" for sim in (*SIMS, OPTIMIZED))))
     for extra in ours:
         if extra.name not in expected_dirs:
             stale.append(extra.name)
