@@ -228,9 +228,9 @@ def _fuse_chain(chain: list[PlannedNode], names: _Names) -> FusedNode:
         return FusedNode(Node(node_id, "FusedSequential", title), spec, {}, {port: link},
                          module, class_name, var, fused_from=[m.id for m in chain],
                          kind="sequential", members=list(chain))
-    # Any other stateless chain: the last node, with the others run on its one input.
-    fused = _inline_host(tail, names, node_id=fused_id(chain),
-                         title=" -> ".join(m.title for m in chain))
+    # Any other stateless chain: the last node, with the others run on its one input. It keeps
+    # the last node's id, which its code may use (module registration, notices, checkpoints).
+    fused = _inline_host(tail, names)
     port, _ = _one_each_input(tail)  # type: ignore[misc]
     for member in reversed(chain[:-1]):
         _inline(member, port, fused)
@@ -244,12 +244,10 @@ def _id_stem(head: PlannedNode, tail: PlannedNode) -> str:
     return f"{part(head)}_to_{part(tail)}"
 
 
-def _inline_host(host: PlannedNode, names: _Names, node_id: str | None = None,
-                 title: str | None = None) -> FusedNode:
+def _inline_host(host: PlannedNode, names: _Names) -> FusedNode:
     spec = dataclasses.replace(host.spec, exporter="flow.fused_inline")
-    node = dataclasses.replace(host.node, id=node_id or host.id, title=title or host.title)
     module, class_name, var = names.take(host.module.removeprefix("node_"))
-    return FusedNode(node, spec, dict(host.params), dict(host.links), module, class_name, var,
+    return FusedNode(host.node, spec, dict(host.params), dict(host.links), module, class_name, var,
                      fused_from=[host.id], kind="inline", members=[host], host=host)
 
 
