@@ -54,8 +54,9 @@ def parse_sizes(text: str) -> tuple[int, ...]:
         raise ValueError("needs at least one layer width, e.g. '64,64'")
     sizes = []
     for part in parts:
-        if not part.isdigit():
-            raise ValueError(f"{part!r} is not a positive integer layer width")
+        if not (part.isascii() and part.isdigit()) or len(part) > 12:
+            shown = part if len(part) <= 20 else part[:20] + "..."
+            raise ValueError(f"{shown!r} is not a positive integer layer width")
         size = int(part)
         if not 1 <= size <= 65536:
             raise ValueError(f"layer width {size} is outside 1..65536")

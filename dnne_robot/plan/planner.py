@@ -95,9 +95,10 @@ def make_plan(wf: Workflow, *, sim: str = "gymnasium", backend: str = "local",
             else:
                 params[name] = _coerce(spec, name, value)
         stem = snake(node.title if node.title != node.class_type else spec.display_name)
-        id_part = nid if nid.isdigit() else snake(nid, fallback="n")
+        numeric = nid.isascii() and nid.isdigit()  # '²'.isdigit() too, but is no identifier
+        id_part = nid if numeric else snake(nid, fallback="n")
         module = modules.take(f"node_{id_part}_{stem}"[:60])
-        cls_id = nid if nid.isdigit() else camel(nid, fallback="N")
+        cls_id = nid if numeric else camel(nid, fallback="N")
         class_name = classes.take(f"Node{cls_id}{camel(stem)}"[:60])
         planned.append(PlannedNode(node, spec, params, links, module, class_name,
                                    module.removeprefix("node_")))

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import random
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -197,10 +198,12 @@ def cmd_train(args: argparse.Namespace, build_graph: BuildGraph, meta: dict) -> 
     try:
         reason = runner.run_loop()
     finally:
+        _terminate_as_interrupt()  # asyncio put SIGTERM back to its default on the way out
         close_progress()
         elapsed = time.perf_counter() - t0
         if reason == "interrupted" and ctx.checkpointer is not None:
-            path = ctx.checkpointer.save("interrupted")
+            with _signals_held():  # a second Ctrl-C must not cost the checkpoint
+                path = ctx.checkpointer.save("interrupted")
             print(f"interrupted: checkpoint written to {path}", file=sys.stderr)
         if args.trace:
             ctx.tracer.write(args.trace)
@@ -233,6 +236,39 @@ def cmd_train(args: argparse.Namespace, build_graph: BuildGraph, meta: dict) -> 
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print("summary: " + json.dumps(summary))
     return 130 if reason == "interrupted" else 0
+
+
+class _signals_held:
+    """Hold SIGINT and SIGTERM back while a checkpoint is written; they arrive afterwards."""
+
+    SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+    def __enter__(self) -> None:
+        self.old = signal.pthread_sigmask(signal.SIG_BLOCK, self.SIGNALS)
+
+    def __exit__(self, *exc: object) -> None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, self.old)
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _terminate_as_interrupt() -> None:
+    """SIGTERM outside the graph's own handler stops the runner like Ctrl-C (exit 130)."""
+    try:
+        if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+            signal.signal(signal.SIGTERM, _raise_interrupt)
+    except ValueError:  # not the main thread
+        pass
+
+
+def _one_line(exc: BaseException) -> str:
+    """An error for the terminal: one line, control characters from workflow text escaped."""
+    text = str(exc)
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 def _check_writable(run_dir: Path) -> None:
@@ -399,20 +435,26 @@ def main(build_graph: BuildGraph, meta: dict, argv: list[str] | None = None) -> 
     command = COMMANDS.get(args.command)
     if command is None:
         command = next(c.run for c in _extra_commands() if c.name == args.command)
+    _terminate_as_interrupt()
     try:
         return command(args, build_graph, meta)
+    except KeyboardInterrupt:  # outside the graph loop (setup, resume, policy export)
+        if args.debug:
+            raise
+        print("interrupted", file=sys.stderr)
+        return 130
     except NodeError as exc:
         if args.debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 1
     except (RunnerError, GraphError) as exc:
         if args.debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 1
     except Exception as exc:  # noqa: BLE001 - one line for the user, --debug for the rest
         if args.debug:
             raise
-        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"error: {type(exc).__name__}: {_one_line(exc)}", file=sys.stderr)
         return 1

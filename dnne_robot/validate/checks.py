@@ -54,9 +54,9 @@ def check_value(spec: InputSpec, value: Any) -> str | None:
         return None
     if kind in ("INT", "FLOAT"):
         if spec.min is not None and value < spec.min:
-            return f"{value} is below the minimum {_num(spec.min)}"
+            return f"{_short(value)} is below the minimum {_num(spec.min)}"
         if spec.max is not None and value > spec.max:
-            return f"{value} is above the maximum {_num(spec.max)}"
+            return f"{_short(value)} is above the maximum {_num(spec.max)}"
     return None
 
 
@@ -65,6 +65,8 @@ def _num(x: float) -> str:
 
 
 def _short(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**60:
+        return f"an integer of {len(str(abs(value)))} digits"  # repr() fails past 4,300 digits
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -93,6 +95,8 @@ def check_workflow(
     for repair in wf.repairs:
         problems.append(Problem(str(repair), severity="warning"))
 
+    if not wf.nodes:
+        problems.append(Problem("the workflow has no nodes: nothing to export"))
     specs: dict[str, NodeSpec] = {}
     for node in wf.nodes.values():
         spec = get_spec(node.class_type)
@@ -208,7 +212,12 @@ def _check_cycles(wf: Workflow, specs: dict[str, NodeSpec]) -> list[Problem]:
 
 
 def _id_key(node_id: str) -> tuple:
-    return (0, int(node_id), "") if node_id.isdigit() else (1, 0, node_id)
+    """Numeric ids in numeric order (without ``int()``: ids may be 5,000 digits or '²'), then
+    the rest."""
+    if node_id.isascii() and node_id.isdigit():
+        digits = node_id.lstrip("0")
+        return (0, len(digits), digits, node_id)
+    return (1, 0, node_id, node_id)
 
 
 def _strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:

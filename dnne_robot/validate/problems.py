@@ -24,7 +24,15 @@ class Problem:
             if self.field:
                 where += f", field {self.field!r}"
             where += ": "
-        return f"{self.severity}: {where}{self.message}"
+        return one_line(f"{self.severity}: {where}{self.message}")
+
+
+def one_line(text: str) -> str:
+    """``text`` with every non-printable character escaped: a node id or type from the file
+    cannot start a new line or send a terminal escape sequence."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 class ValidationError(Exception):
