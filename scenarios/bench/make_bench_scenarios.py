@@ -1,0 +1,204 @@
+"""Writes the hyperparameter scenarios that ``bench/ppo_results.py`` trains.
+
+Run from the repository root: ``python scenarios/bench/make_bench_scenarios.py``.
+Every file is a ComfyUI UI-format workflow built from the node catalog, so the widget order
+always follows the catalog.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from dnne_robot.catalog import get_spec
+
+HERE = Path(__file__).resolve().parent
+
+
+def ui(nodes, edges):
+    """nodes: (id, type, title, widgets dict); edges: (src, out_name, dst, in_name)."""
+    out_nodes, links, by = [], [], {}
+    for nid, typ, title, widgets in nodes:
+        spec = get_spec(typ)
+        unknown = set(widgets) - {w.name for w in spec.widgets}
+        if unknown:
+            raise ValueError(f"{typ}: unknown widgets {sorted(unknown)}")
+        inputs = [
+            {"name": i.name, "type": i.type, "link": None} for i in spec.inputs if not i.is_widget
+        ]
+        outputs = [
+            {"name": o.name, "type": o.type, "links": [], "slot_index": k}
+            for k, o in enumerate(spec.outputs)
+        ]
+        n = {
+            "id": nid,
+            "type": typ,
+            "pos": [100 + 250 * (len(out_nodes) % 4), 100 + 200 * (len(out_nodes) // 4)],
+            "size": [240, 160],
+            "flags": {},
+            "order": len(out_nodes),
+            "mode": 0,
+            "title": title,
+            "inputs": inputs,
+            "outputs": outputs,
+            "properties": {"Node name for S&R": typ},
+            "widgets_values": [widgets.get(w.name, w.default) for w in spec.widgets],
+        }
+        out_nodes.append(n)
+        by[nid] = (n, spec)
+    for lid, (src, oname, dst, iname) in enumerate(edges, start=1):
+        sn, ss = by[src]
+        dn, _ = by[dst]
+        oslot = ss.output_index(oname)
+        tslot = [i["name"] for i in dn["inputs"]].index(iname)
+        links.append([lid, src, oslot, dst, tslot, ss.outputs[oslot].type])
+        dn["inputs"][tslot]["link"] = lid
+        sn["outputs"][oslot]["links"].append(lid)
+    for n in out_nodes:
+        for o in n["outputs"]:
+            if not o["links"]:
+                o["links"] = None
+    return {
+        "last_node_id": max(n["id"] for n in out_nodes),
+        "last_link_id": len(links),
+        "nodes": out_nodes,
+        "links": links,
+        "groups": [],
+        "config": {},
+        "extra": {"ds": {"scale": 1, "offset": [0, 0]}},
+        "version": 0.4,
+    }
+
+
+# The stream graph of scenarios/reach_ppo.json: env -> merge -> agent -> action -> step -> trainer,
+# with the step node's own rewards and dones.
+STREAM_EDGES = [
+    (1, "observations", 2, "input_a"),
+    (5, "next_observations", 2, "input_b"),
+    (2, "output", 3, "observations"),
+    (3, "policy_output", 4, "policy"),
+    (1, "sim_handle", 5, "sim_handle"),
+    (4, "action", 5, "actions"),
+    (5, "next_observations", 6, "state"),
+    (3, "policy_output", 6, "policy_output"),
+    (5, "rewards", 6, "reward"),
+    (5, "done", 6, "done"),
+    (3, "model", 6, "model"),
+]
+
+
+def stream(env_name, num_envs, agent, trainer, title):
+    return ui(
+        [
+            (
+                1,
+                "IsaacGymEnvNode",
+                title,
+                {"env_name": env_name, "num_envs": num_envs, "seed": 0, "engine": "gymnasium"},
+            ),
+            (2, "ORNode", "Observation Merge", {}),
+            (3, "PPOAgentNode", "PPO Agent", {"action_space": "continuous", **agent}),
+            (4, "CartpoleActionNode", "Action", {}),
+            (5, "IsaacGymStepNode", "Sim Step", {}),
+            (
+                6,
+                "PPOTrainerNode",
+                "PPO Trainer",
+                {
+                    "checkpoint_enabled": True,
+                    "checkpoint_trigger_type": "epoch",
+                    "checkpoint_trigger_value": "50",
+                    **trainer,
+                },
+            ),
+        ],
+        STREAM_EDGES,
+    )
+
+
+def copy_with(base: str, node_type: str, **widgets):
+    """A copy of the UI workflow ``base`` with some of ``node_type``'s widgets changed."""
+    data = json.loads((HERE.parents[0] / base).read_text())
+    names = [w.name for w in get_spec(node_type).widgets]
+    for node in data["nodes"]:
+        if node["type"] == node_type:
+            for name, value in widgets.items():
+                node["widgets_values"][names.index(name)] = value
+    return data
+
+
+SCENARIOS = {
+    # scenarios/cartpole_ppo.json (SB3 zoo CartPole settings) plus a KL early stop: with the
+    # stock settings PyBullet seed 0 climbed to ~455 and collapsed to ~100 after 75k steps.
+    # SB3 zoo also anneals the clip range, which PPOTrainerNode does not offer.
+    "cartpole_pybullet_ppo": copy_with("cartpole_ppo.json", "PPOTrainerNode", target_kl=0.02),
+    # rl-zoo-like: 8 envs x 256 steps = 2048 per update, 8 minibatches of 256, 10 epochs.
+    "inverted_pendulum_ppo": stream(
+        "InvertedPendulum-v5",
+        8,
+        {
+            "hidden_sizes": "64,64",
+            "activation": "tanh",
+            "action_dim": 1,
+            "learning_rate": 3e-4,
+            "init_log_std": 0.0,
+            "normalize_observations": True,
+        },
+        {
+            "horizon_length": 256,
+            "num_epochs": 10,
+            "minibatch_size": 256,
+            "gamma": 0.99,
+            "gae_lambda": 0.95,
+            "clip_param": 0.2,
+            "value_coef": 0.5,
+            "entropy_coef": 0.0,
+            "learning_rate": 3e-4,
+            "max_grad_norm": 0.5,
+            "anneal_lr": True,
+            "clip_vloss": False,
+        },
+        "InvertedPendulum Env",
+    ),
+    # CleanRL ppo_continuous_action.py: 1 env x 2048 steps, 32 minibatches of 64, 10 epochs.
+    # CleanRL also normalises and clips rewards (and clips observations); that is not
+    # available here.
+    "halfcheetah_ppo": stream(
+        "HalfCheetah-v5",
+        1,
+        {
+            "hidden_sizes": "64,64",
+            "activation": "tanh",
+            "action_dim": 6,
+            "learning_rate": 3e-4,
+            "init_log_std": 0.0,
+            "normalize_observations": True,
+        },
+        {
+            "horizon_length": 2048,
+            "num_epochs": 10,
+            "minibatch_size": 64,
+            "gamma": 0.99,
+            "gae_lambda": 0.95,
+            "clip_param": 0.2,
+            "value_coef": 0.5,
+            "entropy_coef": 0.0,
+            "learning_rate": 3e-4,
+            "max_grad_norm": 0.5,
+            "anneal_lr": True,
+            "clip_vloss": True,
+        },
+        "HalfCheetah Env",
+    ),
+}
+
+
+def main() -> None:
+    for name, data in SCENARIOS.items():
+        path = HERE / f"{name}.json"
+        path.write_text(json.dumps(data, indent=2) + "\n")
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
