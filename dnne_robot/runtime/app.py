@@ -72,6 +72,15 @@ def build_parser(meta: dict[str, Any]) -> argparse.ArgumentParser:
     if rl:
         train.add_argument("--no-export-policy", action="store_true",
                            help="skip writing policy.pt at the end")
+        train.add_argument("--backend", choices=["local", "ray"], default="local",
+                           help="local: this process; ray: rollouts on Ray workers "
+                                "(pip install 'ray[default]>=2.9'; see docs/scaling.md)")
+        train.add_argument("--workers", type=int, metavar="N",
+                           help="Ray rollout workers (default 2)")
+        train.add_argument("--envs-per-worker", type=int, metavar="M",
+                           help="envs in each Ray worker (default: the env node's num_envs)")
+        train.add_argument("--address", metavar="ADDR",
+                           help="join this Ray cluster (default: start Ray in this process)")
 
     if rl:
         ev = sub.add_parser("evaluate", help="run the deterministic policy and report returns")
@@ -161,6 +170,12 @@ def _progress(total: int | None, enabled: bool) -> tuple[Callable | None, Callab
 
 
 def cmd_train(args: argparse.Namespace, build_graph: BuildGraph, meta: dict) -> int:
+    if getattr(args, "backend", "local") == "ray":
+        from . import distributed
+
+        return distributed.train(args, build_graph, meta)
+    if any(getattr(args, k, None) for k in ("workers", "envs_per_worker", "address")):
+        raise RunnerError("--workers, --envs-per-worker and --address need --backend ray")
     import torch
 
     from .checkpoints import Checkpointer, restore

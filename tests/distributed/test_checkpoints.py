@@ -1,0 +1,74 @@
+"""Checkpoints, resume, metrics and the policy export work as with the local backend."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from .helpers import final_policy, same_weights, train
+
+pytest.importorskip("ray")
+
+ITERATION = 32 * 8 * 2  # horizon x envs per worker x workers
+
+
+def test_checkpoint_resume_and_outputs(ray_session, runner, checkpoint_every, capsys,
+                                       tmp_path: Path) -> None:
+    from framework.rl import load_checkpoint
+    from framework.runtime.app import main
+
+    checkpoint_every(2)
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    args = ("--steps", str(4 * ITERATION), "--seed", "9", "--backend", "ray", "--workers", "2")
+    assert train(runner, straight, *args) == 0
+    summary = json.loads((straight / "summary.json").read_text())
+    assert summary["status"] == "done" and summary["updates"] == 4
+    assert summary["workers"] == 2 and summary["worker_restarts"] == 0
+    assert summary["steps"] == 4 * ITERATION
+
+    # The local backend's files, plus the distributed settings in hparams.json.
+    hparams = json.loads((straight / "hparams.json").read_text())
+    assert hparams["hparams"]["distributed"]["workers"] == 2
+    assert hparams["hparams"]["num_steps"] == 32
+    rows = list(csv.DictReader((straight / "metrics.csv").open()))
+    assert len(rows) == 4
+    logged = {"policy_loss", "episode_return_mean", "worker_restarts", "update_seconds"}
+    assert logged <= rows[0].keys()
+    assert (straight / "policy.pt").is_file()
+
+    middle = straight / "checkpoints" / f"checkpoint_{2 * ITERATION:012d}.pt"
+    payload = load_checkpoint(middle)
+    agent = payload["nodes"][runner.META["agent_node"]]
+    assert {"policy_config", "policy"} <= agent.keys()
+    assert payload["env_steps"] == 2 * ITERATION
+    assert len(payload["distributed"]["states"]) == 2
+
+    # Resuming the middle checkpoint replays the second half exactly.
+    assert train(runner, resumed, *args, "--resume", str(middle)) == 0
+    assert same_weights(final_policy(straight), final_policy(resumed))
+
+    # evaluate and export-policy read Ray checkpoints unchanged.
+    capsys.readouterr()
+    assert main(runner.build_graph, runner.META,
+                ["evaluate", "--run-dir", str(straight), "--episodes", "2", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["episodes"] == 2
+    out = tmp_path / "exported.pt"
+    assert main(runner.build_graph, runner.META,
+                ["export-policy", "--run-dir", str(straight), "-o", str(out)]) == 0
+    assert out.is_file()
+
+
+def test_distributed_flags_need_the_ray_backend(runner, capsys, tmp_path: Path) -> None:
+    assert train(runner, tmp_path, "--steps", "256", "--workers", "2") == 1
+    assert "--backend ray" in capsys.readouterr().err
+
+
+def test_bad_worker_count_is_one_line(runner, capsys, tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    assert train(runner, tmp_path, "--backend", "ray", "--workers", "0") == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: --workers must be >= 1") and "Traceback" not in err
