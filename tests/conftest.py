@@ -1,4 +1,8 @@
-"""Shared fixtures for the exporter-core tests: scenarios, cached exports, isolated runs."""
+"""Shared fixtures for the exporter-core tests: cached exports and isolated runs.
+
+Test modules take these helpers as fixtures rather than importing this file, so another
+folder's conftest can never shadow it. Paths and the scenario list live in regen_golden.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
-SCENARIOS_DIR = REPO / "scenarios"
-SCENARIOS = sorted(p.name for p in SCENARIOS_DIR.glob("*.json"))
-SIMS = ("gymnasium", "mujoco", "pybullet")
+from regen_golden import SCENARIOS_DIR, golden_name
 
 #: Runs a script as ``__main__`` with ``dnne_robot`` made unimportable, so an export that
 #: still needs the tool fails loudly instead of quietly using the editable install.
@@ -39,11 +39,6 @@ def run_export_script(export_dir: Path, *args: str, timeout: float = 120,
     )
 
 
-def scenario_key(scenario: str, sim: str) -> str:
-    """``cartpole_ppo.api.json`` + ``mujoco`` -> ``cartpole_ppo_api__mujoco``."""
-    return f"{scenario.removesuffix('.json').replace('.', '_')}__{sim}"
-
-
 def export_scenario(scenario: str, sim: str, out_dir: Path, **kwargs) -> Path:
     from dnne_robot.pipeline import export
 
@@ -60,7 +55,25 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, str], P
     def get(scenario: str, sim: str) -> Path:
         key = (scenario, sim)
         if key not in cache:
-            cache[key] = export_scenario(scenario, sim, root / scenario_key(scenario, sim))
+            cache[key] = export_scenario(scenario, sim, root / golden_name(scenario, sim))
         return cache[key]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def run_export() -> Callable[..., subprocess.CompletedProcess]:
+    """:func:`run_export_script`: run an exported script with dnne_robot unimportable."""
+    return run_export_script
+
+
+@pytest.fixture(scope="session")
+def isolated_command() -> tuple[list[str], dict[str, str]]:
+    """(argv prefix, env) to start an exported script by hand with dnne_robot unimportable."""
+    return [sys.executable, "-c", ISOLATED], isolated_env()
+
+
+@pytest.fixture(scope="session")
+def export_to() -> Callable[..., Path]:
+    """:func:`export_scenario`: a fresh export of a scenario into a folder."""
+    return export_scenario

@@ -5,18 +5,19 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import ISOLATED, isolated_env, run_export_script
 
 CARTPOLE = "cartpole_ppo.json"
 CARTPOLE_API = "cartpole_ppo.api.json"
 MLP = "mlp_regression.json"
 RANDOM_CARTPOLE_RETURN = 22.0
+
+Export = Callable[[str, str], Path]
+Run = Callable[..., subprocess.CompletedProcess]
 
 
 def _ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
@@ -30,32 +31,55 @@ def _summary(run_dir: Path) -> dict:
 
 
 @pytest.fixture(scope="session")
-def cartpole_run(exported: Callable[[str, str], Path],
-                 tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def cartpole_run(
+    exported: Export, run_export: Run, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path]:
     """A short CartPole training run on gymnasium: (export dir, run dir)."""
     export_dir = exported(CARTPOLE, "gymnasium")
     run_dir = tmp_path_factory.mktemp("cartpole_run")
-    _ok(run_export_script(export_dir, "train", "--steps", "15000", "--seed", "0",
-                          "--run-dir", str(run_dir), "--no-progress"))
+    _ok(
+        run_export(
+            export_dir,
+            "train",
+            "--steps",
+            "15000",
+            "--seed",
+            "0",
+            "--run-dir",
+            str(run_dir),
+            "--no-progress",
+        )
+    )
     return export_dir, run_dir
 
 
-def test_the_isolation_really_hides_dnne_robot(tmp_path: Path) -> None:
+def test_the_isolation_really_hides_dnne_robot(tmp_path: Path, run_export: Run) -> None:
     script = tmp_path / "probe.py"
     script.write_text("import dnne_robot\n")
-    proc = run_export_script(tmp_path, script=str(script))
+    proc = run_export(tmp_path, script=str(script))
     assert proc.returncode != 0 and "ModuleNotFoundError" in proc.stderr
 
 
-def test_help_lists_the_commands(exported: Callable[[str, str], Path]) -> None:
-    out = _ok(run_export_script(exported(CARTPOLE, "gymnasium"), "--help")).stdout
+def test_help_lists_the_commands(exported: Export, run_export: Run) -> None:
+    out = _ok(run_export(exported(CARTPOLE, "gymnasium"), "--help")).stdout
     for command in ("train", "evaluate", "export-policy"):
         assert command in out
 
 
-def test_mlp_regression_loss_falls(exported: Callable[[str, str], Path], tmp_path: Path) -> None:
-    proc = _ok(run_export_script(exported(MLP, "gymnasium"), "train", "--steps", "300",
-                                 "--seed", "0", "--run-dir", str(tmp_path), "--no-progress"))
+def test_mlp_regression_loss_falls(exported: Export, run_export: Run, tmp_path: Path) -> None:
+    proc = _ok(
+        run_export(
+            exported(MLP, "gymnasium"),
+            "train",
+            "--steps",
+            "300",
+            "--seed",
+            "0",
+            "--run-dir",
+            str(tmp_path),
+            "--no-progress",
+        )
+    )
     summary = _summary(tmp_path)
     assert summary["status"] == "done" and summary["steps"] == 300
     assert summary["final_loss"] < summary["first_loss"] / 5, summary
@@ -71,10 +95,11 @@ def test_cartpole_learns_on_gymnasium(cartpole_run: tuple[Path, Path]) -> None:
     assert (run_dir / "policy.pt").is_file()
 
 
-def test_evaluate_prints_one_json_object(cartpole_run: tuple[Path, Path]) -> None:
+def test_evaluate_prints_one_json_object(cartpole_run: tuple[Path, Path], run_export: Run) -> None:
     export_dir, run_dir = cartpole_run
-    proc = _ok(run_export_script(export_dir, "evaluate", "--episodes", "2", "--json",
-                                 "--run-dir", str(run_dir)))
+    proc = _ok(
+        run_export(export_dir, "evaluate", "--episodes", "2", "--json", "--run-dir", str(run_dir))
+    )
     (line,) = proc.stdout.strip().splitlines()
     result = json.loads(line)
     assert result["episodes"] == 2
@@ -82,31 +107,54 @@ def test_evaluate_prints_one_json_object(cartpole_run: tuple[Path, Path]) -> Non
     assert result["mean_return"] > RANDOM_CARTPOLE_RETURN
 
 
-def test_export_policy_writes_a_loadable_file(cartpole_run: tuple[Path, Path],
-                                              tmp_path: Path) -> None:
+def test_export_policy_writes_a_loadable_file(
+    cartpole_run: tuple[Path, Path], run_export: Run, tmp_path: Path
+) -> None:
     export_dir, run_dir = cartpole_run
     out = tmp_path / "policy.pt"
-    proc = _ok(run_export_script(export_dir, "export-policy", "--run-dir", str(run_dir),
-                                 "-o", str(out)))
+    proc = _ok(run_export(export_dir, "export-policy", "--run-dir", str(run_dir), "-o", str(out)))
     assert out.is_file() and "parity" in proc.stdout
 
 
 @pytest.mark.parametrize("sim", ["mujoco", "pybullet"])
-def test_cartpole_trains_on_other_engines(exported: Callable[[str, str], Path], sim: str,
-                                          tmp_path: Path) -> None:
+def test_cartpole_trains_on_other_engines(
+    exported: Export, run_export: Run, sim: str, tmp_path: Path
+) -> None:
     pytest.importorskip(sim)
-    _ok(run_export_script(exported(CARTPOLE_API, sim), "train", "--steps", "3000",
-                          "--run-dir", str(tmp_path), "--no-progress", "--no-export-policy"))
+    _ok(
+        run_export(
+            exported(CARTPOLE_API, sim),
+            "train",
+            "--steps",
+            "3000",
+            "--run-dir",
+            str(tmp_path),
+            "--no-progress",
+            "--no-export-policy",
+        )
+    )
     summary = _summary(tmp_path)
     assert summary["status"] == "done" and summary["steps"] >= 3000
 
 
-def test_trace_has_every_node_with_compute_time(exported: Callable[[str, str], Path],
-                                                tmp_path: Path) -> None:
+def test_trace_has_every_node_with_compute_time(
+    exported: Export, run_export: Run, tmp_path: Path
+) -> None:
     export_dir = exported(MLP, "gymnasium")
     trace = tmp_path / "t.json"
-    proc = _ok(run_export_script(export_dir, "train", "--steps", "30", "--trace", str(trace),
-                                 "--run-dir", str(tmp_path / "run"), "--no-progress"))
+    proc = _ok(
+        run_export(
+            export_dir,
+            "train",
+            "--steps",
+            "30",
+            "--trace",
+            str(trace),
+            "--run-dir",
+            str(tmp_path / "run"),
+            "--no-progress",
+        )
+    )
     events = json.loads(trace.read_text())["traceEvents"]
     tracks = {e["tid"]: e["args"]["name"] for e in events if e["ph"] == "M"}
     compute: dict[str, float] = {}
@@ -122,22 +170,47 @@ def test_trace_has_every_node_with_compute_time(exported: Callable[[str, str], P
     assert "compute s" in proc.stdout  # --trace also prints the per-node table
 
 
-def test_debug_queues_prints_depths(exported: Callable[[str, str], Path], tmp_path: Path) -> None:
-    proc = _ok(run_export_script(exported(MLP, "gymnasium"), "train", "--steps", "200",
-                                 "--debug-queues", "0.01", "--run-dir", str(tmp_path),
-                                 "--no-progress"))
+def test_debug_queues_prints_depths(exported: Export, run_export: Run, tmp_path: Path) -> None:
+    proc = _ok(
+        run_export(
+            exported(MLP, "gymnasium"),
+            "train",
+            "--steps",
+            "200",
+            "--debug-queues",
+            "0.01",
+            "--run-dir",
+            str(tmp_path),
+            "--no-progress",
+        )
+    )
     lines = [line for line in proc.stderr.splitlines() if "queues #" in line]
     assert any("'Trainer'" in line and "'predictions':" in line for line in lines), proc.stderr
     assert any("final queues" in line for line in lines)
 
 
-def test_ctrl_c_stops_training_with_a_checkpoint(exported: Callable[[str, str], Path],
-                                                 tmp_path: Path) -> None:
+def test_ctrl_c_stops_training_with_a_checkpoint(
+    exported: Export, isolated_command: tuple[list[str], dict], tmp_path: Path
+) -> None:
     export_dir = exported(MLP, "gymnasium")
+    prefix, env = isolated_command
     proc = subprocess.Popen(
-        [sys.executable, "-c", ISOLATED, "runner.py", "train", "--steps", "100000000",
-         "--run-dir", str(tmp_path), "--debug-queues", "0.05", "--no-progress"],
-        cwd=export_dir, env=isolated_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [
+            *prefix,
+            "runner.py",
+            "train",
+            "--steps",
+            "100000000",
+            "--run-dir",
+            str(tmp_path),
+            "--debug-queues",
+            "0.05",
+            "--no-progress",
+        ],
+        cwd=export_dir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
     )
     assert proc.stderr is not None
@@ -164,9 +237,10 @@ def test_ctrl_c_stops_training_with_a_checkpoint(exported: Callable[[str, str], 
     assert list((tmp_path / "checkpoints").glob("*.pt"))
 
 
-def test_runner_errors_are_one_line(exported: Callable[[str, str], Path], tmp_path: Path) -> None:
-    proc = run_export_script(exported(CARTPOLE, "gymnasium"), "evaluate", "--run-dir",
-                             str(tmp_path / "empty"))
+def test_runner_errors_are_one_line(exported: Export, run_export: Run, tmp_path: Path) -> None:
+    proc = run_export(
+        exported(CARTPOLE, "gymnasium"), "evaluate", "--run-dir", str(tmp_path / "empty")
+    )
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     (line,) = proc.stderr.strip().splitlines()

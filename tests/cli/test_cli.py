@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import SCENARIOS_DIR
+from regen_golden import SCENARIOS_DIR
 from typer.testing import CliRunner
 
 from dnne_robot import __version__
@@ -304,3 +304,13 @@ def test_nodes_table(cli: CliRunner) -> None:
     result = invoke(cli, "nodes")
     assert result.exit_code == 0
     assert "PPOAgentNode" in result.stdout
+
+
+def test_debug_shows_the_exception(tmp_path: Path) -> None:
+    from dnne_robot.workflow import WorkflowFormatError
+
+    try:
+        result = CliRunner().invoke(app, ["--debug", "validate", str(DATA / "malformed.json")])
+    finally:
+        DEBUG["on"] = False
+    assert isinstance(result.exception, WorkflowFormatError)

@@ -7,10 +7,11 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import REPO, SCENARIOS_DIR, run_export_script
+from regen_golden import REPO, SCENARIOS_DIR
 from typer.testing import CliRunner
 
 from dnne_robot.cli.app import app
@@ -76,7 +77,8 @@ def test_plugin_node_is_unknown_without_the_plugin(tmp_path: Path) -> None:
     assert "unknown node type 'ScaleNode'" in proc.stderr
 
 
-def test_plugin_workflow_exports_and_runs(plugin_path: Path, tmp_path: Path) -> None:
+def test_plugin_workflow_exports_and_runs(plugin_path: Path, tmp_path: Path,
+                                          run_export: Callable) -> None:
     wf = tmp_path / "scaled.json"
     wf.write_text(json.dumps(SCALED_REGRESSION))
     out = tmp_path / "pkg"
@@ -85,7 +87,7 @@ def test_plugin_workflow_exports_and_runs(plugin_path: Path, tmp_path: Path) -> 
     module = (out / "generated_nodes" / "node_3_double_it.py").read_text()
     assert "FACTOR = 2.0" in module and "Added by the dnne-robot-demo-plugin" in module
     assert "dnne_robot" not in module
-    run = run_export_script(out, "train", "--steps", "20", "--run-dir", str(tmp_path / "run"),
+    run = run_export(out, "train", "--steps", "20", "--run-dir", str(tmp_path / "run"),
                             "--no-progress")
     assert run.returncode == 0, run.stderr
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())

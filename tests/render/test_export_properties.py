@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 import regen_golden
-from conftest import SCENARIOS, SCENARIOS_DIR, SIMS, export_scenario
+from regen_golden import SCENARIOS_DIR, SIMS
 
 from dnne_robot.exporters.literals import py_literal
 from dnne_robot.pipeline import export
 from dnne_robot.render.package import RenderError
 from dnne_robot.validate import ValidationError
 
-COMBOS = [(scenario, sim) for scenario in SCENARIOS for sim in SIMS]
+COMBOS = [(scenario, sim) for scenario in regen_golden.scenarios() for sim in SIMS]
 ENGINE_PACKAGES = {"mujoco", "pybullet"}
 
 
@@ -36,10 +36,11 @@ def _python_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts)
 
 
-def test_two_exports_are_byte_identical(export_dir: Path, tmp_path: Path) -> None:
+def test_two_exports_are_byte_identical(export_dir: Path, tmp_path: Path,
+                                         export_to: Callable[..., Path]) -> None:
     manifest = json.loads((export_dir / "manifest.json").read_text())
     scenario, sim = manifest["workflow"], manifest["sim"]
-    again = export_scenario(scenario, sim, tmp_path / "deeper" / "elsewhere")
+    again = export_to(scenario, sim, tmp_path / "deeper" / "elsewhere")
     assert regen_golden.tree(again) == regen_golden.tree(export_dir)
 
 
@@ -161,10 +162,10 @@ def test_workflow_with_errors_writes_nothing(tmp_path: Path) -> None:
     assert _leftovers(parent) == []
 
 
-def test_failure_while_writing_keeps_the_previous_export(tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failure_while_writing_keeps_the_previous_export(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, export_to: Callable[..., Path]) -> None:
     parent = tmp_path / "out"
-    target = export_scenario("mlp_regression.json", "gymnasium", parent / "pkg")
+    target = export_to("mlp_regression.json", "gymnasium", parent / "pkg")
     before = regen_golden.tree(target)
     written = []
     real_write = Path.write_bytes
@@ -184,9 +185,9 @@ def test_failure_while_writing_keeps_the_previous_export(tmp_path: Path,
 
 
 def test_failure_during_the_swap_restores_the_previous_export(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, export_to: Callable[..., Path]) -> None:
     parent = tmp_path / "out"
-    target = export_scenario("mlp_regression.json", "gymnasium", parent / "pkg")
+    target = export_to("mlp_regression.json", "gymnasium", parent / "pkg")
     before = regen_golden.tree(target)
     real_replace = os.replace
     calls = []

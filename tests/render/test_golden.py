@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 import regen_golden
-from conftest import REPO, SCENARIOS, SIMS
+from regen_golden import REPO, SIMS
 
 from dnne_robot.render.package import FRAMEWORK
 
-COMBOS = [(scenario, sim) for scenario in SCENARIOS for sim in SIMS]
+COMBOS = [(scenario, sim) for scenario in regen_golden.scenarios() for sim in SIMS]
 REGEN = "python tests/regen_golden.py"
 
 

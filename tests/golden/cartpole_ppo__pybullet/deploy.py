@@ -49,7 +49,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -69,7 +68,7 @@ from framework.runtime.protocol import (  # noqa: E402
     parse_udp_url,
 )
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_WATCHDOG, EXIT_ROBOT_STOP = 0, 1, 2, 3, 4
+EXIT_OK, EXIT_ERROR, EXIT_WATCHDOG, EXIT_ROBOT_STOP = 0, 1, 3, 4  # 2: argparse's usage errors
 EXIT_CODES = {"duration": EXIT_OK, "episodes": EXIT_OK, "signal": EXIT_OK,
               "watchdog": EXIT_WATCHDOG, "no_robot": EXIT_WATCHDOG, "robot_stop": EXIT_ROBOT_STOP}
 
@@ -105,7 +104,7 @@ class Policy:
     values, or for a discrete action space one value holding the action index.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, threads: int = 1) -> None:
         self.path = path
         if not path.is_file():
             raise DeployError(f"policy file {path} does not exist")
@@ -124,19 +123,27 @@ class Policy:
                 f"{str(expected)[:16]}...; the file changed after export or belongs to another "
                 "export. Run `runner.py export-policy` again.")
         self.metadata: dict[str, Any] = self.info.get("metadata") or {}
-        self.obs_dim = int(self.info["observation"]["dim"])
-        action = self.info["action"]
-        self.discrete = action["kind"] == "discrete"
-        self.act_dim = 1 if self.discrete else len(action["low"] or action["high"] or [0])
-        self.low = _bounds(action.get("low"), self.act_dim, -math.inf)
-        self.high = _bounds(action.get("high"), self.act_dim, math.inf)
+        try:
+            self.obs_dim = int(self.info["observation"]["dim"])
+            action = self.info["action"]
+            self.discrete = action["kind"] == "discrete"
+            self.act_dim = 1 if self.discrete else len(action["low"] or action["high"])
+            self.low = _bounds(action.get("low"), self.act_dim, -math.inf)
+            self.high = _bounds(action.get("high"), self.act_dim, math.inf)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DeployError(f"{sidecar} does not describe the observation and action "
+                              f"spaces ({type(exc).__name__}: {exc})") from exc
+        import torch  # here, not at the top, so that --help and argument errors are instant
+
+        self.torch = torch
+        torch.set_num_threads(max(1, threads))
         self.module = self._load(path, self.info.get("format", "torchscript"))
         # TorchScript optimises a graph on its first calls: do them now, not on the robot.
         for _ in range(5):
             self(np.zeros(self.obs_dim, dtype=np.float32))
 
-    @staticmethod
-    def _load(path: Path, fmt: str) -> Any:
+    def _load(self, path: Path, fmt: str) -> Any:
+        torch = self.torch
         # torch.jit.load warns that TorchScript is deprecated upstream; the warning is for
         # whoever maintains the export, not for the operator of the robot.
         with warnings.catch_warnings():
@@ -152,6 +159,7 @@ class Policy:
         raise DeployError(f"deploy.py runs torchscript and pt2 policies, not {fmt!r}")
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
+        torch = self.torch
         x = torch.from_numpy(np.ascontiguousarray(obs, dtype=np.float32).reshape(1, -1))
         with torch.inference_mode():
             out = self.module(x)
@@ -196,12 +204,13 @@ class UdpRobot:
         self.counts: Counter[str] = Counter()
         self.stop_reason: str | None = None  # "robot_stop" once the robot sent STOP
 
-    def connect(self, timeout: float) -> Observation | None:
-        """Send HELLO every 0.2 s until the first observation arrives or ``timeout`` passes."""
+    def connect(self, timeout: float, stop: StopSignals) -> Observation | None:
+        """Send HELLO every 0.2 s until the first observation arrives, ``timeout`` passes or
+        a signal comes."""
         clock = self.endpoint.clock
         end = clock() + timeout
         next_hello = clock()
-        while (now := clock()) < end:
+        while (now := clock()) < end and not stop:
             if now >= next_hello:
                 self.endpoint.send(MsgType.HELLO, self.addr)
                 next_hello = now + 0.2
@@ -271,7 +280,7 @@ class SimRobot:
         self.returns: list[float] = []
         self.ep_return, self.ep_length = 0.0, 0
 
-    def connect(self, timeout: float) -> Observation | None:
+    def connect(self, timeout: float, stop: StopSignals) -> Observation | None:
         return self.observe()
 
     def observe(self) -> Observation:
@@ -389,6 +398,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "%(default)s)")
     p.add_argument("--safe-action", choices=["zero", "hold"], default="zero",
                    help="what to send when a cycle fails and on exit (default: %(default)s)")
+    p.add_argument("--phase", type=float, default=0.25, metavar="FRACTION",
+                   help="run each cycle this fraction of a period after the robot's "
+                        "observation arrives (default: %(default)s)")
     p.add_argument("--connect-timeout", type=float, default=5.0, metavar="SECONDS",
                    help="how long to wait for the first observation (default: %(default)s)")
     p.add_argument("--max-age-ms", type=float,
@@ -403,6 +415,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--duration must be > 0")
     if args.watchdog_periods < 1:
         p.error("--watchdog-periods must be >= 1")
+    if not 0 <= args.phase < 1:
+        p.error("--phase must be in [0, 1)")
     if not (args.robot.startswith("udp://") or args.robot.startswith("sim:")):
         p.error(f"--robot must be udp://HOST:PORT or sim:ENGINE, not {args.robot!r}")
     if args.episodes is not None and not args.robot.startswith("sim:"):
@@ -425,8 +439,7 @@ def make_robot(args: argparse.Namespace, policy: Policy, period: float) -> Any:
 
 
 def run(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
-    torch.set_num_threads(max(1, args.threads))
-    policy = Policy(args.policy)
+    policy = Policy(args.policy, threads=args.threads)
     try:
         rate_hz = resolve_rate(args.rate_hz, policy.metadata)
     except ValueError as exc:
@@ -437,9 +450,9 @@ def run(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
                            "watchdog_periods": args.watchdog_periods,
                            "safe_action": args.safe_action}
     with StopSignals() as stop:
-        first = robot.connect(args.connect_timeout)
+        first = robot.connect(args.connect_timeout, stop)
         if first is None:
-            reason = robot.stop_reason or "no_robot"
+            reason = robot.stop_reason or ("signal" if stop else "no_robot")
             if reason == "no_robot":
                 warn(f"no observation from {robot.url} within {args.connect_timeout:g} s")
             robot.close()
@@ -459,9 +472,9 @@ def run(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
                 return False
             return True
 
-        # Start one small step after the first observation arrived, so that each cycle runs
-        # just after the robot sent its newest observation.
-        start_at = first.received + min(1e-3, 0.25 * loop.period)
+        # Cycles run --phase periods after the robot's observations arrive: late enough to
+        # absorb the robot's timing jitter, early enough for the action to reach it in time.
+        start_at = first.received + args.phase * loop.period
         gc.collect()
         gc.freeze()  # fewer and shorter collections inside the loop
         try:
