@@ -239,7 +239,7 @@ def _fuse_chain(chain: list[PlannedNode], names: _Names) -> FusedNode:
 
 def _id_stem(head: PlannedNode, tail: PlannedNode) -> str:
     def part(n: PlannedNode) -> str:
-        return n.id if n.id.isdigit() else snake(n.id, fallback="n")
+        return n.id if n.id.isascii() and n.id.isdigit() else snake(n.id, fallback="n")
 
     return f"{part(head)}_to_{part(tail)}"
 

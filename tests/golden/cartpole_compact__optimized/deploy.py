@@ -68,7 +68,7 @@ from framework.runtime.protocol import (  # noqa: E402
     parse_udp_url,
 )
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_WATCHDOG, EXIT_ROBOT_STOP = 0, 1, 2, 3, 4
+EXIT_OK, EXIT_ERROR, EXIT_WATCHDOG, EXIT_ROBOT_STOP = 0, 1, 3, 4  # 2: argparse's usage errors
 EXIT_CODES = {"duration": EXIT_OK, "episodes": EXIT_OK, "signal": EXIT_OK,
               "watchdog": EXIT_WATCHDOG, "no_robot": EXIT_WATCHDOG, "robot_stop": EXIT_ROBOT_STOP}
 
@@ -123,12 +123,16 @@ class Policy:
                 f"{str(expected)[:16]}...; the file changed after export or belongs to another "
                 "export. Run `runner.py export-policy` again.")
         self.metadata: dict[str, Any] = self.info.get("metadata") or {}
-        self.obs_dim = int(self.info["observation"]["dim"])
-        action = self.info["action"]
-        self.discrete = action["kind"] == "discrete"
-        self.act_dim = 1 if self.discrete else len(action["low"] or action["high"] or [0])
-        self.low = _bounds(action.get("low"), self.act_dim, -math.inf)
-        self.high = _bounds(action.get("high"), self.act_dim, math.inf)
+        try:
+            self.obs_dim = int(self.info["observation"]["dim"])
+            action = self.info["action"]
+            self.discrete = action["kind"] == "discrete"
+            self.act_dim = 1 if self.discrete else len(action["low"] or action["high"])
+            self.low = _bounds(action.get("low"), self.act_dim, -math.inf)
+            self.high = _bounds(action.get("high"), self.act_dim, math.inf)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DeployError(f"{sidecar} does not describe the observation and action "
+                              f"spaces ({type(exc).__name__}: {exc})") from exc
         import torch  # here, not at the top, so that --help and argument errors are instant
 
         self.torch = torch
@@ -200,12 +204,13 @@ class UdpRobot:
         self.counts: Counter[str] = Counter()
         self.stop_reason: str | None = None  # "robot_stop" once the robot sent STOP
 
-    def connect(self, timeout: float) -> Observation | None:
-        """Send HELLO every 0.2 s until the first observation arrives or ``timeout`` passes."""
+    def connect(self, timeout: float, stop: StopSignals) -> Observation | None:
+        """Send HELLO every 0.2 s until the first observation arrives, ``timeout`` passes or
+        a signal comes."""
         clock = self.endpoint.clock
         end = clock() + timeout
         next_hello = clock()
-        while (now := clock()) < end:
+        while (now := clock()) < end and not stop:
             if now >= next_hello:
                 self.endpoint.send(MsgType.HELLO, self.addr)
                 next_hello = now + 0.2
@@ -275,7 +280,7 @@ class SimRobot:
         self.returns: list[float] = []
         self.ep_return, self.ep_length = 0.0, 0
 
-    def connect(self, timeout: float) -> Observation | None:
+    def connect(self, timeout: float, stop: StopSignals) -> Observation | None:
         return self.observe()
 
     def observe(self) -> Observation:
@@ -445,9 +450,9 @@ def run(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
                            "watchdog_periods": args.watchdog_periods,
                            "safe_action": args.safe_action}
     with StopSignals() as stop:
-        first = robot.connect(args.connect_timeout)
+        first = robot.connect(args.connect_timeout, stop)
         if first is None:
-            reason = robot.stop_reason or "no_robot"
+            reason = robot.stop_reason or ("signal" if stop else "no_robot")
             if reason == "no_robot":
                 warn(f"no observation from {robot.url} within {args.connect_timeout:g} s")
             robot.close()
