@@ -46,6 +46,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import time
@@ -767,8 +768,17 @@ class RayCheckpointer(Checkpointer):
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    """What went wrong, in one line: the remote exception when Ray wraps one."""
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, BaseException) and cause is not exc:
+        return f"{type(cause).__name__}: {_first_line(cause)}"
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
+    if not text:
+        return type(exc).__name__
+    # A creation-task failure carries the remote traceback: its last "XError: ..." line.
+    errors = [ln.strip() for ln in text.splitlines()
+              if re.match(r"\s*[A-Za-z_.]*(Error|Exception): ", ln)]
+    return errors[-1] if errors else text.splitlines()[0]
 
 
 # ----------------------------------------------------------------------------- the command

@@ -72,3 +72,14 @@ def test_bad_worker_count_is_one_line(runner, capsys, tmp_path: Path) -> None:
     assert train(runner, tmp_path, "--backend", "ray", "--workers", "0") == 1
     err = capsys.readouterr().err
     assert err.startswith("error: --workers must be >= 1") and "Traceback" not in err
+
+
+def test_graph_without_a_trainer_node_is_refused(runner) -> None:
+    from framework.runtime import RunContext
+    from framework.runtime.distributed import DistributedError, find_roles
+
+    graph = runner.build_graph(RunContext())
+    merge = next(n for n in graph.nodes if type(n).__name__.endswith("ObservationMerge"))
+    meta = {**runner.META, "agent_node": merge.node_id}
+    with pytest.raises(DistributedError, match="PPO Trainer node.*--backend local"):
+        find_roles(graph, meta)

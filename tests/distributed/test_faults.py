@@ -50,3 +50,19 @@ def test_worker_killed_mid_run_is_replaced(ray_session, runner, monkeypatch: pyt
     rows = list(csv.DictReader((tmp_path / "metrics.csv").open()))
     assert [float(r["worker_restarts"]) for r in rows] == [0.0, 1.0, 1.0]
 
+
+
+def test_remote_errors_are_one_line(runner) -> None:
+    from framework.runtime.distributed import _first_line
+
+    class Wrapped(Exception):
+        def __init__(self, cause: BaseException) -> None:
+            super().__init__("ray::RolloutWorker.collect() (pid=1)\nTraceback ...")
+            self.cause = cause
+
+    assert _first_line(Wrapped(ValueError("bad action"))) == "ValueError: bad action"
+    died = ("The actor died because of an error raised in its creation task, \x1b[36mray::"
+            "RolloutWorker.__init__()\x1b[39m\nTraceback (most recent call last):\n  File x\n"
+            "framework.envs.errors.UnknownTaskError: unknown task 'Nope'")
+    assert _first_line(RuntimeError(died)) == (
+        "framework.envs.errors.UnknownTaskError: unknown task 'Nope'")

@@ -50,19 +50,23 @@ def test_one_worker_collects_the_local_trajectories(ray_session, runner, updates
 def test_worker_seeds_tile_the_local_vector_env(ray_session, runner, updates,
                                                 tmp_path: Path) -> None:
     """Worker i runs the sub-envs a local run of N*M envs seeds seed + i*M + j."""
+    from framework.runtime import RunContext
+    from framework.runtime.sim import SimHandle
+
     assert train(runner, tmp_path / "local", "--steps", str(ROLLOUT), "--seed", "2") == 0
-    assert train(runner, tmp_path / "local16", "--steps", str(2 * ROLLOUT), "--seed", "2",
-                 "--num-envs", "16") == 0
-    local8, local16 = updates[0], updates[1]
+    local = updates[0]
     updates.clear()
     assert train(runner, tmp_path / "ray", "--steps", str(2 * ROLLOUT), "--seed", "2",
                  "--backend", "ray", "--workers", "2") == 0
     ray2 = updates[0]
     # Worker 0 is the local run: same envs, same sampling RNG, same policy.
     for key in ("obs", "actions", "logprobs", "rewards", "dones"):
-        assert torch.equal(ray2[key][:, :8], local8[key]), key
-    # Worker 1 holds the local run's envs 8..15: the same first observations.
-    assert torch.equal(ray2["obs"][0], local16["obs"][0])
+        assert torch.equal(ray2[key][:, :8], local[key]), key
+    # Together the workers start where one local vector env of 16 envs starts.
+    env = runner.build_graph(RunContext()).node(runner.META["env_node"])
+    sim16 = SimHandle(RunContext(), env.ENV_NAME, env.ENGINE, num_envs=16, seed=2 + env.SEED)
+    assert torch.equal(ray2["obs"][0], sim16.obs)
+    sim16.close()
 
 
 def test_workers_act_with_the_broadcast_normaliser_frozen(ray_session, runner,
@@ -115,12 +119,19 @@ def test_workers_act_with_the_broadcast_normaliser_frozen(ray_session, runner,
         run.close("done")
 
 
-def test_local_checkpoint_resumes_on_one_worker(ray_session, runner, checkpoint_every,
-                                                tmp_path: Path) -> None:
-    """Worker 0 takes over a local checkpoint's envs and RNG: the run goes on unchanged."""
+def test_checkpoints_cross_between_backends(ray_session, runner, checkpoint_every,
+                                            tmp_path: Path) -> None:
+    """Local -> Ray -> local resumes with one worker go on exactly as the straight local run:
+    worker 0 takes over the checkpoint's envs and RNG, and hands them back the same way."""
     checkpoint_every(2)
-    assert train(runner, tmp_path / "local", "--steps", str(4 * ROLLOUT), "--seed", "4") == 0
-    middle = tmp_path / "local" / "checkpoints" / f"checkpoint_{2 * ROLLOUT:012d}.pt"
-    assert train(runner, tmp_path / "ray", "--steps", str(4 * ROLLOUT), "--seed", "4",
-                 "--backend", "ray", "--workers", "1", "--resume", str(middle)) == 0
+    steps = ("--steps", str(6 * ROLLOUT), "--seed", "4")
+
+    def at(run: str, rollouts: int) -> str:
+        return str(tmp_path / run / "checkpoints" / f"checkpoint_{rollouts * ROLLOUT:012d}.pt")
+
+    assert train(runner, tmp_path / "local", *steps) == 0
+    assert train(runner, tmp_path / "ray", *steps, "--backend", "ray", "--workers", "1",
+                 "--resume", at("local", 2)) == 0
     assert same_weights(final_policy(tmp_path / "local"), final_policy(tmp_path / "ray"))
+    assert train(runner, tmp_path / "back", *steps, "--resume", at("ray", 4)) == 0
+    assert same_weights(final_policy(tmp_path / "local"), final_policy(tmp_path / "back"))
