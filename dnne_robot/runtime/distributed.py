@@ -214,6 +214,17 @@ def find_roles(graph: Graph, meta: dict[str, Any]) -> Roles:
     actions = resolve(step, "actions", agent, ("policy_output",), "actions")
     reward = resolve(trainer, "reward", step, STEP_OUTPUTS, "reward")
     done = resolve(trainer, "done", step, STEP_OUTPUTS, "done flags")
+    # The agent must act on the simulator's observations as they are (a merge may pass them).
+    obs_src, obs_out = feeds.get((agent.node_id, "observations"), (None, None))
+    raw = {(env, "observations"), (step, "next_observations")}
+    if obs_src is not None and (obs_src, obs_out) not in raw:
+        upstream = {v for (tid, _), v in feeds.items() if tid == obs_src.node_id}
+        if not obs_src.INPUTS or any(p.mode != "any" for p in obs_src.INPUTS) or \
+                not upstream <= raw:
+            raise DistributedError(
+                f"node #{obs_src.node_id} {obs_src.title!r} ({type(obs_src).__name__}) changes "
+                f"the observations before the agent; Ray workers act on the simulator's own "
+                "observations: use --backend local")
     state_src = feeds.get((trainer.node_id, "state"))
     if state_src is None or state_src != (step, "next_observations"):
         raise DistributedError(
@@ -471,11 +482,14 @@ class DistributedRun:
         path = Path(self.ctx.run_dir) / "hparams.json"
         if not path.is_file():
             return
+        from ..rl.checkpoint import atomic_write
+
         record = json.loads(path.read_text())
         record.setdefault("hparams", {})["distributed"] = {
             "backend": "ray", "workers": self.workers, "envs_per_worker": self.envs_per_worker,
             "address": self.address}
-        path.write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
+        text = json.dumps(record, indent=2, sort_keys=True, default=str) + "\n"
+        atomic_write(path, lambda f: f.write(text.encode()))
 
     def _start_ray(self) -> None:
         ray = import_ray()
@@ -486,8 +500,9 @@ class DistributedRun:
             ray.init(address=self.address, logging_level=logging.WARNING,
                      runtime_env={"py_modules": [sys.modules[n] for n in self._code_packages()]})
         else:
-            ray.init(num_cpus=max(self.workers, os.cpu_count() or 1), include_dashboard=False,
-                     logging_level=logging.WARNING)
+            # address="local": a new instance even if `ray start` left a cluster running here.
+            ray.init(address="local", num_cpus=max(self.workers, os.cpu_count() or 1),
+                     include_dashboard=False, logging_level=logging.WARNING)
         self.owns_ray = True
 
     def _code_packages(self) -> list[str]:
@@ -531,7 +546,7 @@ class DistributedRun:
 
     def _actor(self, index: int, incarnation: int) -> Any:
         if self._remote_class is None:
-            # Ray replaces dead workers through _restart, which knows the new seed block.
+            # max_restarts=0: _restart replaces a dead worker itself, on a new seed block.
             self._remote_class = import_ray().remote(
                 num_cpus=1, max_restarts=0, runtime_env=self._worker_runtime_env())(RolloutWorker)
         return self._remote_class.remote(self._spec(index, incarnation))
@@ -560,26 +575,29 @@ class DistributedRun:
 
     def _restore_workers(self, resume: dict[str, Any] | None) -> None:
         """Put the workers' envs back where the checkpoint left them, when it can."""
-        ray = import_ray()
         if resume is None:
             return
         saved = resume.get("distributed")
-        env_state = resume["nodes"].get(self.roles.env.node_id)
-        calls = []
-        if saved and saved.get("workers") == self.workers and \
-                saved.get("envs_per_worker") == self.envs_per_worker:
-            calls = [a.set_state.remote(s) for a, s in zip(self.actors, saved["states"],
-                                                            strict=True) if s is not None]
-        elif env_state is not None and self.envs_per_worker == self.roles.env.sim.num_envs:
-            # A local checkpoint: worker 0 takes over the graph's envs and sampling RNG.
-            rng = resume.get("rng", {}).get("torch")
-            calls = [self.actors[0].set_state.remote({"sim": env_state, "generator": rng})]
-            self.ctx.notice("resumed a local checkpoint: worker 0 continues its envs, the "
-                            "other workers start new episodes")
+        layout = (self.workers, self.envs_per_worker)
+        if saved and (saved.get("workers"), saved.get("envs_per_worker")) == layout:
+            calls = [actor.set_state.remote(state)
+                     for actor, state in zip(self.actors, saved["states"], strict=True)
+                     if state is not None]
+        elif resume["nodes"].get(self.roles.env.node_id) is not None and \
+                self.envs_per_worker == self.roles.env.sim.num_envs:
+            # The env node's state (a local run's envs, or a Ray run's worker 0): worker 0
+            # continues it with the sampling RNG the checkpoint holds.
+            state = {"sim": resume["nodes"][self.roles.env.node_id],
+                     "generator": resume.get("rng", {}).get("torch")}
+            calls = [self.actors[0].set_state.remote(state)]
+            if self.workers > 1 or saved:
+                self.ctx.notice("the checkpoint was written with another worker layout: worker "
+                                "0 continues its envs, the other workers start new episodes")
         else:
-            self.ctx.notice("the checkpoint's env layout differs from --workers x "
-                            "--envs-per-worker: the workers start new episodes")
-        ray.get(calls)
+            calls = []
+            self.ctx.notice("the checkpoint's envs do not fit --workers x --envs-per-worker: "
+                            "the workers start new episodes")
+        import_ray().get(calls)
 
     # -- one iteration ---------------------------------------------------------------------
     def _restart(self, index: int, exc: Exception) -> None:

@@ -83,3 +83,39 @@ def test_graph_without_a_trainer_node_is_refused(runner) -> None:
     meta = {**runner.META, "agent_node": merge.node_id}
     with pytest.raises(DistributedError, match="PPO Trainer node.*--backend local"):
         find_roles(graph, meta)
+
+
+def test_graph_that_transforms_observations_is_refused(runner) -> None:
+    from framework.runtime import Graph, In, QueueNode, RunContext
+    from framework.runtime.distributed import DistributedError, find_roles
+
+    class Scale(QueueNode):
+        INPUTS = (In("x"),)
+        OUTPUTS = ("y",)
+
+        def compute(self, x):
+            return {"y": 2 * x}
+
+    # The export's wiring with a node that scales the observations before the agent.
+    ctx = RunContext()
+    original = runner.build_graph(ctx)
+    graph = Graph(ctx)
+    nodes = {n.node_id: graph.add(type(n)(n.node_id, n.title, ctx)) for n in original.nodes}
+    scale = graph.add(Scale("99", "Scale", ctx))
+    env, merge, agent, action, step, reward, trainer = (nodes[k] for k in "1234567")
+    graph.connect(env, "observations", merge, "input_a")
+    graph.connect(step, "next_observations", merge, "input_b")
+    graph.connect(merge, "output", scale, "x")
+    graph.connect(scale, "y", agent, "observations")
+    graph.connect(agent, "policy_output", action, "policy")
+    graph.connect(env, "sim_handle", step, "sim_handle")
+    graph.connect(action, "action", step, "actions")
+    graph.connect(step, "observations", reward, "observations")
+    graph.connect(step, "next_observations", trainer, "state")
+    graph.connect(agent, "policy_output", trainer, "policy_output")
+    graph.connect(reward, "reward_or_loss", trainer, "reward")
+    graph.connect(step, "done", trainer, "done")
+    graph.connect(agent, "model", trainer, "model")
+    with pytest.raises(DistributedError, match="#99 'Scale'.*changes the observations"):
+        find_roles(graph, runner.META)
+    assert find_roles(original, runner.META).reward.node is not None  # the reward node
