@@ -119,3 +119,12 @@ def test_graph_that_transforms_observations_is_refused(runner) -> None:
     with pytest.raises(DistributedError, match="#99 'Scale'.*changes the observations"):
         find_roles(graph, runner.META)
     assert find_roles(original, runner.META).reward.node is not None  # the reward node
+
+
+def test_missing_ray_names_the_install(runner, monkeypatch: pytest.MonkeyPatch, capsys,
+                                       tmp_path: Path) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` fails as if not installed
+    assert train(runner, tmp_path, "--backend", "ray", "--steps", "256") == 1
+    assert "pip install 'ray[default]>=2.9'" in capsys.readouterr().err
