@@ -2,7 +2,9 @@
 
 * ``lateness``: :class:`RateLoop` with no work at 50, 500 and 1000 Hz, 10 s each (``--quick``:
   2 s), with the default sleep-then-spin wait and with plain sleeping (``spin_s=0``):
-  lateness p50/p99/max, achieved rate, missed cycles, and the CPU time the loop used.
+  lateness p50/p99/max, achieved rate, missed cycles, and the CPU time the loop used. Then
+  the same again under ``SCHED_FIFO`` (as ``chrt -f 50`` would run it) where the OS permits:
+  on a busy machine that shows what the loop does when it gets the CPU it asks for.
 * ``policy``: one call of the deploy policy as ``deploy.py`` makes it (a numpy observation in,
   a numpy action out, batch of one, one torch thread) for the eager ``DeployPolicy``,
   the exported TorchScript (frozen), the ``torch.export`` program (pt2) and onnxruntime
@@ -52,14 +54,26 @@ POLICIES = {
 
 
 # -- loop lateness ---------------------------------------------------------------------------
-def loop_lateness(rate_hz: float, seconds: float, spin_s: float | None) -> dict[str, Any]:
+def loop_lateness(rate_hz: float, seconds: float, spin_s: float | None,
+                  fifo: bool = False) -> dict[str, Any] | None:
+    """One loop run; ``fifo`` runs it under SCHED_FIFO (None when that is not permitted)."""
     quiet = {"warn": lambda message: None}  # the missed count is in the table
     loop = RateLoop(rate_hz, **quiet) if spin_s is None else RateLoop(rate_hz, spin_s=spin_s,
                                                                       **quiet)
-    cpu0 = time.process_time()
-    stats = loop.run(lambda cycle: None, duration=seconds)
-    cpu = time.process_time() - cpu0
-    return {"rate_hz": rate_hz, "wait": "sleep" if spin_s == 0 else "sleep+spin",
+    if fifo:
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(50))
+        except (AttributeError, OSError):
+            return None
+    try:
+        cpu0 = time.process_time()
+        stats = loop.run(lambda cycle: None, duration=seconds)
+        cpu = time.process_time() - cpu0
+    finally:
+        if fifo:
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    wait = "sleep" if spin_s == 0 else "sleep+spin"
+    return {"rate_hz": rate_hz, "wait": wait + (" FIFO" if fifo else ""),
             "spin_ms": round(loop.spin_s * 1e3, 3), "achieved_hz": stats.as_dict()["achieved_hz"],
             "cycles": stats.cycles, "missed": stats.missed, **{
                 f"late_{k}_ms": v for k, v in stats.lateness_ms.items() if k != "mean"},
@@ -214,7 +228,9 @@ def run(quick: bool = False) -> dict[str, Any]:
     """Every measurement; ``quick`` shortens the loop runs and the number of policy calls."""
     seconds = 2.0 if quick else 10.0
     calls = 2_000 if quick else 20_000
-    lateness = [loop_lateness(rate, seconds, spin) for rate in RATES for spin in (None, 0.0)]
+    runs = [loop_lateness(rate, seconds, spin, fifo) for fifo in (False, True)
+            for rate in RATES for spin in (None, 0.0)]
+    lateness = [r for r in runs if r is not None]
     with tempfile.TemporaryDirectory(prefix="control_bench_") as tmp:
         policy = [policy_latency(name, calls, Path(tmp)) for name in POLICIES]
         memory = deploy_memory(2.0 if quick else 5.0, Path(tmp))
@@ -226,11 +242,11 @@ def run(quick: bool = False) -> dict[str, Any]:
 def format_results(report: dict[str, Any]) -> str:
     lines = [f"loop lateness ({report['loop_seconds']:g} s per row, {report['cpus']} CPUs, "
              f"load {report['load_avg_1min']})"]
-    head = (f"{'rate Hz':>8} {'wait':<11} {'achieved':>9} {'missed':>7} {'p50 ms':>8} "
+    head = (f"{'rate Hz':>8} {'wait':<16} {'achieved':>9} {'missed':>7} {'p50 ms':>8} "
             f"{'p99 ms':>8} {'max ms':>8} {'cpu %':>6}")
     lines += [head, "-" * len(head)]
     for r in report["lateness"]:
-        lines.append(f"{r['rate_hz']:>8g} {r['wait']:<11} {r['achieved_hz']:>9.2f} "
+        lines.append(f"{r['rate_hz']:>8g} {r['wait']:<16} {r['achieved_hz']:>9.2f} "
                      f"{r['missed']:>7} {r['late_p50_ms']:>8.3f} {r['late_p99_ms']:>8.3f} "
                      f"{r['late_max_ms']:>8.3f} {r['cpu_percent']:>6.1f}")
     lines += ["", f"policy latency per call, batch 1 ({report['policy_calls']} calls), µs"]

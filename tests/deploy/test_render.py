@@ -56,6 +56,7 @@ def test_rl_exports_get_deploy_py(tmp_path: Path, scenario: str, sim: str) -> No
     help_ = subprocess.run([sys.executable, "deploy.py", "--help"], cwd=out, capture_output=True,
                            text=True, timeout=60)
     assert help_.returncode == 0 and "--watchdog-periods" in help_.stdout
+    assert "--rt-priority" in help_.stdout
     help_ = subprocess.run([sys.executable, "runner.py", "serve-robot", "--help"], cwd=out,
                            capture_output=True, text=True, timeout=60)
     assert help_.returncode == 0 and "--rate-hz" in help_.stdout
