@@ -8,7 +8,10 @@ The simulated robot steps one env of the task at the control rate and speaks
 the last action when none came), steps, and sends the observation to the controller. It
 learns the controller's address from the first HELLO or ACT it receives (or ``--peer``),
 and it does not step until the first ACT arrives, so a slow-starting controller does not
-find the pole already fallen. A STOP from the controller pauses it again.
+find the pole already fallen. A STOP from the controller pauses it again. At the end it
+prints one JSON line: episodes, lengths, steps, held steps, dropped packets, and
+``action_age_steps``, the number of steps between the observation an action was computed
+from and the step that applies it (0 everywhere: the same timing as in training).
 
 Only the standard library is imported at module level: ``runner.py`` imports this module
 for every command, ``--help`` included.
