@@ -39,6 +39,7 @@ import gc
 import hashlib
 import json
 import math
+import os
 import socket
 import sys
 import time
@@ -409,6 +410,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="local UDP address (default: loopback for a loopback robot, else any)")
     p.add_argument("--seed", type=int, default=0, help="sim: seed of the first episode")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--rt-priority", type=int, metavar="1-99",
+                   help="run the loop under SCHED_FIFO at this priority (Linux; needs root or "
+                        "CAP_SYS_NICE; a warning, not an error, when refused)")
     p.add_argument("--json", action="store_true", help="print the statistics as one JSON object")
     args = p.parse_args(argv)
     if args.duration is not None and not args.duration > 0:
@@ -438,6 +442,14 @@ def make_robot(args: argparse.Namespace, policy: Policy, period: float) -> Any:
         raise DeployError(str(exc)) from exc
 
 
+def set_realtime(priority: int) -> None:
+    """SCHED_FIFO for this thread: the scheduler no longer preempts it for ordinary work."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except (AttributeError, OSError, ValueError) as exc:
+        warn(f"--rt-priority {priority} refused ({exc}); running at normal priority")
+
+
 def run(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     policy = Policy(args.policy, threads=args.threads)
     try:
@@ -449,6 +461,10 @@ def run(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     out: dict[str, Any] = {"robot": robot.url, "policy": str(args.policy), "rate_hz": rate_hz,
                            "watchdog_periods": args.watchdog_periods,
                            "safe_action": args.safe_action}
+    gc.collect()
+    gc.freeze()  # fewer and shorter collections inside the loop
+    if args.rt_priority is not None:
+        set_realtime(args.rt_priority)
     with StopSignals() as stop:
         first = robot.connect(args.connect_timeout, stop)
         if first is None:
@@ -475,8 +491,6 @@ def run(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
         # Cycles run --phase periods after the robot's observations arrive: late enough to
         # absorb the robot's timing jitter, early enough for the action to reach it in time.
         start_at = first.received + args.phase * loop.period
-        gc.collect()
-        gc.freeze()  # fewer and shorter collections inside the loop
         try:
             stats = loop.run(step, duration=args.duration, start_at=start_at)
         finally:
