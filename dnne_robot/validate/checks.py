@@ -35,6 +35,8 @@ def check_value(spec: InputSpec, value: Any) -> str | None:
     elif kind == "FLOAT":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return f"expected a number, got {type(value).__name__} {_short(value)}"
+        if isinstance(value, int) and abs(value) >= 2**1024:  # no float holds it
+            return f"expected a finite number, got {_short(value)}"
         if not math.isfinite(value):
             return f"expected a finite number, got {value}"
     elif kind == "BOOLEAN":
@@ -47,6 +49,8 @@ def check_value(spec: InputSpec, value: Any) -> str | None:
             return f"string of {len(value)} characters is longer than {MAX_STRING}"
         if "\x00" in value:
             return "string contains a NUL character"
+        if not _utf8(value):
+            return "string contains a lone surrogate (not valid Unicode text)"
     elif kind == "COMBO":
         if value not in (spec.choices or ()):
             choices = ", ".join(map(str, spec.choices or ()))
@@ -58,6 +62,14 @@ def check_value(spec: InputSpec, value: Any) -> str | None:
         if spec.max is not None and value > spec.max:
             return f"{_short(value)} is above the maximum {_num(spec.max)}"
     return None
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _num(x: float) -> str:
