@@ -196,7 +196,7 @@ def cmd_train(args: argparse.Namespace, build_graph: BuildGraph, meta: dict) -> 
     runner = GraphRunner(graph, debug_queues=args.debug_queues)
     runner.setup()
     if args.resume:
-        from ..rl.checkpoint import load_checkpoint
+        from .checkpoints import load as load_checkpoint
 
         if not Path(args.resume).is_file():
             raise RunnerError(f"checkpoint to resume from, {args.resume}, does not exist")
@@ -311,7 +311,7 @@ def _resolve_checkpoint(args: argparse.Namespace) -> Path:
 def load_policy(checkpoint: Path, meta: dict) -> tuple[Any, dict]:
     """The trained ActorCritic and the env info from a checkpoint."""
     from ..rl import ActorCritic
-    from ..rl.checkpoint import load_checkpoint
+    from .checkpoints import load as load_checkpoint
 
     payload = load_checkpoint(checkpoint)
     agent_id = meta.get("agent_node")

@@ -2,14 +2,16 @@
 
     python run_exports.py < jobs.json > results.json
 
-``jobs.json`` is a list of ``{"dir", "args", "cwd", "log", "timeout"}``. The driver imports
+``jobs.json`` is a list of ``{"dir", "args", "cwd", "log", "timeout"}`` (and optionally
+``max_file_bytes``: ``RLIMIT_FSIZE``, so writes past it fail as on a full disk). The driver imports
 torch, numpy and gymnasium once (with ``dnne_robot`` made unimportable, as on a machine
 without the tool), then forks one child per job: the child changes into ``cwd``, sends its
 stdout and stderr to ``log`` (``.out`` / ``.err``), and runs ``dir/runner.py ARGS`` as
 ``__main__``. Each child is a fresh process as far as the export is concerned (nothing of
 ``framework`` or ``generated_nodes`` was imported before the fork), so this is an ordinary run
 that skips the two seconds of importing torch. The result of each job is its exit code
-(negative: killed by that signal; ``timeout`` seconds end it with SIGALRM) and its run time.
+(negative: killed by that signal; ``timeout`` seconds end it with SIGALRM), its run time and
+the wall-clock time it ended.
 """
 
 from __future__ import annotations
@@ -32,6 +34,11 @@ def _child(job: dict) -> None:
             os.dup2(target, fd)
             os.close(target)
         signal.alarm(int(job.get("timeout", 60)))
+        if job.get("max_file_bytes") is not None:  # a full disk, as far as this run can tell
+            import resource
+
+            limit = int(job["max_file_bytes"])
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
         runner = os.path.join(job["dir"], "runner.py")
         sys.path.insert(0, job["dir"])
         sys.argv = [runner, *job["args"]]
@@ -83,7 +90,8 @@ def main() -> None:
         pid, status = os.wait()
         index, started = running.pop(pid)
         code = os.waitstatus_to_exitcode(status)
-        results[index] = {"exit": code, "seconds": round(time.monotonic() - started, 3)}
+        results[index] = {"exit": code, "seconds": round(time.monotonic() - started, 3),
+                          "ended": time.time()}
     json.dump(results, sys.stdout)
 
 
