@@ -20,6 +20,8 @@ class Graph:
     """Nodes plus the queues between them."""
 
     def __init__(self, ctx: RunContext, queue_size: int = DEFAULT_QUEUE_SIZE) -> None:
+        if queue_size < 1:  # asyncio.Queue(0) is unbounded: no backpressure, no memory limit
+            raise ValueError(f"queue_size must be at least 1, got {queue_size}")
         self.ctx = ctx
         self.queue_size = queue_size
         self.nodes: list[QueueNode] = []
