@@ -84,12 +84,21 @@ TARGETS: tuple[Target, ...] = (
     ),
     Target(
         "cartpole_pybullet",
-        "dnne CartPole on PyBullet",
+        "dnne CartPole on PyBullet (target_kl 0.02)",
         "scenarios/bench/cartpole_pybullet_ppo.json",
         "pybullet",
         100_000,
         475.0,
         reference="target: >= 475 within 100k steps",
+    ),
+    Target(
+        "cartpole_pybullet_stock",
+        "dnne CartPole on PyBullet, stock cartpole_ppo.json",
+        "scenarios/cartpole_ppo.json",
+        "pybullet",
+        100_000,
+        475.0,
+        reference="the untuned settings, for comparison with the KL-stopped copy",
     ),
     Target(
         "inverted_pendulum",
@@ -406,7 +415,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--work-dir", help="where the packages and run dirs go (default: a temp dir)"
     )
+    parser.add_argument(
+        "--report-only", action="store_true", help="rewrite the .md from the .json; train nothing"
+    )
     args = parser.parse_args(argv)
+    if args.report_only:
+        results = json.loads(RESULTS_JSON.read_text())
+        RESULTS_MD.write_text(markdown(results))
+        print(markdown(results))
+        return 0
     seeds = tuple(int(s) for s in args.seeds.split(",")) if args.seeds else None
     results = run(args.quick, args.only, seeds, args.work_dir)
     if not args.quick:
