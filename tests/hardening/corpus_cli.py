@@ -6,7 +6,8 @@ For each name: ``ROOT/<name>/`` gets a copy of the workflow and becomes the work
 directory; ``validate`` runs, then ``export -o out``. The result records both exit codes and
 outputs, every path that appeared outside ``out/``, and (for an export) the node ids and
 titles that ``runner.py`` passes to the node classes, read back with ``ast.literal_eval``.
-Run as a separate process so the test can split the corpus over two cores.
+Accepted payload files with layer chains are exported with ``--optimize`` as well. Run as a
+separate process so the test can split the corpus over two cores.
 """
 
 from __future__ import annotations
@@ -70,6 +71,12 @@ def one(cli: Any, app: Any, corpus: Path, root: Path, name: str) -> dict[str, An
         manifest = json.loads((out / "manifest.json").read_text())
         result["manifest_nodes"] = [[k, v["title"]] for k, v in manifest["nodes"].items()]
         result["odd_characters"] = odd_characters(out)
+        if name.endswith(("__mlp.json", "__ui.json")):  # layer chains: --optimize fuses them
+            r = cli.invoke(app, ["export", name, "-o", "out_optimized", "--optimize"])
+            result["optimized"] = [r.exit_code, r.stdout, r.stderr, repr(r.exception)]
+            if r.exit_code == 0:
+                result["odd_characters"] += odd_characters(sandbox / "out_optimized")
+                shutil.rmtree(sandbox / "out_optimized")
     return result
 
 

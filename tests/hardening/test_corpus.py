@@ -120,6 +120,9 @@ def test_cli_outcome(name: str, cli_results: dict[str, dict]) -> None:
             else:
                 assert _names_node(stderr, node), f"{command} does not name node {node}: " + (
                     stderr[-2000:])
+    if "optimized" in result:
+        code, _, stderr, _ = result["optimized"]
+        assert code == 0 and "Traceback" not in stderr, f"export --optimize: {stderr[-2000:]}"
     assert result["validate_wrote"] == [], "validate wrote files"
     assert result["stray"] == [], f"written outside the output folder: {result['stray']}"
     if want == "export":
