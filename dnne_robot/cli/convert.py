@@ -26,6 +26,11 @@ def convert(
             raise typer.Exit(2)
         prompt = to_api_prompt(load_workflow(workflow, widgets=widget_lookup))
         text = json.dumps(prompt, indent=2, ensure_ascii=False) + "\n"
+        if not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate from a "\ud800" escape: keep it one
+                text = json.dumps(prompt, indent=2) + "\n"
         if output is None:
             typer.echo(text, nl=False)
         else:

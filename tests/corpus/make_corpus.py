@@ -122,6 +122,14 @@ def mlp() -> dict:
     }
 
 
+def mlp_network() -> dict:
+    """:func:`mlp` with a Network (MLP) node in place of the first layer."""
+    graph = mlp()
+    graph["2"] = {"class_type": "NetworkNode", "_meta": {"title": "MLP"}, "inputs": {
+        "input": link("1", 0), "hidden_sizes": "8,8", "output_size": 8, "activation": "tanh"}}
+    return graph
+
+
 def compact() -> dict:
     """DNNE compact style: IsaacGymEnvs + PPOConfig -> PPOAgent, shrunk."""
     return {
@@ -150,7 +158,8 @@ def mlp_ui() -> dict:
     return data
 
 
-BASES: dict[str, Callable[[], dict]] = {"cartpole": cartpole, "mlp": mlp, "compact": compact}
+BASES: dict[str, Callable[[], dict]] = {"cartpole": cartpole, "mlp": mlp,
+                                        "mlp_network": mlp_network, "compact": compact}
 
 
 def rename_node(graph: dict, old: str, new: str) -> dict:
@@ -259,6 +268,7 @@ def add_payloads(c: Corpus) -> None:
             ("combo", cartpole, "3", "activation"),
             ("int_widget", cartpole, "1", "num_envs"),
             ("config_hidden_sizes", compact, "2", "hidden_sizes"),
+            ("network_hidden_sizes", mlp_network, "2", "hidden_sizes"),
         ]
         for place, base, nid, field in refusing:
             if key == "long_100k" and place not in ("env_name", "checkpoint_trigger"):

@@ -1,13 +1,14 @@
-"""``dnne-robot validate`` and ``export`` on corpus files, in-process, one sandbox each.
+"""``dnne-robot validate``, ``convert`` and ``export`` on corpus files, in-process, one
+sandbox each.
 
     python corpus_cli.py CORPUS_DIR ROOT < names.json > results.json
 
 For each name: ``ROOT/<name>/`` gets a copy of the workflow and becomes the working
-directory; ``validate`` runs, then ``export -o out``. The result records both exit codes and
-outputs, every path that appeared outside ``out/``, and (for an export) the node ids and
-titles that ``runner.py`` passes to the node classes, read back with ``ast.literal_eval``.
-Accepted payload files with layer chains are exported with ``--optimize`` as well. Run as a
-separate process so the test can split the corpus over two cores.
+directory; ``validate`` runs, then ``convert`` (to stdout), then ``export -o out``. The result
+records their exit codes and outputs, every path that appeared outside ``out/``, and (for an
+export) the node ids and titles that ``runner.py`` passes to the node classes, read back with
+``ast.literal_eval``. Accepted payload files with layer chains are exported with ``--optimize``
+as well. Run as a separate process so the test can split the corpus over two cores.
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ def one(cli: Any, app: Any, corpus: Path, root: Path, name: str) -> dict[str, An
     r = cli.invoke(app, ["validate", name])
     result["validate"] = [r.exit_code, r.stdout, r.stderr, repr(r.exception)]
     result["validate_wrote"] = sorted(tree(sandbox) - before)
+    r = cli.invoke(app, ["convert", name, "--to", "api"])
+    result["convert"] = [r.exit_code, "", r.stderr, repr(r.exception)]
     r = cli.invoke(app, ["export", name, "-o", "out"])
     result["export"] = [r.exit_code, r.stdout, r.stderr, repr(r.exception)]
     result["stray"] = sorted(p for p in tree(sandbox) - before

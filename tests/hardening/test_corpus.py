@@ -120,6 +120,10 @@ def test_cli_outcome(name: str, cli_results: dict[str, dict]) -> None:
             else:
                 assert _names_node(stderr, node), f"{command} does not name node {node}: " + (
                     stderr[-2000:])
+    code, _, stderr, _ = result["convert"]  # reads without validating: 0, or 1 if unreadable
+    assert "Traceback" not in stderr, stderr[-2000:]
+    assert code == 0 or (code == 1 and stderr.startswith("error: ")), f"convert exit {code}: " + (
+        stderr[-2000:])
     if "optimized" in result:
         code, _, stderr, _ = result["optimized"]
         assert code == 0 and "Traceback" not in stderr, f"export --optimize: {stderr[-2000:]}"
