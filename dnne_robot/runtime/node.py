@@ -147,7 +147,8 @@ class QueueNode:
     # -- the loop ------------------------------------------------------------------------
     @property
     def label(self) -> str:
-        return f"#{self.node_id} {self.title!r} ({type(self).__name__})"
+        node_id = self.node_id if self.node_id.isprintable() else repr(self.node_id)[1:-1]
+        return f"#{node_id} {self.title!r} ({type(self).__name__})"  # one line, escapes shown
 
     async def emit(self, outputs: dict[str, Any]) -> None:
         """Put each output on every consumer queue, waiting while a queue is full."""
