@@ -37,6 +37,19 @@ class DropoutExporter(TorchNodeExporter):
 class BatchNormExporter(TorchNodeExporter):
     template = "nodes/batchnorm.py.jinja"
 
+    def validate_parameters(self, node: PlannedNode, plan: Plan) -> list[Problem]:
+        """Training-mode batch norm fails on a batch of one: refuse it here, not mid-run."""
+        seen, current = set(), node
+        while "input" in current.links and current.id not in seen:  # up the layer chain
+            seen.add(current.id)
+            current = plan.by_id(current.links["input"].source)
+        if current.spec.exporter == "ml.regression_data":
+            batch = min(current.params["batch_size"], current.params["num_samples"])
+            if batch < 2:
+                return [self.problem(node, "input", f"batch norm needs batches of at least 2 "
+                                     f"samples; node #{current.id} gives batches of {batch}")]
+        return []
+
 
 class NetworkExporter(TorchNodeExporter):
     template = "nodes/network.py.jinja"

@@ -399,6 +399,12 @@ def add_bad_nodes(c: Corpus) -> None:
     api("minibatch_negative.json", widget("7", "minibatch_size", -16), "7")
     api("output_size_negative.json", widget("2", "output_size", -5), "2", base=mlp)
     api("batch_size_zero.json", widget("1", "batch_size", 0), "1", base=mlp)
+    g = mlp()
+    g["1"]["inputs"]["batch_size"] = 1
+    g["5"] = {"class_type": "BatchNormNode", "inputs": {"input": link("2", 0), "momentum": 0.1,
+                                                        "eps": 1e-5}}
+    g["3"]["inputs"]["input"] = link("5", 0)
+    c.add("batchnorm_batch_of_one.json", g, refuse("5"))
     api("dropout_above_one.json", widget("2", "dropout", 1.5), "2", base=mlp)
     api("string_100001_chars.json", widget("1", "isaac_gym_path", "x" * 100_001), "1")
     api("string_with_nul.json", widget("1", "isaac_gym_path", "a\x00b"), "1")

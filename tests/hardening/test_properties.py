@@ -98,10 +98,12 @@ def ml_graphs(draw: st.DrawFn) -> dict:
     ids = draw(st.lists(st.text(max_size=6), min_size=len(chain) + 2,
                         max_size=len(chain) + 2, unique=True))
     data_id, trainer_id, layer_ids = ids[0], ids[1], ids[2:]
-    batch = draw(st.integers(2, 16))
+    batch, samples = draw(st.integers(1, 16)), draw(st.integers(1, 64))
+    if any(entry["class_type"] == "BatchNormNode" for entry in chain):
+        batch, samples = max(batch, 2), max(samples, 2)  # batch norm trains on 2 or more
     graph = {data_id: {"class_type": "RegressionDataNode", "inputs": {
         "function": draw(st.sampled_from(["sin", "poly", "linear"])),
-        "input_dim": draw(st.integers(1, 4)), "num_samples": draw(st.integers(batch, 64)),
+        "input_dim": draw(st.integers(1, 4)), "num_samples": samples,
         "batch_size": batch, "noise": draw(st.floats(0.0, 1.0)),
         "seed": draw(st.integers(0, 2**31 - 1)), "trigger": [trainer_id, 1]}}}
     previous = data_id
