@@ -259,10 +259,13 @@ class _signals_held:
     SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
     def __enter__(self) -> None:
-        self.old = signal.pthread_sigmask(signal.SIG_BLOCK, self.SIGNALS)
+        self.old = None
+        if hasattr(signal, "pthread_sigmask"):  # not on Windows
+            self.old = signal.pthread_sigmask(signal.SIG_BLOCK, self.SIGNALS)
 
     def __exit__(self, *exc: object) -> None:
-        signal.pthread_sigmask(signal.SIG_SETMASK, self.old)
+        if self.old is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, self.old)
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
