@@ -242,6 +242,28 @@ def train_and_evaluate(target: Target, package: Path, seed: int, steps: int) -> 
     return row
 
 
+def code_revision() -> str:
+    """HEAD's commit, plus ``+dirty`` when the exporter's code or templates have local edits."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "dnne_robot", "templates"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
+
+
 def run_target(target: Target, seeds: tuple[int, ...], steps: int, work: Path) -> dict[str, Any]:
     print(
         f"{target.name}: {target.scenario} --sim {target.sim}, {steps} steps, seeds "
@@ -249,6 +271,7 @@ def run_target(target: Target, seeds: tuple[int, ...], steps: int, work: Path) -
         flush=True,
     )
     package = work / target.name
+    revision = code_revision()
     export(target, package)
     runs = [train_and_evaluate(target, package, s, steps) for s in seeds]
     evals = [r["eval_return"] for r in runs]
@@ -268,6 +291,7 @@ def run_target(target: Target, seeds: tuple[int, ...], steps: int, work: Path) -
         "wall_s_mean": round(statistics.fmean(r["wall_s"] for r in runs), 1),
         "sps_mean": round(statistics.fmean(r["sps"] for r in runs), 1),
         "measured": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "code": revision,
         "runs": runs,
     }
 
@@ -335,7 +359,8 @@ def markdown(results: dict[str, Any]) -> str:
     for r in results.get("targets", {}).values():
         lines.append(
             f"- **{r['title']}**: `{r['scenario']}` with `--sim {r['sim']}`, seeds "
-            f"{','.join(map(str, r['seeds']))}; {r['reference']}; measured {r['measured']}."
+            f"{','.join(map(str, r['seeds']))}; {r['reference']}; measured {r['measured']} "
+            f"with code {r.get('code', 'unknown')}."
         )
     lines.append("")
     lines.append(
