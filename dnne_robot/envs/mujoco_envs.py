@@ -290,12 +290,7 @@ class ReachMujoco(MujocoEnv):
         return self._observation(q1, q2, 0.0, 0.0)[0], {}
 
     def _observation(self, q1: float, q2: float, w1: float, w2: float) -> tuple[np.ndarray, float]:
-        tx, ty = self._target
-        c1, s1, c12, s12 = _cos(q1), _sin(q1), _cos(q1 + q2), _sin(q1 + q2)
-        dx = self._length * (c1 + c12) - tx
-        dy = self._length * (s1 + s12) - ty
-        obs = np.array((c1, _cos(q2), s1, _sin(q2), w1, w2, tx, ty, dx, dy), dtype=np.float32)
-        return obs, math.sqrt(dx * dx + dy * dy)
+        return REACH.observation((q1, q2), (w1, w2), self._target)
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         a0, a1 = action.tolist() if isinstance(action, np.ndarray) else action

@@ -117,6 +117,23 @@ class ReachParams:
         r = math.sqrt(r2)
         return q1, q2, r * math.cos(phi), r * math.sin(phi)
 
+    def observation(
+        self, q: tuple[float, float], qdot: tuple[float, float], target: tuple[float, float]
+    ) -> tuple[np.ndarray, float]:
+        """The observation (layout in :meth:`observation_space`) and the tip-target distance.
+
+        Every engine's Reach builds its observation here, so the layout cannot drift.
+        """
+        q1, q2 = q
+        tx, ty = target
+        cos, sin, length = math.cos, math.sin, self.link_length
+        c1, s1 = cos(q1), sin(q1)
+        dx = length * (c1 + cos(q1 + q2)) - tx
+        dy = length * (s1 + sin(q1 + q2)) - ty
+        obs = np.array((c1, cos(q2), s1, sin(q2), qdot[0], qdot[1], tx, ty, dx, dy),
+                       dtype=np.float32)
+        return obs, math.sqrt(dx * dx + dy * dy)
+
     def fingertip(self, q1: float, q2: float) -> tuple[float, float]:
         """Forward kinematics of the tip of link 2 (m)."""
         length = self.link_length
