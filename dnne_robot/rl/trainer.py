@@ -54,6 +54,8 @@ class PPOTrainer:
         self.num_envs = int(num_envs)
         self.total_timesteps = int(total_timesteps)
         self.global_step = 0
+        #: ``(return, length)`` of episodes finished since the last :meth:`pop_episodes`.
+        self.finished_episodes: list[tuple[float, int]] = []
 
     @property
     def config(self) -> PPOConfig:
@@ -106,7 +108,7 @@ class PPOTrainer:
             truncated,
             final_values,
         )
-        self.episodes.step(reward, terminated, truncated)
+        self.finished_episodes.extend(self.episodes.step(reward, terminated, truncated))
         self.global_step += self.num_envs
         if not self.buffer.full:
             return None
@@ -122,6 +124,11 @@ class PPOTrainer:
             episode_length_mean=self.episodes.recent_mean_length,
         )
         return stats
+
+    def pop_episodes(self) -> list[tuple[float, int]]:
+        """Episodes finished since the last call (for ``MetricsLogger.log_episodes``)."""
+        finished, self.finished_episodes = self.finished_episodes, []
+        return finished
 
     def state_dict(self) -> dict[str, Any]:
         """Policy, PPO state and step counter (take it between rollouts: the partial

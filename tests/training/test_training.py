@@ -48,6 +48,9 @@ def test_cartpole_return_rises_well_above_random(cartpole: Path) -> None:
     assert (cartpole / "smoke" / "metrics.csv").is_file()
     assert (cartpole / "smoke" / "hparams.json").is_file()
     assert (cartpole / "smoke" / "policy.pt").is_file()
+    # The learning curve is drawn from finished episodes: they must reach episodes.csv.
+    episodes = (cartpole / "smoke" / "episodes.csv").read_text().splitlines()
+    assert len(episodes) > 50, episodes[:3]
     proc = subprocess.run(
         [sys.executable, "-c", ISOLATED, "evaluate", "--episodes", "3", "--json",
          "--run-dir", "smoke"], cwd=cartpole, capture_output=True, text=True, timeout=120,

@@ -134,8 +134,10 @@ class Node4PpoAgent(QueueNode):
             )
             stats["eval_return"] = result["mean_return"]
             self.ctx.summary["eval_return"] = result["mean_return"]
-        if self.logger is not None and self.updates % self.LOG_INTERVAL == 0:
-            self.logger.log(self.trainer.global_step, stats)
+        if self.logger is not None:
+            self.logger.log_episodes(self.trainer.global_step, self.trainer.pop_episodes())
+            if self.updates % self.LOG_INTERVAL == 0:
+                self.logger.log(self.trainer.global_step, stats)
         if self.ctx.progress is not None:
             self.ctx.progress(self.ctx.env_steps, stats)
         last = self.ctx.env_steps + self.trainer.buffer.batch_size > self.ctx.max_steps

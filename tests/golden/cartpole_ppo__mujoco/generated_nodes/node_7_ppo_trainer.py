@@ -108,6 +108,7 @@ class Node7PpoTrainer(QueueNode):
             self.ctx.summary["recent_return"] = stats["episode_return_mean"]
         if self.logger is not None:
             self.logger.log(self.trainer.global_step, stats)
+            self.logger.log_episodes(self.trainer.global_step, self.trainer.pop_episodes())
         if self.ctx.progress is not None:
             self.ctx.progress(self.ctx.env_steps, stats)
 
