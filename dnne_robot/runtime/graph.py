@@ -13,7 +13,7 @@ from .node import Channel, QueueNode
 
 log = logging.getLogger("runtime")
 
-DEFAULT_QUEUE_SIZE = 4
+DEFAULT_QUEUE_SIZE = 16
 
 
 class Graph:

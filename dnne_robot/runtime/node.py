@@ -119,6 +119,8 @@ class QueueNode:
         self._sticky: dict[str, Any] = {}
         self._ended: set[str] = set()
         self._compute_is_async = inspect.iscoroutinefunction(self.compute)
+        self._plain_inputs: list[tuple[str, asyncio.Queue]] | None = None  # set on first use
+        self._saw_closed = False  # a consumer stopped reading: check whether all have
 
     # -- hooks for subclasses -------------------------------------------------------------
     def setup(self) -> None:
@@ -156,6 +158,7 @@ class QueueNode:
         for name, value in outputs.items():
             for queue, tag in self.consumers[name]:
                 if _closed(queue):
+                    self._saw_closed = True
                     continue
                 if tag is not None:
                     value_or_tagged: Any = (tag, value)
@@ -203,7 +206,24 @@ class QueueNode:
 
     async def _gather_inputs(self) -> dict[str, Any] | None:
         """Collect one iteration's inputs; None once the stream has ended."""
-        inputs: dict[str, Any] = {}
+        if self._plain_inputs is None:
+            # Most nodes take only one-message-per-iteration inputs: a short path for them.
+            wired = [p for p in self.INPUTS if p.name in self.queues]
+            plain = self.any_queue is None and all(p.mode == "each" for p in wired)
+            self._plain_inputs = [(p.name, self.queues[p.name]) for p in wired] if plain else []
+        if self._plain_inputs:
+            inputs: dict[str, Any] = {}
+            for name, queue in self._plain_inputs:
+                if queue.empty():
+                    value = await self._get(queue)
+                else:
+                    value = queue.get_nowait()
+                    self.stats.messages_in += 1
+                if value is END:
+                    return None
+                inputs[name] = value
+            return inputs
+        inputs = {}
         if self.any_queue is not None:
             got = await self._first_of_any()
             if got is None:
@@ -273,7 +293,7 @@ class QueueNode:
                 if out is None or out is END:
                     break
                 await self.emit(out)
-                if not self.REPEAT or self._unheard():
+                if not self.REPEAT or (self._saw_closed and self._unheard()):
                     break
         else:
             while not self.ctx.stopping:
@@ -285,7 +305,7 @@ class QueueNode:
                     break
                 if out:
                     await self.emit(out)
-                    if self._unheard():
+                    if self._saw_closed and self._unheard():
                         break
         self._close_inputs()
         if not self.ctx.stopping:
