@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from gymnasium import spaces
 
 from .engines import import_mujoco
 from .errors import ModelFileError, RenderUnavailableError, StateNotSupportedError
+from .stability import EndsUnstableEpisodes
 from .tasks import (
     CARTPOLE,
     PENDULUM,
@@ -46,7 +46,7 @@ def load_mjcf(path: str | os.PathLike[str]) -> Any:
         raise ModelFileError(f"mujoco cannot load {file}: {err}") from err
 
 
-class MujocoEnv(gym.Env[np.ndarray, Any]):
+class MujocoEnv(EndsUnstableEpisodes, gym.Env[np.ndarray, Any]):
     """Shared plumbing: model loading, reset, offscreen rendering, state snapshots."""
 
     metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 50}
@@ -92,17 +92,6 @@ class MujocoEnv(gym.Env[np.ndarray, Any]):
         self._mujoco.mj_resetData(self.model, self.data)
         self._qpos[:] = qpos
         self._qvel[:] = qvel
-
-    def _unstable(self, obs_size: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        """End the episode after a non-finite state: zero obs, zero reward, terminated."""
-        self.unstable_count += 1
-        warnings.warn(
-            f"{type(self).__name__}: simulation went unstable (non-finite state); "
-            "the episode was terminated with info['unstable']=True",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-        return np.zeros(obs_size, dtype=np.float32), 0.0, True, False, {"unstable": True}
 
     # -- rendering -------------------------------------------------------------------------
     def _update_markers(self) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from gymnasium import spaces
 
 from .engines import import_pybullet, pybullet_data_path
 from .errors import ModelFileError, StateNotSupportedError
+from .stability import EndsUnstableEpisodes
 from .tasks import CARTPOLE, PENDULUM, REACH, asset_path, cartpole_reset, pendulum_reset
 
 _isfinite = math.isfinite
@@ -47,7 +47,7 @@ def find_urdf(path: str | os.PathLike[str]) -> Path:
     raise ModelFileError(f"URDF file not found: {file}{where}")
 
 
-class PyBulletEnv(gym.Env[np.ndarray, Any]):
+class PyBulletEnv(EndsUnstableEpisodes, gym.Env[np.ndarray, Any]):
     """Shared plumbing: client, URDF loading, reset, TinyRenderer frames, state snapshots."""
 
     metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 50}
@@ -131,17 +131,6 @@ class PyBulletEnv(gym.Env[np.ndarray, Any]):
         p, cid = self._p, self._client
         for j, q, v in zip(self.joints, positions, velocities, strict=True):
             p.resetJointState(self.body, j, q, v, physicsClientId=cid)
-
-    def _unstable(self, obs_size: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        """End the episode after a non-finite state: zero obs, zero reward, terminated."""
-        self.unstable_count += 1
-        warnings.warn(
-            f"{type(self).__name__}: simulation went unstable (non-finite state); "
-            "the episode was terminated with info['unstable']=True",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-        return np.zeros(obs_size, dtype=np.float32), 0.0, True, False, {"unstable": True}
 
     # -- rendering -------------------------------------------------------------------------
     def _update_markers(self) -> None:
