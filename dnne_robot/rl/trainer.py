@@ -113,9 +113,16 @@ class PPOTrainer:
         if not self.buffer.full:
             return None
 
-        self.buffer.compute_returns_and_advantage(self.policy.predict_value(next_obs))
+        return self.finish_rollout(self.policy.predict_value(next_obs))
+
+    def finish_rollout(self, last_value: Tensor) -> dict[str, float]:
+        """GAE from ``last_value``, the PPO update at the scheduled learning rate, an empty
+        buffer. Returns PPO's diagnostics plus ``global_step``, ``episode_return_mean`` and
+        ``episode_length_mean``. (Callers that fill :attr:`buffer` themselves, such as the
+        distributed learner, call this directly.)"""
+        self.buffer.compute_returns_and_advantage(last_value)
         rollout_start = self.global_step - self.buffer.batch_size
-        self.ppo.set_progress(rollout_start / self.total_timesteps)
+        self.ppo.set_progress(rollout_start / max(self.total_timesteps, 1))
         stats = self.ppo.update(self.buffer)
         self.buffer.reset()
         stats.update(

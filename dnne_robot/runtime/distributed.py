@@ -672,17 +672,7 @@ class DistributedRun:
         self.ctx.env_steps += buffer.batch_size
         self.unstable += sum(int(f["unstable"]) for f in fragments)
 
-        buffer.compute_returns_and_advantage(cat("last_value", axis=0))
-        rollout_start = trainer.global_step - buffer.batch_size
-        trainer.ppo.set_progress(rollout_start / max(trainer.total_timesteps, 1))
-        stats = trainer.ppo.update(buffer)
-        buffer.reset()
-        stats.update(
-            global_step=float(trainer.global_step),
-            episode_return_mean=trainer.episodes.recent_mean_return,
-            episode_length_mean=trainer.episodes.recent_mean_length,
-        )
-        return stats
+        return trainer.finish_rollout(cat("last_value", axis=0))
 
     def iteration(self) -> dict[str, float]:
         """Broadcast, collect, learn, log, checkpoint when due; returns the logged stats."""
