@@ -13,7 +13,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .buffer import RolloutBuffer
+from .buffer import RolloutBuffer, RolloutMinibatch
+from .gradients import PPOGradients, flat_views
 from .policy import ActorCritic
 
 LOSS_KEYS = (
@@ -115,13 +116,41 @@ class PPO:
         policy: The actor-critic to train (updated in place).
         config: Hyperparameters.
         seed: Seeds the ``torch.Generator`` that shuffles minibatches.
+        hand_derived_gradients: Compute the gradient with :class:`~.gradients.PPOGradients`
+            (None: wherever it supports the policy, which is every :class:`ActorCritic`;
+            False: always through autograd, the reference; True: insist).
     """
 
-    def __init__(self, policy: ActorCritic, config: PPOConfig | None = None, seed: int = 0) -> None:
+    def __init__(
+        self,
+        policy: ActorCritic,
+        config: PPOConfig | None = None,
+        seed: int = 0,
+        hand_derived_gradients: bool | None = None,
+    ) -> None:
         self.policy = policy
         self.config = config if config is not None else PPOConfig()
         self.params = [p for p in policy.parameters() if p.requires_grad]
+        self.hand_derived = (
+            PPOGradients(policy, self.params)
+            if hand_derived_gradients is not False and PPOGradients.supports(policy)
+            else None
+        )
+        if hand_derived_gradients and self.hand_derived is None:
+            raise ValueError(f"no hand-derived PPO gradient for {type(policy).__name__} {policy}")
+        # One flat gradient: the norm and the clip are one operation each, and every
+        # parameter's .grad is a view of it, which the optimiser reads.
+        numel = sum(p.numel() for p in self.params)
+        self.flat_grad = (
+            self.hand_derived.flat_grad
+            if self.hand_derived is not None
+            else torch.zeros(numel, device=self.params[0].device if self.params else "cpu")
+        )
+        self.grads = flat_views(self.flat_grad, self.params)
+        for p, g in zip(self.params, self.grads, strict=True):
+            p.grad = g
         self.optimizer = make_adam(self.params, self.config.learning_rate)
+        self._adam_args: tuple[list[torch.Tensor], ...] | None = None
         self.generator = torch.Generator().manual_seed(seed)
         self.num_updates = 0
         self.num_gradient_steps = 0
@@ -187,56 +216,21 @@ class PPO:
                 f"buffer gamma/gae_lambda ({buffer.gamma}, {buffer.gae_lambda}) differ from "
                 f"PPOConfig ({cfg.gamma}, {cfg.gae_lambda}); build it with PPO.make_buffer"
             )
-        policy = self.policy
-        policy.train()
-        sums: dict[str, float] = {}
+        self.policy.train()
+        # Summed per step and read once at the end: a float() per value and step would
+        # cost more than the arithmetic on networks this small.
+        sums = torch.zeros(len(LOSS_KEYS), device=self.flat_grad.device)
         steps = skipped = epochs_run = 0
 
         for _epoch in range(cfg.num_epochs):
-            epoch_kl: list[float] = []
+            epoch_kl: list[torch.Tensor] = []
             for mb in buffer.get(cfg.minibatch_size, self.generator):
-                newlogprob, entropy, newvalue = policy.evaluate_actions(mb.mb_obs, mb.mb_actions)
-                logratio = newlogprob - mb.mb_logprobs
-                ratio = logratio.exp()
-
+                mb_stats = self._gradient(mb)  # fills self.flat_grad
                 with torch.no_grad():
-                    old_approx_kl = (-logratio).mean()
-                    approx_kl = ((ratio - 1) - logratio).mean()
-                    clipfrac = ((ratio - 1.0).abs() > cfg.clip_coef).float().mean()
-
-                mb_advantages = mb.mb_advantages
-                if cfg.norm_adv and mb_advantages.numel() > 1:
-                    mb_advantages = (mb_advantages - mb_advantages.mean()) / (
-                        mb_advantages.std() + 1e-8
-                    )
-
-                # Policy loss: pessimistic (max of negatives) clipped surrogate.
-                pg_loss1 = -mb_advantages * ratio
-                pg_loss2 = -mb_advantages * torch.clamp(ratio, 1 - cfg.clip_coef, 1 + cfg.clip_coef)
-                pg_loss = torch.max(pg_loss1, pg_loss2).mean()
-
-                # Value loss, optionally clipped around the rollout's values.
-                if cfg.clip_vloss:
-                    v_loss_unclipped = (newvalue - mb.mb_returns) ** 2
-                    v_clipped = mb.mb_values + torch.clamp(
-                        newvalue - mb.mb_values, -cfg.clip_coef, cfg.clip_coef
-                    )
-                    v_loss_clipped = (v_clipped - mb.mb_returns) ** 2
-                    v_loss = 0.5 * torch.max(v_loss_unclipped, v_loss_clipped).mean()
-                else:
-                    v_loss = 0.5 * ((newvalue - mb.mb_returns) ** 2).mean()
-
-                entropy_loss = entropy.mean()
-                loss = pg_loss - cfg.ent_coef * entropy_loss + cfg.vf_coef * v_loss
-
-                self.optimizer.zero_grad(set_to_none=True)
-                grad_norm = torch.tensor(float("nan"))
-                if torch.isfinite(loss):
-                    loss.backward()
-                    grad_norm = nn.utils.clip_grad_norm_(self.params, cfg.max_grad_norm)
-                if not (torch.isfinite(loss) and torch.isfinite(grad_norm)):
+                    grad_norm = torch.linalg.vector_norm(self.flat_grad)
+                    finite = bool(torch.isfinite(mb_stats[LOSS_KEYS.index("loss")] + grad_norm))
+                if not finite:
                     # Skip: no optimiser step, so NaNs never reach the weights.
-                    self.optimizer.zero_grad(set_to_none=True)
                     skipped += 1
                     self.total_nonfinite += 1
                     self.consecutive_nonfinite += 1
@@ -247,35 +241,30 @@ class PPO:
                             "check observations and rewards for NaN/inf"
                         )
                     continue
-                self.optimizer.step()
+                with torch.no_grad():
+                    # clip_grad_norm_'s rule, on the one flat gradient.
+                    self.flat_grad.mul_(
+                        torch.clamp(cfg.max_grad_norm / (grad_norm + 1e-6), max=1.0)
+                    )
+                    self._adam_step()
+                    sums += torch.cat((mb_stats, grad_norm.unsqueeze(0)))
                 self.consecutive_nonfinite = 0
                 self.num_gradient_steps += 1
                 steps += 1
-                mb_stats = {
-                    "policy_loss": pg_loss,
-                    "value_loss": v_loss,
-                    "entropy": entropy_loss,
-                    "loss": loss,
-                    "old_approx_kl": old_approx_kl,
-                    "approx_kl": approx_kl,
-                    "clipfrac": clipfrac,
-                    "grad_norm": grad_norm,
-                }
-                for key, val in mb_stats.items():
-                    sums[key] = sums.get(key, 0.0) + float(val.detach())
-                epoch_kl.append(float(approx_kl))
+                epoch_kl.append(mb_stats[LOSS_KEYS.index("approx_kl")])
 
             epochs_run += 1
             if (
                 cfg.target_kl is not None
                 and epoch_kl
-                and sum(epoch_kl) / len(epoch_kl) > cfg.target_kl
+                and float(torch.stack(epoch_kl).mean()) > cfg.target_kl
             ):
                 break
 
         self.num_updates += 1
         b_values, b_returns = buffer.values.reshape(-1), buffer.returns.reshape(-1)
-        stats = {k: sums.get(k, 0.0) / steps if steps else math.nan for k in LOSS_KEYS}
+        means = (sums / steps).tolist() if steps else [math.nan] * len(LOSS_KEYS)
+        stats = dict(zip(LOSS_KEYS, means, strict=True))
         stats.update(
             explained_variance=explained_variance(b_values, b_returns),
             learning_rate=self.learning_rate,
@@ -284,6 +273,108 @@ class PPO:
             skipped_nonfinite=float(skipped),
         )
         return stats
+
+    def _adam_step(self) -> None:
+        """``optimizer.step()``, calling the fused kernel directly once the state exists.
+
+        ``Adam.step`` spends more time on bookkeeping (hooks, grouping tensors by device)
+        than the fused kernel spends updating a small network. The kernel, its arguments
+        and their order are those ``Adam.step`` uses, so the weights come out identical
+        (tests/rl/test_gradients.py); any other optimiser setup takes the plain call.
+        """
+        args = self._adam_args or self._fused_adam_args()
+        if args is None:
+            self.optimizer.step()
+            return
+        group = self.optimizer.param_groups[0]
+        params, grads, exp_avgs, exp_avg_sqs, steps = args
+        beta1, beta2 = group["betas"]
+        torch._foreach_add_(steps, 1)
+        torch._fused_adam_(
+            params, grads, exp_avgs, exp_avg_sqs, [], steps,
+            amsgrad=False, lr=group["lr"], beta1=beta1, beta2=beta2,
+            weight_decay=group["weight_decay"], eps=group["eps"], maximize=group["maximize"],
+            grad_scale=None, found_inf=None,
+        )  # fmt: skip
+
+    def _fused_adam_args(self) -> tuple[list[torch.Tensor], ...] | None:
+        """The fused kernel's tensor lists, or None where ``Adam.step`` must run itself."""
+        groups = self.optimizer.param_groups
+        plain = (
+            hasattr(torch, "_fused_adam_")
+            and len(groups) == 1
+            and groups[0].get("fused")
+            and not groups[0].get("amsgrad")
+            and not groups[0].get("decoupled_weight_decay", False)
+            and not isinstance(groups[0]["lr"], torch.Tensor)
+            and groups[0]["params"] == self.params
+        )
+        state = self.optimizer.state
+        if not plain or any(len(state[p]) == 0 for p in self.params):
+            return None  # the first step creates the state
+        self._adam_args = (
+            self.params,
+            self.grads,
+            [state[p]["exp_avg"] for p in self.params],
+            [state[p]["exp_avg_sq"] for p in self.params],
+            [state[p]["step"] for p in self.params],
+        )
+        return self._adam_args
+
+    def _gradient(self, mb: RolloutMinibatch) -> torch.Tensor:
+        """Write ``dL/dtheta`` of one minibatch into :attr:`flat_grad`; return the loss
+        statistics (``LOSS_KEYS`` without ``grad_norm``)."""
+        if self.hand_derived is not None:
+            return self.hand_derived.compute(mb, self.config)
+        return self._autograd_gradient(mb)
+
+    def _autograd_gradient(self, mb: RolloutMinibatch) -> torch.Tensor:
+        """The reference path: the same loss through autograd (any policy module)."""
+        cfg = self.config
+        with torch.enable_grad():
+            newlogprob, entropy, newvalue = self.policy.evaluate_actions(mb.mb_obs, mb.mb_actions)
+            logratio = newlogprob - mb.mb_logprobs
+            ratio = logratio.exp()
+
+            mb_advantages = mb.mb_advantages
+            if cfg.norm_adv and mb_advantages.numel() > 1:
+                mb_advantages = (mb_advantages - mb_advantages.mean()) / (
+                    mb_advantages.std() + 1e-8
+                )
+
+            # Policy loss: pessimistic (max of negatives) clipped surrogate.
+            pg_loss1 = -mb_advantages * ratio
+            pg_loss2 = -mb_advantages * torch.clamp(ratio, 1 - cfg.clip_coef, 1 + cfg.clip_coef)
+            pg_loss = torch.max(pg_loss1, pg_loss2).mean()
+
+            # Value loss, optionally clipped around the rollout's values.
+            if cfg.clip_vloss:
+                v_loss_unclipped = (newvalue - mb.mb_returns) ** 2
+                v_clipped = mb.mb_values + torch.clamp(
+                    newvalue - mb.mb_values, -cfg.clip_coef, cfg.clip_coef
+                )
+                v_loss_clipped = (v_clipped - mb.mb_returns) ** 2
+                v_loss = 0.5 * torch.max(v_loss_unclipped, v_loss_clipped).mean()
+            else:
+                v_loss = 0.5 * ((newvalue - mb.mb_returns) ** 2).mean()
+
+            entropy_loss = entropy.mean()
+            loss = pg_loss - cfg.ent_coef * entropy_loss + cfg.vf_coef * v_loss
+            grads = torch.autograd.grad(loss, self.params, allow_unused=True)
+        with torch.no_grad():
+            for view, grad in zip(self.grads, grads, strict=True):
+                view.copy_(grad) if grad is not None else view.zero_()
+            return torch.stack(
+                (
+                    pg_loss,
+                    v_loss,
+                    entropy_loss,
+                    loss,
+                    (-logratio).mean(),
+                    ((ratio - 1) - logratio).mean(),
+                    ((ratio - 1.0).abs() > cfg.clip_coef).float().mean(),
+                )
+            ).detach()
 
     # -- checkpointing ---------------------------------------------------------------
 
@@ -301,6 +392,7 @@ class PPO:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
+        self._adam_args = None  # the optimiser holds new state tensors
         self.generator.set_state(state["generator"])
         self.num_updates = int(state["num_updates"])
         self.num_gradient_steps = int(state["num_gradient_steps"])

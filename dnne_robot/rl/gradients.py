@@ -1,0 +1,234 @@
+"""The PPO loss and its gradient for :class:`~.policy.ActorCritic`, derived by hand.
+
+On a CPU the networks PPO trains are tiny (two 64-wide layers, minibatches of a few
+hundred), so a gradient step is dominated by per-operation overhead, not arithmetic:
+autograd records a graph on the way forward, walks it on the way back, and
+``clip_grad_norm_`` and ``Adam.step`` loop over every parameter tensor. This module
+computes the same loss and the same gradient with the chain rule written out, and
+writes the gradient into one flat tensor, so that the norm and the clipping are one
+operation each. It is about three times faster per step; ``tests/rl/test_gradients.py``
+checks it against autograd for every head, activation and loss option.
+
+Notation (one minibatch of ``B`` rows; every loss term is a mean over rows)::
+
+    r      = exp(logp - logp_old)                              probability ratio
+    L_pg   = mean(max(-A r, -A clip(r, 1-eps, 1+eps)))         clipped surrogate
+    L_v    = 0.5 mean((v - R)^2)  or, clipped, 0.5 mean(max((v-R)^2, (v_clip-R)^2))
+    L      = L_pg - c_ent mean(H) + c_v L_v
+
+    dL/dlogp_i = -A_i r_i [-A_i r_i >= -A_i clip(r_i)] / B     (0 where the clip binds)
+    dL/dv_i    = c_v (v_i - R_i) / B, or c_v (v_clip_i - R_i) [|v_i - v_old_i| <= eps] / B
+                 where the clipped term is the larger
+
+Categorical head with logits ``o``, ``p = softmax(o)``, ``l = log p``, ``H = -sum p l``:
+``dlogp_a/do = onehot(a) - p`` and ``dH/do = -p (l + H)``. Gaussian head with mean
+``mu``, state-independent ``log_std = s`` and ``z = (a - mu) e^-s``:
+``dlogp/dmu = z e^-s``, ``dlogp/ds = z^2 - 1``, ``dH/ds = 1``. A hidden layer
+``h = f(W x + b)`` passes ``dz = dh f'`` back, with ``f'`` read off its output ``h``:
+``1 - h^2`` (tanh), ``[h > 0]`` (relu), ``[h > 0] + [h <= 0] (h + 1)`` (elu).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor, nn
+
+from .buffer import RolloutMinibatch
+
+if TYPE_CHECKING:
+    from .policy import ActorCritic
+    from .ppo import PPOConfig
+
+STAT_KEYS = ("policy_loss", "value_loss", "entropy", "loss", "old_approx_kl", "approx_kl",
+             "clipfrac")  # fmt: skip
+"""The order of the statistics vector :meth:`PPOGradients.compute` returns."""
+
+_ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu, "elu": nn.functional.elu}
+
+
+def flat_views(flat: Tensor, params: list[nn.Parameter]) -> list[Tensor]:
+    """One view of ``flat`` shaped like each parameter, laid end to end."""
+    views, offset = [], 0
+    for p in params:
+        views.append(flat[offset : offset + p.numel()].view_as(p))
+        offset += p.numel()
+    return views
+
+
+def _activation_grad(name: str, h: Tensor, dh: Tensor) -> Tensor:
+    """``dh * f'(z)`` for ``h = f(z)``, with ``f'`` written in terms of ``h``."""
+    if name == "tanh":
+        return torch.addcmul(dh, dh * h, h, value=-1.0)  # dh (1 - h^2)
+    if name == "relu":
+        return dh * (h > 0)
+    return dh * torch.where(h > 0, 1.0, h + 1.0)  # elu, alpha 1
+
+
+class PPOGradients:
+    """Loss statistics and the flat gradient of the PPO loss for one minibatch.
+
+    Args:
+        policy: The actor-critic being trained; its parameters are read, never copied,
+            so the gradient always belongs to the current weights.
+        params: The parameters in optimiser order; :attr:`grads` holds one view of the
+            flat gradient per parameter, in the same order.
+    """
+
+    def __init__(self, policy: ActorCritic, params: list[nn.Parameter]) -> None:
+        if policy.activation not in _ACTIVATIONS:
+            raise ValueError(f"no hand-derived gradient for activation {policy.activation!r}")
+        self.policy = policy
+        self.params = params
+        numel = sum(p.numel() for p in params)
+        device = params[0].device if params else torch.device("cpu")
+        self.flat_grad = torch.zeros(numel, dtype=torch.float32, device=device)
+        self.grads = flat_views(self.flat_grad, params)
+        self._grad_of = {id(p): g for p, g in zip(params, self.grads, strict=True)}
+        self._actor = [m for m in policy.actor_body if isinstance(m, nn.Linear)]
+        self._critic = (
+            None
+            if policy.critic_body is None
+            else [m for m in policy.critic_body if isinstance(m, nn.Linear)]
+        )
+        self._act = _ACTIVATIONS[policy.activation]
+
+    @classmethod
+    def supports(cls, policy: nn.Module) -> bool:
+        """True for an :class:`ActorCritic` whose layout this module knows, all of it trained."""
+        from .policy import ActorCritic
+
+        if type(policy) is not ActorCritic or policy.activation not in _ACTIVATIONS:
+            return False
+        bodies = [policy.actor_body]
+        if policy.critic_body is not None:
+            bodies.append(policy.critic_body)
+        for body in bodies:
+            kinds = [type(m) for m in body]
+            if any(k is not nn.Linear and k.__name__.lower() != policy.activation for k in kinds):
+                return False
+        return all(p.requires_grad for p in policy.parameters())
+
+    # -- the network, forward and back ----------------------------------------------
+
+    def _forward(self, layers: list[nn.Linear], x: Tensor) -> list[Tensor]:
+        """Activations ``[x, h_1, ..., h_n]`` of a hidden stack."""
+        hs = [x]
+        for layer in layers:
+            x = self._act(torch.addmm(layer.bias, x, layer.weight.t()))
+            hs.append(x)
+        return hs
+
+    def _linear_grad(self, layer: nn.Linear, x: Tensor, dz: Tensor) -> None:
+        """Write ``dL/dW = dz^T x`` and ``dL/db = sum(dz)`` for ``z = x W^T + b``."""
+        torch.mm(dz.t(), x, out=self._grad_of[id(layer.weight)])
+        torch.sum(dz, 0, out=self._grad_of[id(layer.bias)])
+
+    def _backward(self, layers: list[nn.Linear], hs: list[Tensor], dh: Tensor) -> None:
+        """Gradients of a hidden stack from ``dh = dL/dh_n`` (the input gets none)."""
+        name = self.policy.activation
+        for i in range(len(layers) - 1, -1, -1):
+            dz = _activation_grad(name, hs[i + 1], dh)
+            self._linear_grad(layers[i], hs[i], dz)
+            if i > 0:
+                dh = torch.mm(dz, layers[i].weight)
+
+    # -- one minibatch ---------------------------------------------------------------
+
+    @torch.no_grad()
+    def compute(self, mb: RolloutMinibatch, cfg: PPOConfig) -> Tensor:
+        """Fill :attr:`grads` with ``dL/dtheta``; return the statistics in ``STAT_KEYS`` order."""
+        policy = self.policy
+        n = mb.mb_obs.shape[0]
+        actor_hs = self._forward(self._actor, mb.mb_obs)
+        critic_hs = actor_hs if self._critic is None else self._forward(self._critic, mb.mb_obs)
+        h_actor, h_critic = actor_hs[-1], critic_hs[-1]
+        out = torch.addmm(policy.actor_head.bias, h_actor, policy.actor_head.weight.t())
+        value = torch.addmm(
+            policy.critic_head.bias, h_critic, policy.critic_head.weight.t()
+        ).squeeze(-1)
+
+        # The log-probability of the stored actions, and the entropy.
+        if policy.is_discrete:
+            logp_all = torch.log_softmax(out, dim=-1).clamp(min=torch.finfo(out.dtype).min)
+            index = mb.mb_actions.long().unsqueeze(-1)
+            newlogprob = logp_all.gather(-1, index).squeeze(-1)
+            probs = logp_all.exp()
+            entropy = -(probs * logp_all).sum(-1)
+            entropy_mean = entropy.mean()
+        else:
+            log_std = policy.log_std
+            assert log_std is not None
+            inv_std = torch.exp(-log_std)
+            z = (mb.mb_actions - out) * inv_std
+            # The same expression as ActorCritic._log_prob_entropy, so ratios start at 1.
+            newlogprob = (-0.5 * z.square() - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+            entropy_mean = (0.5 + 0.5 * math.log(2 * math.pi) + log_std).sum()
+
+        logratio = newlogprob - mb.mb_logprobs
+        ratio = logratio.exp()
+        advantages = mb.mb_advantages
+        if cfg.norm_adv and n > 1:
+            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        surr1 = -advantages * ratio
+        surr2 = -advantages * ratio.clamp(1 - cfg.clip_coef, 1 + cfg.clip_coef)
+        unclipped = surr1 >= surr2
+        pg_loss = torch.maximum(surr1, surr2).mean()
+        g_logp = surr1 * unclipped / n  # -A r [unclipped] / B
+
+        v_err = value - mb.mb_returns
+        if cfg.clip_vloss:
+            v_step = value - mb.mb_values
+            v_clipped_err = mb.mb_values + v_step.clamp(-cfg.clip_coef, cfg.clip_coef)
+            v_clipped_err -= mb.mb_returns
+            loss_unclipped, loss_clipped = v_err.square(), v_clipped_err.square()
+            v_loss = 0.5 * torch.maximum(loss_unclipped, loss_clipped).mean()
+            # Inside the clip range the two terms differ only by rounding, and either
+            # one's gradient is the unclipped one's; outside it the clipped term is flat.
+            g_value = torch.where(
+                loss_unclipped >= loss_clipped,
+                v_err,
+                v_clipped_err * (v_step.abs() <= cfg.clip_coef),
+            ) * (cfg.vf_coef / n)
+        else:
+            v_loss = 0.5 * v_err.square().mean()
+            g_value = v_err * (cfg.vf_coef / n)
+
+        # Back through the heads.
+        if policy.is_discrete:
+            g_out = probs * (-g_logp).unsqueeze(-1)  # g (onehot - p): the -g p part ...
+            g_out.scatter_add_(-1, index, g_logp.unsqueeze(-1))  # ... and the g onehot part
+            if cfg.ent_coef:
+                g_out += probs * (logp_all + entropy.unsqueeze(-1)) * (cfg.ent_coef / n)
+        else:
+            g_logp_col = g_logp.unsqueeze(-1)
+            g_out = g_logp_col * z * inv_std
+            torch.sum(g_logp_col * (z.square() - 1.0), 0, out=self._grad_of[id(log_std)])
+            if cfg.ent_coef:
+                self._grad_of[id(log_std)].sub_(cfg.ent_coef)
+        self._linear_grad(policy.actor_head, h_actor, g_out)
+        g_value_col = g_value.unsqueeze(-1)
+        self._linear_grad(policy.critic_head, h_critic, g_value_col)
+
+        dh_actor = torch.mm(g_out, policy.actor_head.weight)
+        dh_critic = g_value_col * policy.critic_head.weight
+        if self._critic is None:
+            self._backward(self._actor, actor_hs, dh_actor + dh_critic)
+        else:
+            self._backward(self._actor, actor_hs, dh_actor)
+            self._backward(self._critic, critic_hs, dh_critic)
+
+        loss = pg_loss - cfg.ent_coef * entropy_mean + cfg.vf_coef * v_loss
+        return torch.stack(
+            (
+                pg_loss,
+                v_loss,
+                entropy_mean,
+                loss,
+                (-logratio).mean(),
+                ((ratio - 1) - logratio).mean(),
+                ((ratio - 1.0).abs() > cfg.clip_coef).float().mean(),
+            )
+        )
