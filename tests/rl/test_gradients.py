@@ -40,8 +40,8 @@ def make(discrete: bool, activation: str, shared: bool, hidden=(16, 8), **cfg):
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
 @pytest.mark.parametrize(
-    "loss", [dict(clip_vloss=True, ent_coef=0.01), dict(clip_vloss=False, ent_coef=0.0,
-                                                         norm_adv=False)],
+    "loss",
+    [dict(clip_vloss=True, ent_coef=0.01), dict(clip_vloss=False, ent_coef=0.0, norm_adv=False)],
     ids=["clipped-value-entropy", "plain"],
 )
 def test_gradient_matches_autograd(case: dict, loss: dict) -> None:
