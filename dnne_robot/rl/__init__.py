@@ -30,7 +30,7 @@ from .export import (
 from .metrics import EpisodeTracker, MetricsLogger
 from .normalizer import RunningMeanStd
 from .policy import ActorCritic, PolicyStep
-from .ppo import PPO, NonFiniteLossError, PPOConfig
+from .ppo import PPO, NonFiniteLossError, PPOConfig, preload_optimizer
 from .spaces import ActionSpec
 from .trainer import PPOTrainer
 
@@ -59,6 +59,7 @@ __all__ = [
     "list_checkpoints",
     "load_checkpoint",
     "load_exported",
+    "preload_optimizer",
     "prune_checkpoints",
     "restore_rng",
     "save_checkpoint",

@@ -37,16 +37,14 @@ import torch
 from torch import Tensor, nn
 
 from .buffer import RolloutMinibatch
+from .policy import ACTIVATION_FUNCTIONS, ActorCritic, hidden_activations, linear_layers
 
 if TYPE_CHECKING:
-    from .policy import ActorCritic
     from .ppo import PPOConfig
 
 STAT_KEYS = ("policy_loss", "value_loss", "entropy", "loss", "old_approx_kl", "approx_kl",
              "clipfrac")  # fmt: skip
 """The order of the statistics vector :meth:`PPOGradients.compute` returns."""
-
-_ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu, "elu": nn.functional.elu}
 
 
 def flat_views(flat: Tensor, params: list[nn.Parameter]) -> list[Tensor]:
@@ -78,7 +76,7 @@ class PPOGradients:
     """
 
     def __init__(self, policy: ActorCritic, params: list[nn.Parameter]) -> None:
-        if policy.activation not in _ACTIVATIONS:
+        if policy.activation not in ACTIVATION_FUNCTIONS:
             raise ValueError(f"no hand-derived gradient for activation {policy.activation!r}")
         self.policy = policy
         self.params = params
@@ -87,20 +85,13 @@ class PPOGradients:
         self.flat_grad = torch.zeros(numel, dtype=torch.float32, device=device)
         self.grads = flat_views(self.flat_grad, params)
         self._grad_of = {id(p): g for p, g in zip(params, self.grads, strict=True)}
-        self._actor = [m for m in policy.actor_body if isinstance(m, nn.Linear)]
-        self._critic = (
-            None
-            if policy.critic_body is None
-            else [m for m in policy.critic_body if isinstance(m, nn.Linear)]
-        )
-        self._act = _ACTIVATIONS[policy.activation]
+        self._actor = linear_layers(policy.actor_body)
+        self._critic = None if policy.critic_body is None else linear_layers(policy.critic_body)
 
     @classmethod
     def supports(cls, policy: nn.Module) -> bool:
         """True for an :class:`ActorCritic` whose layout this module knows, all of it trained."""
-        from .policy import ActorCritic
-
-        if type(policy) is not ActorCritic or policy.activation not in _ACTIVATIONS:
+        if type(policy) is not ActorCritic or policy.activation not in ACTIVATION_FUNCTIONS:
             return False
         bodies = [policy.actor_body]
         if policy.critic_body is not None:
@@ -112,14 +103,6 @@ class PPOGradients:
         return all(p.requires_grad for p in policy.parameters())
 
     # -- the network, forward and back ----------------------------------------------
-
-    def _forward(self, layers: list[nn.Linear], x: Tensor) -> list[Tensor]:
-        """Activations ``[x, h_1, ..., h_n]`` of a hidden stack."""
-        hs = [x]
-        for layer in layers:
-            x = self._act(torch.addmm(layer.bias, x, layer.weight.t()))
-            hs.append(x)
-        return hs
 
     def _linear_grad(self, layer: nn.Linear, x: Tensor, dz: Tensor) -> None:
         """Write ``dL/dW = dz^T x`` and ``dL/db = sum(dz)`` for ``z = x W^T + b``."""
@@ -142,8 +125,12 @@ class PPOGradients:
         """Fill :attr:`grads` with ``dL/dtheta``; return the statistics in ``STAT_KEYS`` order."""
         policy = self.policy
         n = mb.mb_obs.shape[0]
-        actor_hs = self._forward(self._actor, mb.mb_obs)
-        critic_hs = actor_hs if self._critic is None else self._forward(self._critic, mb.mb_obs)
+        actor_hs = hidden_activations(self._actor, policy.activation, mb.mb_obs)
+        critic_hs = (
+            actor_hs
+            if self._critic is None
+            else hidden_activations(self._critic, policy.activation, mb.mb_obs)
+        )
         h_actor, h_critic = actor_hs[-1], critic_hs[-1]
         out = torch.addmm(policy.actor_head.bias, h_actor, policy.actor_head.weight.t())
         value = torch.addmm(

@@ -18,6 +18,8 @@ from .normalizer import RunningMeanStd
 from .spaces import ActionSpec
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU}
+ACTIVATION_FUNCTIONS = {"tanh": torch.tanh, "relu": torch.relu, "elu": nn.functional.elu}
+"""The functions the modules of ``ACTIVATIONS`` apply, for the per-step paths."""
 
 
 class PolicyStep(NamedTuple):
@@ -49,6 +51,38 @@ def mlp(in_dim: int, hidden_sizes: Sequence[int], activation: str) -> nn.Sequent
         layers += [layer_init(nn.Linear(in_dim, size)), ACTIVATIONS[activation]()]
         in_dim = size
     return nn.Sequential(*layers)
+
+
+def linear_layers(body: nn.Sequential | None) -> list[nn.Linear]:
+    """The Linear layers of a hidden stack built by :func:`mlp`, in order."""
+    return [] if body is None else [m for m in body if isinstance(m, nn.Linear)]
+
+
+def hidden_activations(layers: list[nn.Linear], activation: str, x: Tensor) -> list[Tensor]:
+    """``[x, h_1, ..., h_n]`` with ``h_i = f(h_{i-1} W_i^T + b_i)``.
+
+    What the ``nn.Sequential`` of :func:`mlp` computes (``F.linear`` of a 2-D input is
+    this ``addmm``), without a module call per layer: on small batches the calls cost
+    more than the arithmetic. Training keeps every ``h_i`` for the backward pass.
+    """
+    fn = ACTIVATION_FUNCTIONS[activation]
+    hs = [x]
+    for layer in layers:
+        x = fn(torch.addmm(layer.bias, x, layer.weight.t()))
+        hs.append(x)
+    return hs
+
+
+def sample_categorical(probs: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """One draw per row of ``probs`` ``(B, n)`` by inverting the CDF with a uniform draw.
+
+    ``k`` is drawn when ``cdf[k-1] <= u < cdf[k]``, i.e. with probability ``p_k``; a
+    category of zero probability is never drawn. Four small operations, a fraction of
+    what ``torch.multinomial`` costs on a few rows.
+    """
+    u = torch.rand((*probs.shape[:-1], 1), generator=generator, device=probs.device,
+                   dtype=probs.dtype)  # fmt: skip
+    return (probs.cumsum(-1) <= u).sum(-1).clamp_(max=probs.shape[-1] - 1)
 
 
 def to_env_action(action: Tensor, low: Tensor, high: Tensor, squash: bool) -> Tensor:
@@ -106,6 +140,9 @@ class ActorCritic(nn.Module):
         self.critic_body = None if shared else mlp(self.obs_dim, self.hidden_sizes, activation)
         self.actor_head = layer_init(nn.Linear(feature_dim, action.dim), std=0.01)
         self.critic_head = layer_init(nn.Linear(feature_dim, 1), std=1.0)
+        # Plain lists (not submodules): the per-step paths walk them without module calls.
+        self._actor_layers = linear_layers(self.actor_body)
+        self._critic_layers = linear_layers(self.critic_body)
 
         if action.is_discrete:
             self.log_std = None
@@ -155,8 +192,7 @@ class ActorCritic(nn.Module):
 
     def _sample(self, out: Tensor, generator: torch.Generator | None) -> Tensor:
         if self.is_discrete:
-            probs = torch.softmax(out, dim=-1)
-            return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+            return sample_categorical(torch.softmax(out, dim=-1), generator)
         assert self.log_std is not None
         noise = torch.randn(out.shape, generator=generator, device=out.device, dtype=out.dtype)
         return out + torch.exp(self.log_std) * noise
@@ -191,13 +227,25 @@ class ActorCritic(nn.Module):
         if update_normalizer and self.obs_rms is not None:
             self.obs_rms.update(obs_raw)
         obs = self.normalize(obs_raw)
-        out = self._head(obs)
-        if deterministic:
-            action = out.argmax(-1) if self.is_discrete else out
+        h_actor = hidden_activations(self._actor_layers, self.activation, obs)[-1]
+        out = torch.addmm(self.actor_head.bias, h_actor, self.actor_head.weight.t())
+        if self.is_discrete:
+            logp_all = torch.log_softmax(out, dim=-1).clamp(min=torch.finfo(out.dtype).min)
+            if deterministic:
+                action = out.argmax(-1)
+            else:
+                action = sample_categorical(logp_all.exp(), generator)
+            log_prob = logp_all.gather(-1, action.unsqueeze(-1)).squeeze(-1)
         else:
-            action = self._sample(out, generator)
-        log_prob, _ = self._log_prob_entropy(out, action)
-        return PolicyStep(obs, action, self.env_action(action), log_prob, self.value(obs))
+            action = out if deterministic else self._sample(out, generator)
+            log_prob, _ = self._log_prob_entropy(out, action)
+        h_critic = (
+            h_actor
+            if self.critic_body is None
+            else hidden_activations(self._critic_layers, self.activation, obs)[-1]
+        )
+        value = torch.addmm(self.critic_head.bias, h_critic, self.critic_head.weight.t())
+        return PolicyStep(obs, action, self.env_action(action), log_prob, value.squeeze(-1))
 
     @torch.no_grad()
     def predict_value(self, obs_raw: Tensor) -> Tensor:

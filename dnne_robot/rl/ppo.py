@@ -109,6 +109,16 @@ def make_adam(params: list[nn.Parameter], lr: float) -> torch.optim.Adam:
         return torch.optim.Adam(params, lr=lr, eps=1e-5)
 
 
+def preload_optimizer() -> None:
+    """Pay torch.optim's one-time start-up cost now rather than at the first update.
+
+    The first optimiser a process makes imports ``torch._dynamo``, about a second on a
+    small machine. Trainer nodes call this while the graph is set up (as SB3 does when
+    it builds its model), so the training clock and the first rollout do not carry it.
+    """
+    make_adam([nn.Parameter(torch.zeros(1))], 1e-3)
+
+
 class PPO:
     """PPO update over a filled :class:`RolloutBuffer`.
 
