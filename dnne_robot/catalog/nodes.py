@@ -68,7 +68,10 @@ NODES: tuple[NodeSpec, ...] = (
             INT("seed", 0, 0, 2**31 - 1, required=False, seed=True),
             COMBO("engine", ("auto", "gymnasium", "mujoco", "pybullet"), required=False,
                   tip="Physics engine; 'auto' follows `dnne-robot export --sim`."),
-            COMBO("vectorization", ("sync", "async"), required=False),
+            COMBO("vectorization", ("auto", "sync", "async", "batched"), required=False,
+                  tip="How the envs are stepped: 'batched' steps them as arrays (CartPole), "
+                  "'sync' one after another, 'async' in worker processes; 'auto' batches "
+                  "where the task can be."),
         ),
         (out("sim_handle", "SIM_HANDLE"), out("observations", "TENSOR")),
         "robotics.sim_env", aliases=("SimEnvNode", "SimEnv"),

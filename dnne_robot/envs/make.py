@@ -11,13 +11,14 @@ import gymnasium as gym
 from gymnasium.utils import seeding
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, VectorEnv
 
+from .batched import BATCHED
 from .engines import ENGINES, PIP_INSTALL, check_engine, import_mujoco, import_pybullet
 from .errors import EngineNotInstalledError, EnvError, UnknownTaskError, did_you_mean
 from .registry import ISAAC_TASKS, MODEL_FILE_IDS, TASK_ENGINES, TASKS, env_id
 from .state import EnvAccess
 
 _MODEL_SUFFIX_ENGINE = {".xml": "mujoco", ".mjcf": "mujoco", ".urdf": "pybullet"}
-VECTORIZATIONS = ("sync", "async")
+VECTORIZATIONS = ("auto", "sync", "async", "batched")
 
 
 def resolve_spec(
@@ -120,7 +121,11 @@ def make_env(
         num_envs: number of sub-envs.
         seed: sub-env ``i`` is seeded with ``seed + i`` (RNG, action and observation spaces),
             so the first ``reset()`` equals ``reset(seed=seed)``. None leaves them unseeded.
-        vectorization: ``"sync"`` (``SyncVectorEnv``) or ``"async"`` (``AsyncVectorEnv``).
+        vectorization: ``"sync"`` (``SyncVectorEnv``), ``"async"`` (``AsyncVectorEnv``),
+            ``"batched"`` (all sub-envs stepped at once as arrays, for the ids in
+            :data:`~.batched.BATCHED`; same results as ``"sync"``), or ``"auto"``:
+            ``"batched"`` where the id has one and nothing needs a per-env instance
+            (rendering, extra env kwargs), ``"sync"`` otherwise.
         render_mode: passed to every sub-env (``"rgb_array"`` to render).
         **kwargs: passed to ``gymnasium.make`` (env kwargs, ``max_episode_steps``, ...).
 
@@ -139,6 +144,16 @@ def make_env(
         )
     spec_id, extra = resolve_spec(spec, engine)
     kwargs = {**extra, **kwargs}
+    if vectorization in ("auto", "batched"):
+        batched = _make_batched(spec_id, num_envs, seed, render_mode, kwargs)
+        if batched is not None:
+            return batched
+        if vectorization == "batched":
+            raise EnvError(
+                f"{spec_id} has no batched implementation with these options (batched: "
+                f"{', '.join(BATCHED)}; no render_mode, no env kwargs); use 'sync' or 'async'"
+            )
+        vectorization = "sync"
     # Fail here, in this process, rather than inside an async worker.
     _require_engine(spec_id)
     if "model_path" in extra:
@@ -158,6 +173,25 @@ def make_env(
         vec.observation_space.seed(seed)
     # A new dict: the sub-env's metadata may be a class attribute shared by every instance.
     vec.metadata = {**vec.metadata, "dt": vec.get_attr("dt")[0]}
+    return vec
+
+
+def _make_batched(
+    spec_id: str,
+    num_envs: int,
+    seed: int | None,
+    render_mode: str | None,
+    kwargs: dict[str, Any],
+) -> VectorEnv | None:
+    """The batched vector env of ``spec_id``, or None where there is none for these options."""
+    cls = BATCHED.get(spec_id)
+    if cls is None or render_mode is not None or set(kwargs) - {"max_episode_steps"}:
+        return None
+    limit = kwargs.get("max_episode_steps", gym.registry[spec_id].max_episode_steps)
+    vec = cls(num_envs, max_episode_steps=limit, seed=seed)
+    if seed is not None:
+        vec.action_space.seed(seed)
+        vec.observation_space.seed(seed)
     return vec
 
 

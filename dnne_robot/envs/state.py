@@ -78,11 +78,11 @@ def decode(value: Any) -> Any:
     return value
 
 
-def _rng_state(rng: np.random.Generator | None) -> dict[str, Any] | None:
+def rng_state(rng: np.random.Generator | None) -> dict[str, Any] | None:
     return None if rng is None else encode(rng.bit_generator.state)
 
 
-def _make_rng(state: dict[str, Any] | None) -> np.random.Generator | None:
+def make_rng(state: dict[str, Any] | None) -> np.random.Generator | None:
     if state is None:
         return None
     state = decode(state)
@@ -169,9 +169,9 @@ def get_env_state(env: gym.Env) -> dict[str, Any]:
         "env": f"{type(base).__module__}:{type(base).__name__}",
         "spec_id": env.spec.id if env.spec is not None else None,
         "physics": _physics_state(base),
-        "np_random": _rng_state(base._np_random),
+        "np_random": rng_state(base._np_random),
         "np_random_seed": base._np_random_seed,
-        "action_space_rng": _rng_state(env.action_space._np_random),
+        "action_space_rng": rng_state(env.action_space._np_random),
         "wrappers": wrappers,
     }
 
@@ -183,10 +183,10 @@ def set_env_state(env: gym.Env, state: dict[str, Any]) -> None:
     if state["env"] != name:
         raise StateNotSupportedError(f"state was captured from {state['env']}, not {name}")
     _set_physics_state(base, state["physics"])
-    base._np_random = _make_rng(state["np_random"])
+    base._np_random = make_rng(state["np_random"])
     base._np_random_seed = state["np_random_seed"]
     if state["action_space_rng"] is not None:
-        env.action_space._np_random = _make_rng(state["action_space_rng"])
+        env.action_space._np_random = make_rng(state["action_space_rng"])
     saved = list(state["wrappers"])
     layer: gym.Env = env
     while isinstance(layer, gym.Wrapper):
@@ -252,6 +252,13 @@ def capture_state(vec_env: VectorEnv) -> dict[str, Any]:
     Restoring it with :func:`restore_state` into a vector env made the same way continues the
     run bit-identically.
     """
+    if hasattr(vec_env, "capture") and hasattr(vec_env, "restore"):  # a batched env
+        return {
+            "format": FORMAT,
+            "num_envs": vec_env.num_envs,
+            "batched": vec_env.capture(),
+            "action_space_rng": rng_state(vec_env.action_space._np_random),
+        }
     if isinstance(vec_env, SyncVectorEnv):
         envs = [get_env_state(e) for e in vec_env.envs]
     elif isinstance(vec_env, AsyncVectorEnv):
@@ -267,7 +274,7 @@ def capture_state(vec_env: VectorEnv) -> dict[str, Any]:
         "num_envs": vec_env.num_envs,
         "envs": envs,
         "autoreset_envs": None if autoreset is None else [bool(b) for b in autoreset],
-        "action_space_rng": _rng_state(vec_env.action_space._np_random),
+        "action_space_rng": rng_state(vec_env.action_space._np_random),
     }
 
 
@@ -279,7 +286,16 @@ def restore_state(vec_env: VectorEnv, state: dict[str, Any]) -> None:
         raise StateNotSupportedError(
             f"state has {state['num_envs']} sub-envs, the vector env has {vec_env.num_envs}"
         )
-    if isinstance(vec_env, SyncVectorEnv):
+    batched = hasattr(vec_env, "capture") and hasattr(vec_env, "restore")
+    if batched != ("batched" in state):
+        kinds = ("a batched", "a per-env") if batched else ("a per-env", "a batched")
+        raise StateNotSupportedError(
+            f"cannot restore {kinds[1]} env state into {kinds[0]} vector env "
+            f"({type(vec_env).__name__}); resume with the vectorization the run used"
+        )
+    if batched:
+        vec_env.restore(state["batched"])
+    elif isinstance(vec_env, SyncVectorEnv):
         for env, env_state in zip(vec_env.envs, state["envs"], strict=True):
             set_env_state(env, env_state)
     elif isinstance(vec_env, AsyncVectorEnv):
@@ -289,7 +305,7 @@ def restore_state(vec_env: VectorEnv, state: dict[str, Any]) -> None:
         raise StateNotSupportedError(
             f"restore_state supports SyncVectorEnv and AsyncVectorEnv, not {type(vec_env).__name__}"
         )
-    if state["autoreset_envs"] is not None and hasattr(vec_env, "_autoreset_envs"):
+    if state.get("autoreset_envs") is not None and hasattr(vec_env, "_autoreset_envs"):
         vec_env._autoreset_envs = np.array(state["autoreset_envs"], dtype=np.bool_)
     if state["action_space_rng"] is not None:
-        vec_env.action_space._np_random = _make_rng(state["action_space_rng"])
+        vec_env.action_space._np_random = make_rng(state["action_space_rng"])

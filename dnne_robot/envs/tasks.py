@@ -130,8 +130,9 @@ class ReachParams:
         c1, s1 = cos(q1), sin(q1)
         dx = length * (c1 + cos(q1 + q2)) - tx
         dy = length * (s1 + sin(q1 + q2)) - ty
-        obs = np.array((c1, cos(q2), s1, sin(q2), qdot[0], qdot[1], tx, ty, dx, dy),
-                       dtype=np.float32)
+        obs = np.array(
+            (c1, cos(q2), s1, sin(q2), qdot[0], qdot[1], tx, ty, dx, dy), dtype=np.float32
+        )
         return obs, math.sqrt(dx * dx + dy * dy)
 
     def fingertip(self, q1: float, q2: float) -> tuple[float, float]:

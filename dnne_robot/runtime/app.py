@@ -61,7 +61,7 @@ def build_parser(meta: dict[str, Any]) -> argparse.ArgumentParser:
     train.add_argument("--resume", type=Path, default=meta.get("resume_from"),
                        help="checkpoint to continue from")
     train.add_argument("--num-envs", type=int, help="override the env node's num_envs")
-    train.add_argument("--vectorization", choices=["sync", "async"])
+    train.add_argument("--vectorization", choices=["auto", "sync", "async", "batched"])
     train.add_argument("--device", default="cpu", help="torch device for learning (cpu, cuda)")
     train.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     train.add_argument("--debug-queues", type=float, metavar="SECONDS",

@@ -25,7 +25,7 @@ from generated_nodes.node_7_ppo_trainer import Node7PpoTrainer  # noqa: E402
 
 META = {
     "workflow": "cartpole_ppo.api.json",
-    "workflow_sha256": "65492c832c7ececee978c549b4890a02964ca95d005bbc9fe6ce7e1e08a57919",
+    "workflow_sha256": "099486d7fe88de7ef8383eaccd11fbc7abf82a5b3c84359910a6be0b87b2c6e8",
     "sim": "pybullet",
     "backend": "local",
     "tool_version": "0.1.0",

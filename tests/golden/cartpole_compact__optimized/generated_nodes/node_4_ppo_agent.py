@@ -19,6 +19,7 @@ from framework.rl import (
     MetricsLogger,
     PPOConfig,
     PPOTrainer,
+    preload_optimizer,
 )
 from framework.runtime import END, In, QueueNode
 from framework.runtime.sim import SimHandle
@@ -47,6 +48,8 @@ class Node4PpoAgent(QueueNode):
         self.sim = self.policy = self.trainer = self.logger = None
         self.pending_state = None
         self.updates = 0
+        if self.ctx.command == "train":
+            preload_optimizer()
 
     def build(self, env_config: dict, ppo: dict) -> None:
         """Simulator, policy and trainer from the config nodes' values."""

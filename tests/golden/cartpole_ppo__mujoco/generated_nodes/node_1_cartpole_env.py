@@ -26,7 +26,7 @@ class Node1CartpoleEnv(QueueNode):
     PHYSICS_ENGINE = "physx"
     SEED = 0
     ENGINE = "auto"
-    VECTORIZATION = "sync"
+    VECTORIZATION = "auto"
 
     # Retargeted by `dnne-robot export --sim`: the task runs on this engine.
     ENGINE = "mujoco"

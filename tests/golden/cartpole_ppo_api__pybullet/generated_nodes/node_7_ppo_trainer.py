@@ -11,7 +11,7 @@ import time
 
 import torch
 
-from framework.rl import MetricsLogger, PPOConfig, PPOTrainer
+from framework.rl import MetricsLogger, PPOConfig, PPOTrainer, preload_optimizer
 from framework.runtime import In, QueueNode
 
 
@@ -72,6 +72,7 @@ class Node7PpoTrainer(QueueNode):
         if self.ctx.command == "train":
             hparams = {"node": self.node_id, **self.config().to_dict()}
             self.logger = MetricsLogger(self.ctx.run_dir, hparams, self.ctx.seed)
+            preload_optimizer()
 
     def start(self, model) -> None:
         num_envs = self.ctx.env_info.get("num_envs", 1)
