@@ -205,8 +205,13 @@ class RolloutBuffer:
 
         The permutation is drawn from ``generator`` (CPU ``torch.Generator``) so runs are
         reproducible. A last, smaller minibatch carries the remainder if
-        ``minibatch_size`` does not divide the batch.
+        ``minibatch_size`` does not divide the batch. A minibatch as large as the batch
+        is the batch itself, in storage order: every loss term is a mean over rows, so a
+        permutation would change nothing but the rounding (and costs seven copies).
         """
+        if minibatch_size >= self.batch_size:
+            yield self.flatten()
+            return
         b_obs, b_actions, b_logprobs, b_advantages, b_returns, b_values = self.flatten()
         b_inds = torch.randperm(self.batch_size, generator=generator).to(self.device)
         for start in range(0, self.batch_size, minibatch_size):

@@ -87,6 +87,15 @@ class PPOGradients:
         self._grad_of = {id(p): g for p, g in zip(params, self.grads, strict=True)}
         self._actor = linear_layers(policy.actor_body)
         self._critic = None if policy.critic_body is None else linear_layers(policy.critic_body)
+        # (W, b, dL/dW, dL/db) per layer: no module attribute lookups in the step.
+        self._actor_params = [self._layer(m) for m in self._actor]
+        self._critic_params = [self._layer(m) for m in self._critic or []]
+        self._actor_head = self._layer(policy.actor_head)
+        self._critic_head = self._layer(policy.critic_head)
+
+    def _layer(self, layer: nn.Linear) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        w, b = layer.weight, layer.bias
+        return w, b, self._grad_of[id(w)], self._grad_of[id(b)]
 
     @classmethod
     def supports(cls, policy: nn.Module) -> bool:
@@ -104,19 +113,20 @@ class PPOGradients:
 
     # -- the network, forward and back ----------------------------------------------
 
-    def _linear_grad(self, layer: nn.Linear, x: Tensor, dz: Tensor) -> None:
+    @staticmethod
+    def _linear_grad(layer: tuple[Tensor, ...], x: Tensor, dz: Tensor) -> None:
         """Write ``dL/dW = dz^T x`` and ``dL/db = sum(dz)`` for ``z = x W^T + b``."""
-        torch.mm(dz.t(), x, out=self._grad_of[id(layer.weight)])
-        torch.sum(dz, 0, out=self._grad_of[id(layer.bias)])
+        torch.mm(dz.t(), x, out=layer[2])
+        torch.sum(dz, 0, out=layer[3])
 
-    def _backward(self, layers: list[nn.Linear], hs: list[Tensor], dh: Tensor) -> None:
+    def _backward(self, layers: list[tuple[Tensor, ...]], hs: list[Tensor], dh: Tensor) -> None:
         """Gradients of a hidden stack from ``dh = dL/dh_n`` (the input gets none)."""
         name = self.policy.activation
         for i in range(len(layers) - 1, -1, -1):
             dz = _activation_grad(name, hs[i + 1], dh)
             self._linear_grad(layers[i], hs[i], dz)
             if i > 0:
-                dh = torch.mm(dz, layers[i].weight)
+                dh = torch.mm(dz, layers[i][0])
 
     # -- one minibatch ---------------------------------------------------------------
 
@@ -132,10 +142,10 @@ class PPOGradients:
             else hidden_activations(self._critic, policy.activation, mb.mb_obs)
         )
         h_actor, h_critic = actor_hs[-1], critic_hs[-1]
-        out = torch.addmm(policy.actor_head.bias, h_actor, policy.actor_head.weight.t())
-        value = torch.addmm(
-            policy.critic_head.bias, h_critic, policy.critic_head.weight.t()
-        ).squeeze(-1)
+        actor_w, actor_b, _, _ = self._actor_head
+        critic_w, critic_b, _, _ = self._critic_head
+        out = torch.addmm(actor_b, h_actor, actor_w.t())
+        value = torch.addmm(critic_b, h_critic, critic_w.t()).squeeze(-1)
 
         # The log-probability of the stored actions, and the entropy.
         if policy.is_discrete:
@@ -156,9 +166,7 @@ class PPOGradients:
 
         logratio = newlogprob - mb.mb_logprobs
         ratio = logratio.exp()
-        advantages = mb.mb_advantages
-        if cfg.norm_adv and n > 1:
-            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        advantages = mb.mb_advantages  # normalised by the caller where configured
         surr1 = -advantages * ratio
         surr2 = -advantages * ratio.clamp(1 - cfg.clip_coef, 1 + cfg.clip_coef)
         unclipped = surr1 >= surr2
@@ -195,17 +203,17 @@ class PPOGradients:
             torch.sum(g_logp_col * (z.square() - 1.0), 0, out=self._grad_of[id(log_std)])
             if cfg.ent_coef:
                 self._grad_of[id(log_std)].sub_(cfg.ent_coef)
-        self._linear_grad(policy.actor_head, h_actor, g_out)
+        self._linear_grad(self._actor_head, h_actor, g_out)
         g_value_col = g_value.unsqueeze(-1)
-        self._linear_grad(policy.critic_head, h_critic, g_value_col)
+        self._linear_grad(self._critic_head, h_critic, g_value_col)
 
-        dh_actor = torch.mm(g_out, policy.actor_head.weight)
-        dh_critic = g_value_col * policy.critic_head.weight
+        dh_actor = torch.mm(g_out, actor_w)
+        dh_critic = g_value_col * critic_w
         if self._critic is None:
-            self._backward(self._actor, actor_hs, dh_actor + dh_critic)
+            self._backward(self._actor_params, actor_hs, dh_actor + dh_critic)
         else:
-            self._backward(self._actor, actor_hs, dh_actor)
-            self._backward(self._critic, critic_hs, dh_critic)
+            self._backward(self._actor_params, actor_hs, dh_actor)
+            self._backward(self._critic_params, critic_hs, dh_critic)
 
         loss = pg_loss - cfg.ent_coef * entropy_mean + cfg.vf_coef * v_loss
         return torch.stack(

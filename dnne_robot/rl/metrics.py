@@ -60,9 +60,11 @@ class EpisodeTracker:
 
     def step(self, reward: Any, terminated: Any, truncated: Any) -> list[tuple[float, int]]:
         """Record one step of every env; returns ``(return, length)`` of finished episodes."""
-        self.returns += _as_numpy(reward).astype(np.float64).reshape(self.num_envs)
+        self.returns += _as_numpy(reward).reshape(self.num_envs)
         self.lengths += 1
-        done = (_as_numpy(terminated) | _as_numpy(truncated)).astype(bool).reshape(self.num_envs)
+        done = np.logical_or(_as_numpy(terminated), _as_numpy(truncated)).reshape(self.num_envs)
+        if not done.any():
+            return []
         finished = []
         for i in np.flatnonzero(done):
             finished.append((float(self.returns[i]), int(self.lengths[i])))

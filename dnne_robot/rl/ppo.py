@@ -231,10 +231,15 @@ class PPO:
         # cost more than the arithmetic on networks this small.
         sums = torch.zeros(len(LOSS_KEYS), device=self.flat_grad.device)
         steps = skipped = epochs_run = 0
+        # A minibatch as large as the batch is the same rows every epoch: normalise once.
+        whole_batch: list[RolloutMinibatch] | None = (
+            [] if cfg.minibatch_size >= buffer.batch_size else None
+        )
 
         for _epoch in range(cfg.num_epochs):
             epoch_kl: list[torch.Tensor] = []
             for mb in buffer.get(cfg.minibatch_size, self.generator):
+                mb = self._normalize_advantages(mb, whole_batch)
                 mb_stats = self._gradient(mb)  # fills self.flat_grad
                 with torch.no_grad():
                     grad_norm = torch.linalg.vector_norm(self.flat_grad)
@@ -331,6 +336,23 @@ class PPO:
         )
         return self._adam_args
 
+    def _normalize_advantages(
+        self, mb: RolloutMinibatch, whole_batch: list[RolloutMinibatch] | None
+    ) -> RolloutMinibatch:
+        """``mb`` with advantages normalised to zero mean and unit std (``norm_adv``).
+
+        ``whole_batch`` is a one-slot cache for minibatches that are the whole batch: the
+        same rows every epoch, so they are normalised once per update.
+        """
+        if whole_batch:
+            return whole_batch[0]
+        adv = mb.mb_advantages
+        if self.config.norm_adv and adv.numel() > 1:
+            mb = mb._replace(mb_advantages=(adv - adv.mean()) / (adv.std() + 1e-8))
+        if whole_batch is not None:
+            whole_batch.append(mb)
+        return mb
+
     def _gradient(self, mb: RolloutMinibatch) -> torch.Tensor:
         """Write ``dL/dtheta`` of one minibatch into :attr:`flat_grad`; return the loss
         statistics (``LOSS_KEYS`` without ``grad_norm``)."""
@@ -346,11 +368,7 @@ class PPO:
             logratio = newlogprob - mb.mb_logprobs
             ratio = logratio.exp()
 
-            mb_advantages = mb.mb_advantages
-            if cfg.norm_adv and mb_advantages.numel() > 1:
-                mb_advantages = (mb_advantages - mb_advantages.mean()) / (
-                    mb_advantages.std() + 1e-8
-                )
+            mb_advantages = mb.mb_advantages  # normalised by the caller where configured
 
             # Policy loss: pessimistic (max of negatives) clipped surrogate.
             pg_loss1 = -mb_advantages * ratio
