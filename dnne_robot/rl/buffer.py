@@ -118,22 +118,28 @@ class RolloutBuffer:
                 "RolloutBuffer is full; call compute_returns_and_advantage, get, reset"
             )
         t = self.pos
-        terminated = torch.as_tensor(terminated, device=self.device).bool()
-        truncated = torch.as_tensor(truncated, device=self.device).bool()
-        reward = torch.as_tensor(reward, device=self.device, dtype=torch.float32).clone()
-        bootstrap = truncated & ~terminated
-        if bool(bootstrap.any()):
-            if final_values is None:
-                raise ValueError("final_values is required when an environment is truncated")
-            final_values = final_values.detach().to(self.device, torch.float32)
-            reward = torch.where(bootstrap, reward + self.gamma * final_values, reward)
+        terminated = torch.as_tensor(terminated, device=self.device)
+        truncated = torch.as_tensor(truncated, device=self.device)
+        if terminated.dtype != torch.bool:
+            terminated = terminated.bool()
+        if truncated.dtype != torch.bool:
+            truncated = truncated.bool()
+        reward = torch.as_tensor(reward, device=self.device, dtype=torch.float32)
+        if bool(truncated.any()):
+            bootstrap = truncated & ~terminated
+            if bool(bootstrap.any()):
+                if final_values is None:
+                    raise ValueError("final_values is required when an environment is truncated")
+                final_values = final_values.detach().to(self.device, torch.float32)
+                reward = torch.where(bootstrap, reward + self.gamma * final_values, reward)
 
+        # Row copies (copy_ converts dtypes), so the caller's tensors are never kept.
         self.obs[t] = obs.detach()
         self.actions[t] = action.detach().reshape(self.actions.shape[1:])
         self.logprobs[t] = log_prob.detach()
         self.values[t] = value.detach()
         self.rewards[t] = reward
-        self.dones[t] = (terminated | truncated).float()
+        self.dones[t] = terminated | truncated
         self.pos += 1
         self.computed = False
 

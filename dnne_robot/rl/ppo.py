@@ -161,6 +161,7 @@ class PPO:
             p.grad = g
         self.optimizer = make_adam(self.params, self.config.learning_rate)
         self._adam_args: tuple[list[torch.Tensor], ...] | None = None
+        self._adam_steps = torch.zeros(0)
         self.generator = torch.Generator().manual_seed(seed)
         self.num_updates = 0
         self.num_gradient_steps = 0
@@ -304,7 +305,7 @@ class PPO:
         group = self.optimizer.param_groups[0]
         params, grads, exp_avgs, exp_avg_sqs, steps = args
         beta1, beta2 = group["betas"]
-        torch._foreach_add_(steps, 1)
+        self._adam_steps.add_(1)  # every parameter's step counter: views of this one tensor
         torch._fused_adam_(
             params, grads, exp_avgs, exp_avg_sqs, [], steps,
             amsgrad=False, lr=group["lr"], beta1=beta1, beta2=beta2,
@@ -327,6 +328,9 @@ class PPO:
         state = self.optimizer.state
         if not plain or any(len(state[p]) == 0 for p in self.params):
             return None  # the first step creates the state
+        self._adam_steps = torch.stack([state[p]["step"] for p in self.params])
+        for i, p in enumerate(self.params):
+            state[p]["step"] = self._adam_steps[i]
         self._adam_args = (
             self.params,
             self.grads,
