@@ -143,6 +143,10 @@ class ActorCritic(nn.Module):
         # Plain lists (not submodules): the per-step paths walk them without module calls.
         self._actor_layers = linear_layers(self.actor_body)
         self._critic_layers = linear_layers(self.critic_body)
+        self._head_params = (
+            self.actor_head.weight, self.actor_head.bias,
+            self.critic_head.weight, self.critic_head.bias,
+        )  # fmt: skip
 
         if action.is_discrete:
             self.log_std = None
@@ -223,12 +227,13 @@ class ActorCritic(nn.Module):
             generator: Optional ``torch.Generator`` for the sampling noise; the global
                 torch RNG is used otherwise.
         """
-        obs_raw = obs_raw.to(self.actor_head.weight.device)
+        actor_w, actor_b, critic_w, critic_b = self._head_params
+        obs_raw = obs_raw.to(actor_w.device)
         if update_normalizer and self.obs_rms is not None:
             self.obs_rms.update(obs_raw)
         obs = self.normalize(obs_raw)
         h_actor = hidden_activations(self._actor_layers, self.activation, obs)[-1]
-        out = torch.addmm(self.actor_head.bias, h_actor, self.actor_head.weight.t())
+        out = torch.addmm(actor_b, h_actor, actor_w.t())
         if self.is_discrete:
             logp_all = torch.log_softmax(out, dim=-1).clamp(min=torch.finfo(out.dtype).min)
             if deterministic:
@@ -244,7 +249,7 @@ class ActorCritic(nn.Module):
             if self.critic_body is None
             else hidden_activations(self._critic_layers, self.activation, obs)[-1]
         )
-        value = torch.addmm(self.critic_head.bias, h_critic, self.critic_head.weight.t())
+        value = torch.addmm(critic_b, h_critic, critic_w.t())
         return PolicyStep(obs, action, self.env_action(action), log_prob, value.squeeze(-1))
 
     @torch.no_grad()

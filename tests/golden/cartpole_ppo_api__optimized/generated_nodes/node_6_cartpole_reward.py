@@ -33,8 +33,7 @@ class Node6CartpoleReward(QueueNode):
         reward = torch.ones_like(x)  # +1 for every step taken, as in CartPole-v1
         if self.INVERT_FOR_LOSS:
             reward = -reward
-        return {
-            "reward_or_loss": reward,
-            "done": done,
-            "info_dict": {"out_of_bounds": int(done.sum())},
-        }
+        outputs = {"reward_or_loss": reward, "done": done}
+        if self.consumers["info_dict"]:  # counted only when read: int() waits for the tensor
+            outputs["info_dict"] = {"out_of_bounds": int(done.sum())}
+        return outputs
