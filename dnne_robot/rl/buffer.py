@@ -73,11 +73,13 @@ class RolloutBuffer:
         self.returns = torch.zeros((T, N), **f32)
         self.pos = 0
         self.computed = False
+        self.deferred = False
 
     def reset(self) -> None:
         """Start a new rollout (the tensors are overwritten in place, not reallocated)."""
         self.pos = 0
         self.computed = False
+        self.deferred = False
 
     @property
     def full(self) -> bool:
@@ -105,7 +107,9 @@ class RolloutBuffer:
             obs: Normalised observations ``(N, obs_dim)``, as returned in ``PolicyStep.obs``.
             action: Raw actions ``(N, *action_shape)``, as in ``PolicyStep.action``.
             log_prob: ``(N,)`` log-probabilities of ``action`` when it was taken.
-            value: ``(N,)`` critic values ``V(obs)``.
+            value: ``(N,)`` critic values ``V(obs)``. Both may be None on every step of a
+                rollout (``ActorCritic.act(score=False)``); then :meth:`fill_scores` must
+                supply them before :meth:`compute_returns_and_advantage`.
             reward: ``(N,)`` rewards of this step.
             terminated: ``(N,)`` bool, the episode reached a terminal state.
             truncated: ``(N,)`` bool, the episode was cut off (e.g. time limit).
@@ -118,6 +122,16 @@ class RolloutBuffer:
                 "RolloutBuffer is full; call compute_returns_and_advantage, get, reset"
             )
         t = self.pos
+        deferred = log_prob is None or value is None
+        if deferred and (log_prob is not None or value is not None):
+            raise ValueError("log_prob and value must both be given or both be None")
+        if t == 0:
+            self.deferred = deferred
+        elif deferred != self.deferred:
+            raise ValueError(
+                "a rollout must give log_prob and value on every step or on none "
+                f"(step {t} {'does not' if deferred else 'does'})"
+            )
         terminated = torch.as_tensor(terminated, device=self.device)
         truncated = torch.as_tensor(truncated, device=self.device)
         if terminated.dtype != torch.bool:
@@ -136,12 +150,22 @@ class RolloutBuffer:
         # Row copies (copy_ converts dtypes), so the caller's tensors are never kept.
         self.obs[t] = obs.detach()
         self.actions[t] = action.detach().reshape(self.actions.shape[1:])
-        self.logprobs[t] = log_prob.detach()
-        self.values[t] = value.detach()
+        if not deferred:
+            self.logprobs[t] = log_prob.detach()
+            self.values[t] = value.detach()
         self.rewards[t] = reward
         self.dones[t] = terminated | truncated
         self.pos += 1
         self.computed = False
+
+    def fill_scores(self, log_probs: Tensor, values: Tensor) -> None:
+        """Store the ``(T * N,)`` log-probabilities and values of a rollout that was added
+        without them, in the order of :meth:`flatten`."""
+        if not self.full:
+            raise RuntimeError(f"rollout incomplete: {self.pos}/{self.num_steps} steps added")
+        self.logprobs.copy_(log_probs.detach().reshape(self.logprobs.shape))
+        self.values.copy_(values.detach().reshape(self.values.shape))
+        self.deferred = False
 
     @torch.no_grad()
     def compute_returns_and_advantage(
@@ -169,6 +193,8 @@ class RolloutBuffer:
         """
         if not self.full:
             raise RuntimeError(f"rollout incomplete: {self.pos}/{self.num_steps} steps added")
+        if self.deferred:
+            raise RuntimeError("this rollout was added without log_prob/value: call fill_scores")
         if last_done is not None:
             last_done = torch.as_tensor(last_done, device=self.device).float()
             if not torch.equal(last_done, self.dones[-1]):
@@ -190,6 +216,10 @@ class RolloutBuffer:
     @property
     def batch_size(self) -> int:
         return self.num_steps * self.num_envs
+
+    def flatten_inputs(self) -> tuple[Tensor, Tensor]:
+        """Observations ``(T * N, obs_dim)`` and actions of the rollout, as stored."""
+        return self.obs.reshape(-1, self.obs_dim), self.actions.reshape(-1, *self.action_shape)
 
     def flatten(self) -> RolloutMinibatch:
         """The whole rollout as ``b_*`` tensors of ``num_steps * num_envs`` rows."""

@@ -166,9 +166,9 @@ class PPOGradients:
 
         logratio = newlogprob - mb.mb_logprobs
         ratio = logratio.exp()
-        advantages = mb.mb_advantages  # normalised by the caller where configured
-        surr1 = -advantages * ratio
-        surr2 = -advantages * ratio.clamp(1 - cfg.clip_coef, 1 + cfg.clip_coef)
+        neg_advantages = mb.mb_advantages.neg()  # normalised by the caller where configured
+        surr1 = neg_advantages * ratio
+        surr2 = neg_advantages * ratio.clamp(1 - cfg.clip_coef, 1 + cfg.clip_coef)
         unclipped = surr1 >= surr2
         pg_loss = torch.maximum(surr1, surr2).mean()
         g_logp = surr1 * unclipped / n  # -A r [unclipped] / B
@@ -216,6 +216,7 @@ class PPOGradients:
             self._backward(self._critic_params, critic_hs, dh_critic)
 
         loss = pg_loss - cfg.ent_coef * entropy_mean + cfg.vf_coef * v_loss
+        ratio_m1 = ratio - 1.0
         return torch.stack(
             (
                 pg_loss,
@@ -223,7 +224,7 @@ class PPOGradients:
                 entropy_mean,
                 loss,
                 (-logratio).mean(),
-                ((ratio - 1) - logratio).mean(),
-                ((ratio - 1.0).abs() > cfg.clip_coef).float().mean(),
+                (ratio_m1 - logratio).mean(),
+                (ratio_m1.abs() > cfg.clip_coef).float().mean(),
             )
         )

@@ -31,10 +31,10 @@ class PolicyStep(NamedTuple):
     """Raw sampled action: long ``(B,)`` (discrete) or float ``(B, act_dim)``."""
     env_action: Tensor
     """What to send to the environment: clipped, or tanh-squashed and scaled."""
-    log_prob: Tensor
-    """``log pi(action | obs)`` of the raw action, ``(B,)``."""
-    value: Tensor
-    """Critic estimate ``V(obs)``, ``(B,)``."""
+    log_prob: Tensor | None
+    """``log pi(action | obs)`` of the raw action, ``(B,)``; None from ``act(score=False)``."""
+    value: Tensor | None
+    """Critic estimate ``V(obs)``, ``(B,)``; None from ``act(score=False)``."""
 
 
 def layer_init(layer: nn.Linear, std: float = math.sqrt(2), bias_const: float = 0.0) -> nn.Linear:
@@ -216,6 +216,7 @@ class ActorCritic(nn.Module):
         deterministic: bool = False,
         update_normalizer: bool = False,
         generator: torch.Generator | None = None,
+        score: bool = True,
     ) -> PolicyStep:
         """Sample actions for a batch of raw observations ``(B, obs_dim)``.
 
@@ -226,6 +227,10 @@ class ActorCritic(nn.Module):
                 (training rollouts only).
             generator: Optional ``torch.Generator`` for the sampling noise; the global
                 torch RNG is used otherwise.
+            score: Also compute ``log_prob`` and ``value``. A trainer that stores the
+                step in a :class:`RolloutBuffer` does not need them per step: the weights
+                do not change during a rollout, so :meth:`score` computes both for the
+                whole rollout at its end in one batched pass (``PPOTrainer`` does).
         """
         actor_w, actor_b, critic_w, critic_b = self._head_params
         obs_raw = obs_raw.to(actor_w.device)
@@ -234,12 +239,16 @@ class ActorCritic(nn.Module):
         obs = self.normalize(obs_raw)
         h_actor = hidden_activations(self._actor_layers, self.activation, obs)[-1]
         out = torch.addmm(actor_b, h_actor, actor_w.t())
+        if not score:
+            if deterministic:
+                action = out.argmax(-1) if self.is_discrete else out
+            else:
+                action = self._sample(out, generator)
+            return PolicyStep(obs, action, self.env_action(action), None, None)
         if self.is_discrete:
             logp_all = torch.log_softmax(out, dim=-1).clamp(min=torch.finfo(out.dtype).min)
-            if deterministic:
-                action = out.argmax(-1)
-            else:
-                action = sample_categorical(logp_all.exp(), generator)
+            # Sampled as _sample does, so scoring now or later draws the same actions.
+            action = out.argmax(-1) if deterministic else self._sample(out, generator)
             log_prob = logp_all.gather(-1, action.unsqueeze(-1)).squeeze(-1)
         else:
             action = out if deterministic else self._sample(out, generator)
@@ -251,6 +260,28 @@ class ActorCritic(nn.Module):
         )
         value = torch.addmm(critic_b, h_critic, critic_w.t())
         return PolicyStep(obs, action, self.env_action(action), log_prob, value.squeeze(-1))
+
+    @torch.no_grad()
+    def score(self, obs_norm: Tensor, actions: Tensor) -> tuple[Tensor, Tensor]:
+        """``(log_prob, value)`` of stored normalised observations and raw actions.
+
+        The forward pass of the PPO update (:mod:`.gradients`), so that on the first
+        epoch the probability ratios of a whole-batch minibatch are exactly 1.
+        """
+        actor_w, actor_b, critic_w, critic_b = self._head_params
+        h_actor = hidden_activations(self._actor_layers, self.activation, obs_norm)[-1]
+        out = torch.addmm(actor_b, h_actor, actor_w.t())
+        if self.is_discrete:
+            logp_all = torch.log_softmax(out, dim=-1).clamp(min=torch.finfo(out.dtype).min)
+            log_prob = logp_all.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
+        else:
+            log_prob, _ = self._log_prob_entropy(out, actions)
+        h_critic = (
+            h_actor
+            if self.critic_body is None
+            else hidden_activations(self._critic_layers, self.activation, obs_norm)[-1]
+        )
+        return log_prob, torch.addmm(critic_b, h_critic, critic_w.t()).squeeze(-1)
 
     @torch.no_grad()
     def predict_value(self, obs_raw: Tensor) -> Tensor:

@@ -228,9 +228,8 @@ class PPO:
                 f"PPOConfig ({cfg.gamma}, {cfg.gae_lambda}); build it with PPO.make_buffer"
             )
         self.policy.train()
-        # Summed per step and read once at the end: a float() per value and step would
-        # cost more than the arithmetic on networks this small.
-        sums = torch.zeros(len(LOSS_KEYS), device=self.flat_grad.device)
+        sums = [0.0] * len(LOSS_KEYS)
+        loss_index, kl_index = LOSS_KEYS.index("loss"), LOSS_KEYS.index("approx_kl")
         steps = skipped = epochs_run = 0
         # A minibatch as large as the batch is the same rows every epoch: normalise once.
         whole_batch: list[RolloutMinibatch] | None = (
@@ -238,14 +237,14 @@ class PPO:
         )
 
         for _epoch in range(cfg.num_epochs):
-            epoch_kl: list[torch.Tensor] = []
+            epoch_kl: list[float] = []
             for mb in buffer.get(cfg.minibatch_size, self.generator):
                 mb = self._normalize_advantages(mb, whole_batch)
                 mb_stats = self._gradient(mb)  # fills self.flat_grad
                 with torch.no_grad():
-                    grad_norm = torch.linalg.vector_norm(self.flat_grad)
-                    finite = bool(torch.isfinite(mb_stats[LOSS_KEYS.index("loss")] + grad_norm))
-                if not finite:
+                    grad_norm = torch.linalg.vector_norm(self.flat_grad).item()
+                values = mb_stats.tolist()  # one read of the whole vector
+                if not (math.isfinite(grad_norm) and math.isfinite(values[loss_index])):
                     # Skip: no optimiser step, so NaNs never reach the weights.
                     skipped += 1
                     self.total_nonfinite += 1
@@ -257,29 +256,30 @@ class PPO:
                             "check observations and rewards for NaN/inf"
                         )
                     continue
+                # clip_grad_norm_'s rule, on the one flat gradient.
+                clip = cfg.max_grad_norm / (grad_norm + 1e-6)
                 with torch.no_grad():
-                    # clip_grad_norm_'s rule, on the one flat gradient.
-                    self.flat_grad.mul_(
-                        torch.clamp(cfg.max_grad_norm / (grad_norm + 1e-6), max=1.0)
-                    )
+                    if clip < 1.0:
+                        self.flat_grad.mul_(clip)
                     self._adam_step()
-                    sums += torch.cat((mb_stats, grad_norm.unsqueeze(0)))
+                values.append(grad_norm)
+                sums = [total + value for total, value in zip(sums, values, strict=True)]
                 self.consecutive_nonfinite = 0
                 self.num_gradient_steps += 1
                 steps += 1
-                epoch_kl.append(mb_stats[LOSS_KEYS.index("approx_kl")])
+                epoch_kl.append(values[kl_index])
 
             epochs_run += 1
             if (
                 cfg.target_kl is not None
                 and epoch_kl
-                and float(torch.stack(epoch_kl).mean()) > cfg.target_kl
+                and math.fsum(epoch_kl) / len(epoch_kl) > (cfg.target_kl)
             ):
                 break
 
         self.num_updates += 1
         b_values, b_returns = buffer.values.reshape(-1), buffer.returns.reshape(-1)
-        means = (sums / steps).tolist() if steps else [math.nan] * len(LOSS_KEYS)
+        means = [total / steps for total in sums] if steps else [math.nan] * len(LOSS_KEYS)
         stats = dict(zip(LOSS_KEYS, means, strict=True))
         stats.update(
             explained_variance=explained_variance(b_values, b_returns),

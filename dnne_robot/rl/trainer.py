@@ -120,6 +120,8 @@ class PPOTrainer:
         buffer. Returns PPO's diagnostics plus ``global_step``, ``episode_return_mean`` and
         ``episode_length_mean``. (Callers that fill :attr:`buffer` themselves, such as the
         distributed learner, call this directly.)"""
+        if self.buffer.deferred:  # the agent acted with act(score=False)
+            self.buffer.fill_scores(*self.policy.score(*self.buffer.flatten_inputs()))
         self.buffer.compute_returns_and_advantage(last_value)
         rollout_start = self.global_step - self.buffer.batch_size
         self.ppo.set_progress(rollout_start / max(self.total_timesteps, 1))

@@ -167,32 +167,38 @@ def find_roles(graph: Graph, meta: dict[str, Any]) -> Roles:
     except KeyError as exc:
         raise DistributedError(
             "the Ray backend trains graphs with a simulator node and a PPO agent node; "
-            "this graph has none: use --backend local") from exc
+            "this graph has none: use --backend local"
+        ) from exc
     found = _consumer(graph, feeds, agent, "model") if "model" in agent.consumers else None
     if found is None:
         raise DistributedError(
             f"node #{agent.node_id} {agent.title!r} ({type(agent).__name__}) trains on its own, "
             "without a PPO trainer node; the Ray backend needs a PPO Agent node wired to a "
-            "PPO Trainer node (see scenarios/cartpole_ppo.json): use --backend local")
+            "PPO Trainer node (see scenarios/cartpole_ppo.json): use --backend local"
+        )
     trainer = found[0]
     step_found = _consumer(graph, feeds, env, "sim_handle")
     if step_found is None or not hasattr(env, "ENV_NAME"):
         raise DistributedError(
             f"node #{env.node_id} {env.title!r} is not a simulator feeding a sim step node: "
-            "use --backend local")
+            "use --backend local"
+        )
     step = step_found[0]
     for attr in ("config", "report", "checkpoint_due", "start"):
         if not callable(getattr(trainer, attr, None)):
             raise DistributedError(
                 f"trainer node #{trainer.node_id} {trainer.title!r} has no {attr}(): it is not "
-                "a PPO Trainer node the Ray backend knows; use --backend local")
+                "a PPO Trainer node the Ray backend knows; use --backend local"
+            )
 
-    def resolve(target: QueueNode, name: str, upstream: QueueNode, allowed: tuple[str, ...],
-                what: str) -> Source:
+    def resolve(
+        target: QueueNode, name: str, upstream: QueueNode, allowed: tuple[str, ...], what: str
+    ) -> Source:
         src, out = feeds.get((target.node_id, name), (None, None))
         if src is None:
-            raise DistributedError(f"node #{target.node_id} {target.title!r}: input {name!r} "
-                                   "is not connected")
+            raise DistributedError(
+                f"node #{target.node_id} {target.title!r}: input {name!r} is not connected"
+            )
         if src is upstream:
             return Source(out)
         inputs = {}
@@ -208,7 +214,8 @@ def find_roles(graph: Graph, meta: dict[str, Any]) -> Roles:
                 f"node #{src.node_id} {src.title!r} ({type(src).__name__}) computes the {what} "
                 f"from more than the {upstream.title!r} node's outputs, or keeps state; a Ray "
                 "worker can run only stateless nodes fed by the agent or the sim step: use "
-                "--backend local")
+                "--backend local"
+            )
         return Source(out, StepNode(type(src), src.node_id, src.title, inputs))
 
     actions = resolve(step, "actions", agent, ("policy_output",), "actions")
@@ -219,17 +226,22 @@ def find_roles(graph: Graph, meta: dict[str, Any]) -> Roles:
     raw = {(env, "observations"), (step, "next_observations")}
     if obs_src is not None and (obs_src, obs_out) not in raw:
         upstream = {v for (tid, _), v in feeds.items() if tid == obs_src.node_id}
-        if not obs_src.INPUTS or any(p.mode != "any" for p in obs_src.INPUTS) or \
-                not upstream <= raw:
+        if (
+            not obs_src.INPUTS
+            or any(p.mode != "any" for p in obs_src.INPUTS)
+            or not upstream <= raw
+        ):
             raise DistributedError(
                 f"node #{obs_src.node_id} {obs_src.title!r} ({type(obs_src).__name__}) changes "
                 f"the observations before the agent; Ray workers act on the simulator's own "
-                "observations: use --backend local")
+                "observations: use --backend local"
+            )
     state_src = feeds.get((trainer.node_id, "state"))
     if state_src is None or state_src != (step, "next_observations"):
         raise DistributedError(
             f"trainer node #{trainer.node_id}: its 'state' input must be the sim step's "
-            "next_observations for the Ray backend: use --backend local")
+            "next_observations for the Ray backend: use --backend local"
+        )
     return Roles(env, agent, trainer, step, actions, reward, done)
 
 
@@ -270,8 +282,14 @@ class RolloutWorker:
         torch.set_num_threads(1)
         self.spec = spec
         self.ctx = RunContext(command="train", seed=spec.env_seed)
-        self.sim = SimHandle(self.ctx, spec.task, spec.engine, num_envs=spec.num_envs,
-                             seed=spec.env_seed, vectorization=spec.vectorization)
+        self.sim = SimHandle(
+            self.ctx,
+            spec.task,
+            spec.engine,
+            num_envs=spec.num_envs,
+            seed=spec.env_seed,
+            vectorization=spec.vectorization,
+        )
         self.policy = ActorCritic.from_config(spec.policy_config)
         self.policy.eval()
         self.generator = torch.Generator()
@@ -286,8 +304,12 @@ class RolloutWorker:
 
     def ready(self) -> dict[str, Any]:
         """The process id and what the env says about itself (checked by the learner)."""
-        return {"pid": os.getpid(), "obs_dim": self.ctx.env_info["obs_dim"],
-                "action": self.ctx.env_info["action"], "num_envs": self.sim.num_envs}
+        return {
+            "pid": os.getpid(),
+            "obs_dim": self.ctx.env_info["obs_dim"],
+            "action": self.ctx.env_info["action"],
+            "num_envs": self.sim.num_envs,
+        }
 
     def pid(self) -> int:
         return os.getpid()
@@ -319,14 +341,15 @@ class RolloutWorker:
             "actions": np.empty((T, M, *spec.shape), np.int64 if spec.is_discrete else np.float32),
             "terminated": np.empty((T, M), bool),
             "truncated": np.empty((T, M), bool),
-            **{k: np.zeros((T, M), np.float32)
-               for k in ("logprobs", "values", "rewards", "final_values")},
+            **{k: np.zeros((T, M), np.float32) for k in ("rewards", "final_values")},
         }
         unstable0 = self.sim.unstable
         obs = self.sim.obs
         for t in range(T):
-            step = self.policy.act(obs, deterministic=self.spec.deterministic,
-                                   generator=self.generator)
+            # The learner scores the rollout (log-probabilities, values) in one pass.
+            step = self.policy.act(
+                obs, deterministic=self.spec.deterministic, generator=self.generator, score=False
+            )
             if self.spec.actions.node is None:
                 action = step.env_action
             else:
@@ -345,8 +368,6 @@ class RolloutWorker:
                 out["final_values"][t] = self.policy.predict_value(final_obs).numpy()
             out["obs"][t] = obs.numpy()
             out["actions"][t] = step.action.numpy()
-            out["logprobs"][t] = step.log_prob.numpy()
-            out["values"][t] = step.value.numpy()
             out["rewards"][t] = reward.reshape(M).numpy()
             out["terminated"][t] = terminated.numpy()
             out["truncated"][t] = truncated.numpy()
@@ -360,8 +381,11 @@ class RolloutWorker:
 
     def get_state(self) -> dict[str, Any]:
         """Env state, current observations and sampling RNG, for a checkpoint."""
-        return {"sim": self.sim.state_dict(), "generator": self.generator.get_state(),
-                "incarnation": self.spec.incarnation}
+        return {
+            "sim": self.sim.state_dict(),
+            "generator": self.generator.get_state(),
+            "incarnation": self.spec.incarnation,
+        }
 
     def set_state(self, state: dict[str, Any]) -> None:
         self.sim.load_state_dict(state["sim"])
@@ -411,9 +435,16 @@ class DistributedRun:
         DistributedError: for bad counts, or a graph the workers cannot reproduce.
     """
 
-    def __init__(self, ctx: RunContext, graph: Graph, meta: dict[str, Any], *,
-                 workers: int = DEFAULT_WORKERS, envs_per_worker: int | None = None,
-                 address: str | None = None) -> None:
+    def __init__(
+        self,
+        ctx: RunContext,
+        graph: Graph,
+        meta: dict[str, Any],
+        *,
+        workers: int = DEFAULT_WORKERS,
+        envs_per_worker: int | None = None,
+        address: str | None = None,
+    ) -> None:
         if workers < 1:
             raise DistributedError(f"--workers must be >= 1, got {workers}")
         if envs_per_worker is not None and envs_per_worker < 1:
@@ -486,8 +517,11 @@ class DistributedRun:
 
         record = json.loads(path.read_text())
         record.setdefault("hparams", {})["distributed"] = {
-            "backend": "ray", "workers": self.workers, "envs_per_worker": self.envs_per_worker,
-            "address": self.address}
+            "backend": "ray",
+            "workers": self.workers,
+            "envs_per_worker": self.envs_per_worker,
+            "address": self.address,
+        }
         text = json.dumps(record, indent=2, sort_keys=True, default=str) + "\n"
         atomic_write(path, lambda f: f.write(text.encode()))
 
@@ -497,12 +531,19 @@ class DistributedRun:
             return
         if self.address:
             # Remote nodes get this framework and the generated nodes shipped to them.
-            ray.init(address=self.address, logging_level=logging.WARNING,
-                     runtime_env={"py_modules": [sys.modules[n] for n in self._code_packages()]})
+            ray.init(
+                address=self.address,
+                logging_level=logging.WARNING,
+                runtime_env={"py_modules": [sys.modules[n] for n in self._code_packages()]},
+            )
         else:
             # address="local": a new instance even if `ray start` left a cluster running here.
-            ray.init(address="local", num_cpus=max(self.workers, os.cpu_count() or 1),
-                     include_dashboard=False, logging_level=logging.WARNING)
+            ray.init(
+                address="local",
+                num_cpus=max(self.workers, os.cpu_count() or 1),
+                include_dashboard=False,
+                logging_level=logging.WARNING,
+            )
         self.owns_ray = True
 
     def _code_packages(self) -> list[str]:
@@ -532,13 +573,17 @@ class DistributedRun:
         block = incarnation * self.workers + index  # a replacement never reuses a seed block
         first = index == 0 and incarnation == 0
         return WorkerSpec(
-            task=env.sim.task, engine=env.sim.engine,
-            vectorization=self.ctx.options.get("vectorization") or getattr(
-                env, "VECTORIZATION", "sync"),
-            env_seed=env.sim.seed + block * M, num_envs=M,
+            task=env.sim.task,
+            engine=env.sim.engine,
+            vectorization=self.ctx.options.get("vectorization")
+            or getattr(env, "VECTORIZATION", "sync"),
+            env_seed=env.sim.seed + block * M,
+            num_envs=M,
             policy_config=self.policy.config(),
             deterministic=bool(getattr(self.agent, "DETERMINISTIC", False)),
-            actions=self.roles.actions, reward=self.roles.reward, done=self.roles.done,
+            actions=self.roles.actions,
+            reward=self.roles.reward,
+            done=self.roles.done,
             generator_state=self.first_generator if first else None,
             generator_seed=generator_seed(self.ctx.seed, index, incarnation),
             incarnation=incarnation,
@@ -548,7 +593,8 @@ class DistributedRun:
         if self._remote_class is None:
             # max_restarts=0: _restart replaces a dead worker itself, on a new seed block.
             self._remote_class = import_ray().remote(
-                num_cpus=1, max_restarts=0, runtime_env=self._worker_runtime_env())(RolloutWorker)
+                num_cpus=1, max_restarts=0, runtime_env=self._worker_runtime_env()
+            )(RolloutWorker)
         return self._remote_class.remote(self._spec(index, incarnation))
 
     def _start_workers(self, resume: dict[str, Any] | None) -> None:
@@ -560,7 +606,8 @@ class DistributedRun:
         if len(ready) < len(refs):
             raise DistributedError(
                 f"only {len(ready)} of {self.workers} Ray workers started within "
-                f"{STARTUP_TIMEOUT_S:.0f} s: each needs one free CPU (see `ray status`)")
+                f"{STARTUP_TIMEOUT_S:.0f} s: each needs one free CPU (see `ray status`)"
+            )
         try:
             infos = ray.get(refs)
         except ray.exceptions.RayError as exc:
@@ -570,7 +617,8 @@ class DistributedRun:
             if got["obs_dim"] != info["obs_dim"] or got["action"] != info["action"]:
                 raise DistributedError(
                     f"worker {i} made an env with obs_dim={got['obs_dim']}, action="
-                    f"{got['action']}; the learner's has {info['obs_dim']}, {info['action']}")
+                    f"{got['action']}; the learner's has {info['obs_dim']}, {info['action']}"
+                )
         self._restore_workers(resume)
 
     def _restore_workers(self, resume: dict[str, Any] | None) -> None:
@@ -580,23 +628,33 @@ class DistributedRun:
         saved = resume.get("distributed")
         layout = (self.workers, self.envs_per_worker)
         if saved and (saved.get("workers"), saved.get("envs_per_worker")) == layout:
-            calls = [actor.set_state.remote(state)
-                     for actor, state in zip(self.actors, saved["states"], strict=True)
-                     if state is not None]
-        elif resume["nodes"].get(self.roles.env.node_id) is not None and \
-                self.envs_per_worker == self.roles.env.sim.num_envs:
+            calls = [
+                actor.set_state.remote(state)
+                for actor, state in zip(self.actors, saved["states"], strict=True)
+                if state is not None
+            ]
+        elif (
+            resume["nodes"].get(self.roles.env.node_id) is not None
+            and self.envs_per_worker == self.roles.env.sim.num_envs
+        ):
             # The env node's state (a local run's envs, or a Ray run's worker 0): worker 0
             # continues it with the sampling RNG the checkpoint holds.
-            state = {"sim": resume["nodes"][self.roles.env.node_id],
-                     "generator": resume.get("rng", {}).get("torch")}
+            state = {
+                "sim": resume["nodes"][self.roles.env.node_id],
+                "generator": resume.get("rng", {}).get("torch"),
+            }
             calls = [self.actors[0].set_state.remote(state)]
             if self.workers > 1 or saved:
-                self.ctx.notice("the checkpoint was written with another worker layout: worker "
-                                "0 continues its envs, the other workers start new episodes")
+                self.ctx.notice(
+                    "the checkpoint was written with another worker layout: worker "
+                    "0 continues its envs, the other workers start new episodes"
+                )
         else:
             calls = []
-            self.ctx.notice("the checkpoint's envs do not fit --workers x --envs-per-worker: "
-                            "the workers start new episodes")
+            self.ctx.notice(
+                "the checkpoint's envs do not fit --workers x --envs-per-worker: "
+                "the workers start new episodes"
+            )
         import_ray().get(calls)
 
     # -- one iteration ---------------------------------------------------------------------
@@ -614,8 +672,11 @@ class DistributedRun:
         cols = slice(index * M, (index + 1) * M)
         self.trainer.episodes.returns[cols] = 0.0
         self.trainer.episodes.lengths[cols] = 0
-        print(f"warning: worker {index} died ({_first_line(exc)}); restarted it "
-              f"(restart {self.restarts})", file=sys.stderr)
+        print(
+            f"warning: worker {index} died ({_first_line(exc)}); restarted it "
+            f"(restart {self.restarts})",
+            file=sys.stderr,
+        )
 
     def collect(self, weights_ref: Any) -> list[dict[str, Any]]:
         """One fragment per worker, in worker order; replaces workers that die."""
@@ -634,7 +695,8 @@ class DistributedRun:
                 if attempts[index] > MAX_RESTARTS_PER_ITERATION:
                     raise DistributedError(
                         f"worker {index} died {attempts[index]} times in one iteration: "
-                        f"{_first_line(exc)}") from exc
+                        f"{_first_line(exc)}"
+                    ) from exc
                 self._restart(index, exc)
                 pending[self.actors[index].collect.remote(weights_ref, T)] = index
             except ray.exceptions.RayTaskError as exc:
@@ -651,18 +713,29 @@ class DistributedRun:
 
         def cat(key: str, axis: int = 1) -> torch.Tensor:
             return torch.from_numpy(np.concatenate([f[key] for f in fragments], axis=axis)).to(
-                device)
+                device
+            )
 
         obs_raw = cat("obs")
         # The inputs the workers computed, from the statistics they were sent.
         obs = policy.normalize(obs_raw)
-        actions, logprobs, values = cat("actions"), cat("logprobs"), cat("values")
+        actions = cat("actions")
         rewards, terminated = cat("rewards"), cat("terminated")
         truncated, final_values = cat("truncated"), cat("final_values")
         buffer = trainer.buffer
         for t in range(buffer.num_steps):
-            buffer.add(obs[t], actions[t], logprobs[t], values[t], rewards[t], terminated[t],
-                       truncated[t], final_values[t])
+            # No log-probabilities or values: finish_rollout scores the whole rollout,
+            # exactly as the local trainer does.
+            buffer.add(
+                obs[t],
+                actions[t],
+                None,
+                None,
+                rewards[t],
+                terminated[t],
+                truncated[t],
+                final_values[t],
+            )
             for ret, _length in trainer.episodes.step(rewards[t], terminated[t], truncated[t]):
                 self.recent.append(ret)
         if policy.obs_rms is not None:
@@ -688,9 +761,12 @@ class DistributedRun:
         stats = self.learn(fragments)
         t3 = time.perf_counter()
         del weights_ref
-        self.timings = Timings(broadcast=t1 - t0, collect=t2 - t1,
-                               worker=float(np.max([f["seconds"] for f in fragments])),
-                               update=t3 - t2)
+        self.timings = Timings(
+            broadcast=t1 - t0,
+            collect=t2 - t1,
+            worker=float(np.max([f["seconds"] for f in fragments])),
+            update=t3 - t2,
+        )
         stats.update(
             worker_restarts=float(self.restarts),
             broadcast_seconds=self.timings.broadcast,
@@ -730,8 +806,12 @@ class DistributedRun:
             sim.load_state_dict(states[0]["sim"])
             self.ctx.env_steps = steps
             torch.set_rng_state(states[0]["generator"])
-        return {"workers": self.workers, "envs_per_worker": self.envs_per_worker,
-                "worker_restarts": self.restarts, "states": states}
+        return {
+            "workers": self.workers,
+            "envs_per_worker": self.envs_per_worker,
+            "worker_restarts": self.restarts,
+            "states": states,
+        }
 
     def close(self, reason: str) -> None:
         """Close the graph's nodes, stop the workers and, if this run started it, Ray."""
@@ -784,14 +864,16 @@ def _first_line(exc: BaseException) -> str:
     if not text:
         return type(exc).__name__
     # A creation-task failure carries the remote traceback: its last "XError: ..." line.
-    errors = [ln.strip() for ln in text.splitlines()
-              if re.match(r"\s*[A-Za-z_.]*(Error|Exception): ", ln)]
+    errors = [
+        ln.strip() for ln in text.splitlines() if re.match(r"\s*[A-Za-z_.]*(Error|Exception): ", ln)
+    ]
     return errors[-1] if errors else text.splitlines()[0]
 
 
 # ----------------------------------------------------------------------------- the command
-def train(args: argparse.Namespace, build_graph: Callable[[RunContext], Graph],
-          meta: dict[str, Any]) -> int:
+def train(
+    args: argparse.Namespace, build_graph: Callable[[RunContext], Graph], meta: dict[str, Any]
+) -> int:
     """``runner.py train --backend ray``: ``app.cmd_train`` with the rollouts on Ray workers."""
     import torch
 
@@ -805,16 +887,27 @@ def train(args: argparse.Namespace, build_graph: Callable[[RunContext], Graph],
     seed_everything(args.seed)
     run_dir = Path(args.run_dir)
     _check_writable(run_dir)
-    ctx = RunContext(command="train", seed=args.seed, max_steps=args.steps, run_dir=run_dir,
-                     device=args.device,
-                     options={"num_envs": args.num_envs, "vectorization": args.vectorization})
+    ctx = RunContext(
+        command="train",
+        seed=args.seed,
+        max_steps=args.steps,
+        run_dir=run_dir,
+        device=args.device,
+        options={"num_envs": args.num_envs, "vectorization": args.vectorization},
+    )
     for flag in ("trace", "profile", "debug_queues"):
         if getattr(args, flag, None):
             ctx.notice(f"--{flag.replace('_', '-')} is ignored under --backend ray")
     graph = build_graph(ctx)
     workers = DEFAULT_WORKERS if args.workers is None else args.workers
-    run = DistributedRun(ctx, graph, meta, workers=workers,
-                         envs_per_worker=args.envs_per_worker, address=args.address)
+    run = DistributedRun(
+        ctx,
+        graph,
+        meta,
+        workers=workers,
+        envs_per_worker=args.envs_per_worker,
+        address=args.address,
+    )
     payload = None
     if args.resume:
         if not Path(args.resume).is_file():
@@ -830,11 +923,14 @@ def train(args: argparse.Namespace, build_graph: Callable[[RunContext], Graph],
         if payload is not None:
             print(f"resumed from {args.resume} at step {ctx.env_steps}")
         if ctx.max_steps is not None and not run.budget_left():
-            ctx.notice(f"--steps {ctx.max_steps} leaves no room for a rollout of "
-                       f"{run.batch_size} steps (T x workers x envs-per-worker): no update ran")
+            ctx.notice(
+                f"--steps {ctx.max_steps} leaves no room for a rollout of "
+                f"{run.batch_size} steps (T x workers x envs-per-worker): no update ran"
+            )
         startup = time.perf_counter() - t_start
-        progress, close_progress = _progress(ctx.max_steps,
-                                             not args.no_progress and sys.stderr.isatty())
+        progress, close_progress = _progress(
+            ctx.max_steps, not args.no_progress and sys.stderr.isatty()
+        )
         ctx.progress = progress
         start_steps = ctx.env_steps
         t0 = time.perf_counter()
@@ -872,8 +968,7 @@ def train(args: argparse.Namespace, build_graph: Callable[[RunContext], Graph],
     if reason == "done":
         summary["checkpoint"] = str(ctx.checkpointer.last_path)
         if not getattr(args, "no_export_policy", False):
-            report = _export(ctx.checkpointer.last_path, run_dir / "policy.pt", "torchscript",
-                             meta)
+            report = _export(ctx.checkpointer.last_path, run_dir / "policy.pt", "torchscript", meta)
             summary["policy"] = report["path"]
     for notice in ctx.notices:
         print(f"notice: {notice}", file=sys.stderr)

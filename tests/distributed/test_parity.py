@@ -12,8 +12,16 @@ from .helpers import final_policy, make_run, same_weights, train
 
 pytest.importorskip("ray")
 
-BUFFER_FIELDS = ("obs", "actions", "logprobs", "values", "rewards", "dones", "advantages",
-                 "returns")
+BUFFER_FIELDS = (
+    "obs",
+    "actions",
+    "logprobs",
+    "values",
+    "rewards",
+    "dones",
+    "advantages",
+    "returns",
+)
 ROLLOUT = 32 * 8  # the scenario's horizon x num_envs
 
 
@@ -33,13 +41,27 @@ def updates(runner: ModuleType, monkeypatch: pytest.MonkeyPatch) -> list[dict]:
     return seen
 
 
-def test_one_worker_collects_the_local_trajectories(ray_session, runner, updates,
-                                                    tmp_path: Path) -> None:
+def test_one_worker_collects_the_local_trajectories(
+    ray_session, runner, updates, tmp_path: Path
+) -> None:
     assert train(runner, tmp_path / "local", "--steps", str(3 * ROLLOUT), "--seed", "5") == 0
     local = list(updates)
     updates.clear()
-    assert train(runner, tmp_path / "ray", "--steps", str(3 * ROLLOUT), "--seed", "5",
-                 "--backend", "ray", "--workers", "1") == 0
+    assert (
+        train(
+            runner,
+            tmp_path / "ray",
+            "--steps",
+            str(3 * ROLLOUT),
+            "--seed",
+            "5",
+            "--backend",
+            "ray",
+            "--workers",
+            "1",
+        )
+        == 0
+    )
     assert len(local) == len(updates) == 3
     for t, (a, b) in enumerate(zip(local, updates, strict=True)):
         for key in BUFFER_FIELDS:
@@ -47,8 +69,9 @@ def test_one_worker_collects_the_local_trajectories(ray_session, runner, updates
     assert same_weights(final_policy(tmp_path / "local"), final_policy(tmp_path / "ray"))
 
 
-def test_worker_seeds_tile_the_local_vector_env(ray_session, runner, updates,
-                                                tmp_path: Path) -> None:
+def test_worker_seeds_tile_the_local_vector_env(
+    ray_session, runner, updates, tmp_path: Path
+) -> None:
     """Worker i runs the sub-envs a local run of N*M envs seeds seed + i*M + j."""
     from framework.runtime import RunContext
     from framework.runtime.sim import SimHandle
@@ -56,8 +79,21 @@ def test_worker_seeds_tile_the_local_vector_env(ray_session, runner, updates,
     assert train(runner, tmp_path / "local", "--steps", str(ROLLOUT), "--seed", "2") == 0
     local = updates[0]
     updates.clear()
-    assert train(runner, tmp_path / "ray", "--steps", str(2 * ROLLOUT), "--seed", "2",
-                 "--backend", "ray", "--workers", "2") == 0
+    assert (
+        train(
+            runner,
+            tmp_path / "ray",
+            "--steps",
+            str(2 * ROLLOUT),
+            "--seed",
+            "2",
+            "--backend",
+            "ray",
+            "--workers",
+            "2",
+        )
+        == 0
+    )
     ray2 = updates[0]
     # Worker 0 is the local run: same envs, same sampling RNG, same policy.
     for key in ("obs", "actions", "logprobs", "rewards", "dones"):
@@ -69,9 +105,9 @@ def test_worker_seeds_tile_the_local_vector_env(ray_session, runner, updates,
     sim16.close()
 
 
-def test_workers_act_with_the_broadcast_normaliser_frozen(ray_session, runner,
-                                                          monkeypatch: pytest.MonkeyPatch,
-                                                          tmp_path: Path) -> None:
+def test_workers_act_with_the_broadcast_normaliser_frozen(
+    ray_session, runner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     from framework.rl import ActorCritic
     from framework.runtime import RunContext
     from framework.runtime.sim import SimHandle
@@ -92,14 +128,18 @@ def test_workers_act_with_the_broadcast_normaliser_frozen(ray_session, runner,
         (fragment,) = run.collect(ray_session.put(weights))
 
         # The plain loop with frozen statistics and the same explicit generator.
-        sim = SimHandle(RunContext(), run.roles.env.sim.task, run.roles.env.sim.engine,
-                        num_envs=8, seed=run.roles.env.sim.seed)
+        sim = SimHandle(
+            RunContext(),
+            run.roles.env.sim.task,
+            run.roles.env.sim.engine,
+            num_envs=8,
+            seed=run.roles.env.sim.seed,
+        )
         obs = sim.obs
         for t in range(32):
             step = reference.act(obs, generator=generator)
             assert torch.equal(torch.tensor(fragment["obs"][t]), obs), t
             assert torch.equal(torch.tensor(fragment["actions"][t]), step.action), t
-            assert torch.equal(torch.tensor(fragment["logprobs"][t]), step.log_prob), t
             obs = sim.step(step.env_action).next_observations
         assert torch.equal(rms.mean, torch.full_like(rms.mean, 0.05))  # acting changed nothing
 
@@ -108,19 +148,25 @@ def test_workers_act_with_the_broadcast_normaliser_frozen(ray_session, runner,
 
         def capture(buffer):
             stored["obs"] = buffer.obs.clone()
+            stored["logprobs"] = buffer.logprobs.clone()
             return {}
 
         monkeypatch.setattr(run.trainer.ppo, "update", capture)
         run.learn([fragment])
         raw = torch.tensor(fragment["obs"])
         assert torch.equal(stored["obs"], reference.normalize(raw))
+        # ... and scores the rollout with the weights the worker acted with.
+        actions = torch.tensor(fragment["actions"]).reshape(-1)
+        logprobs, _ = reference.score(stored["obs"].reshape(-1, reference.obs_dim), actions)
+        assert torch.equal(stored["logprobs"].reshape(-1), logprobs)
         assert float(rms.count) == pytest.approx(100.0 + ROLLOUT)
     finally:
         run.close("done")
 
 
-def test_checkpoints_cross_between_backends(ray_session, runner, checkpoint_every,
-                                            tmp_path: Path) -> None:
+def test_checkpoints_cross_between_backends(
+    ray_session, runner, checkpoint_every, tmp_path: Path
+) -> None:
     """Local -> Ray -> local resumes with one worker go on exactly as the straight local run:
     worker 0 takes over the checkpoint's envs and RNG, and hands them back the same way."""
     checkpoint_every(2)
@@ -130,8 +176,20 @@ def test_checkpoints_cross_between_backends(ray_session, runner, checkpoint_ever
         return str(tmp_path / run / "checkpoints" / f"checkpoint_{rollouts * ROLLOUT:012d}.pt")
 
     assert train(runner, tmp_path / "local", *steps) == 0
-    assert train(runner, tmp_path / "ray", *steps, "--backend", "ray", "--workers", "1",
-                 "--resume", at("local", 2)) == 0
+    assert (
+        train(
+            runner,
+            tmp_path / "ray",
+            *steps,
+            "--backend",
+            "ray",
+            "--workers",
+            "1",
+            "--resume",
+            at("local", 2),
+        )
+        == 0
+    )
     assert same_weights(final_policy(tmp_path / "local"), final_policy(tmp_path / "ray"))
     assert train(runner, tmp_path / "back", *steps, "--resume", at("ray", 4)) == 0
     assert same_weights(final_policy(tmp_path / "local"), final_policy(tmp_path / "back"))

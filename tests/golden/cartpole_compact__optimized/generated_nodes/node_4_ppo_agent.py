@@ -104,7 +104,8 @@ class Node4PpoAgent(QueueNode):
             self.build(env_config, ppo_config)
         obs = self.sim.obs
         while self.ctx.budget_left() and not self.ctx.stopping:
-            step = self.policy.act(obs, update_normalizer=True)
+            # log-probabilities and values: scored per rollout by the trainer
+            step = self.policy.act(obs, update_normalizer=True, score=False)
             result = self.sim.step(step.env_action)
             done = result.done
             stats = self.trainer.record(

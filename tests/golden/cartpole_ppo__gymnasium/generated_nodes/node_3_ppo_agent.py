@@ -68,6 +68,9 @@ class Node3PpoAgent(QueueNode):
             observations.to(self.ctx.device),
             deterministic=self.DETERMINISTIC or not self.training,
             update_normalizer=self.training,
+            # A trainer scores the whole rollout at its end (log-probabilities and values)
+            # in one batched pass; without one, the step carries them itself.
+            score=not self.model.gate.attached,
         )
         self.steps += 1
         outputs = {"policy_output": step}
