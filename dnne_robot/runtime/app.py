@@ -69,6 +69,8 @@ def build_parser(meta: dict[str, Any]) -> argparse.ArgumentParser:
     train.add_argument("--trace", type=Path, help="write a Chrome trace-event file (Perfetto)")
     train.add_argument("--profile", action="store_true", help="print the per-node time table")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument("--keep-checkpoints", type=int, default=3, metavar="N",
+                       help="keep the N newest checkpoints (0: keep every one)")
     if rl:
         train.add_argument("--no-export-policy", action="store_true",
                            help="skip writing policy.pt at the end")
@@ -170,6 +172,9 @@ def _progress(total: int | None, enabled: bool) -> tuple[Callable | None, Callab
 
 
 def cmd_train(args: argparse.Namespace, build_graph: BuildGraph, meta: dict) -> int:
+    if args.keep_checkpoints < 0:
+        raise RunnerError(f"--keep-checkpoints must be >= 0 (0 keeps every one), "
+                          f"got {args.keep_checkpoints}")
     if getattr(args, "backend", "local") == "ray":
         from . import distributed
 
@@ -192,7 +197,7 @@ def cmd_train(args: argparse.Namespace, build_graph: BuildGraph, meta: dict) -> 
 
         ctx.tracer = Tracer()
     graph = build_graph(ctx)
-    ctx.checkpointer = Checkpointer(graph, meta)
+    ctx.checkpointer = Checkpointer(graph, meta, keep=args.keep_checkpoints)
     runner = GraphRunner(graph, debug_queues=args.debug_queues)
     runner.setup()
     if args.resume:

@@ -15,7 +15,8 @@ FORMAT = 1
 
 
 class Checkpointer:
-    """Writes ``<run_dir>/checkpoints/checkpoint_<step>.pt`` atomically, keeping the newest few."""
+    """Writes ``<run_dir>/checkpoints/checkpoint_<step>.pt`` atomically, keeping the newest
+    ``keep`` (every one with ``keep=0``)."""
 
     def __init__(self, graph: Graph, meta: dict[str, Any], keep: int = 3) -> None:
         self.graph = graph
@@ -61,7 +62,8 @@ class Checkpointer:
             raise CheckpointError(f"could not write checkpoint {target} "
                                   f"({_why(exc)}; {_free_space(target.parent)}); "
                                   "the newest complete checkpoint is kept") from exc
-        prune_checkpoints(ctx.run_dir, keep=self.keep)
+        if self.keep > 0:
+            prune_checkpoints(ctx.run_dir, keep=self.keep)
         self.last_path = Path(path)
         return self.last_path
 

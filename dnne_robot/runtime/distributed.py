@@ -846,8 +846,9 @@ class DistributedRun:
 class RayCheckpointer(Checkpointer):
     """The local checkpoint payload plus the workers' states under ``"distributed"``."""
 
-    def __init__(self, graph: Graph, meta: dict[str, Any], run: DistributedRun) -> None:
-        super().__init__(graph, meta)
+    def __init__(self, graph: Graph, meta: dict[str, Any], run: DistributedRun,
+                 keep: int = 3) -> None:
+        super().__init__(graph, meta, keep=keep)
         self.run = run
 
     def payload(self, reason: str) -> dict[str, Any]:
@@ -915,7 +916,7 @@ def train(
         payload = load_checkpoint(args.resume)
         if payload.get("workflow_sha256") not in (None, meta.get("workflow_sha256")):
             raise DistributedError(f"{args.resume} was written by a different workflow")
-    ctx.checkpointer = RayCheckpointer(graph, meta, run)
+    ctx.checkpointer = RayCheckpointer(graph, meta, run, keep=args.keep_checkpoints)
     reason = "error"
     try:
         t_start = time.perf_counter()

@@ -84,3 +84,25 @@ def test_compact_style_trains_on_other_engines(tmp_path: Path, sim: str) -> None
     export(SCENARIOS / "cartpole_compact.json", out, sim=sim)
     summary = run(out, "train", "--steps", "4096", "--run-dir", "r", "--no-export-policy")
     assert summary["status"] == "done" and summary["updates"] == 16
+
+
+def test_keep_checkpoints(tmp_path: Path) -> None:
+    prompt = json.loads((SCENARIOS / "cartpole_ppo.api.json").read_text())
+    trainer = next(n for n in prompt.values() if n["class_type"] == "PPOTrainerNode")
+    trainer["inputs"]["checkpoint_trigger_value"] = "1"  # a checkpoint after every update
+    source = tmp_path / "every_update.api.json"
+    source.write_text(json.dumps(prompt))
+    out = tmp_path / "export"
+    export(source, out, sim="gymnasium")
+    steps = str(256 * 5)
+    run(out, "train", "--steps", steps, "--run-dir", "all", "--keep-checkpoints", "0",
+        "--no-export-policy")
+    run(out, "train", "--steps", steps, "--run-dir", "newest", "--no-export-policy")
+    assert len(list((out / "all" / "checkpoints").glob("checkpoint_*.pt"))) == 5
+    assert len(list((out / "newest" / "checkpoints").glob("checkpoint_*.pt"))) == 3
+    proc = subprocess.run(
+        [sys.executable, "-c", ISOLATED, "train", "--keep-checkpoints", "-1"], cwd=out,
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "--keep-checkpoints must be >= 0" in proc.stderr.strip().splitlines()[-1]
