@@ -146,3 +146,15 @@ def test_initial_log_std() -> None:
     step = policy.act(torch.zeros(1, 3))
     _, entropy, _ = policy.evaluate_actions(step.obs, step.action)
     assert entropy.item() == pytest.approx(2 * (0.5 + 0.5 * math.log(2 * math.pi) - 0.5))
+
+
+def test_categorical_sampling_follows_the_probabilities() -> None:
+    from dnne_robot.rl.policy import sample_categorical
+
+    probs = torch.tensor([[0.1, 0.6, 0.3], [0.0, 0.5, 0.5], [1.0, 0.0, 0.0]])
+    draws = sample_categorical(probs.repeat(20_000, 1), torch.Generator().manual_seed(0))
+    draws = draws.reshape(20_000, 3)
+    for row in range(3):
+        freq = torch.stack([(draws[:, row] == k).float().mean() for k in range(3)])
+        torch.testing.assert_close(freq, probs[row], atol=0.015, rtol=0)
+        assert not (draws[:, row][probs[row][draws[:, row]] == 0]).numel()  # never p = 0

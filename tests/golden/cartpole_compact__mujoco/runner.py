@@ -22,7 +22,7 @@ from generated_nodes.node_4_ppo_agent import Node4PpoAgent  # noqa: E402
 
 META = {
     "workflow": "cartpole_compact.json",
-    "workflow_sha256": "1045583cd844362bb79715127287a86003ec642ed685a8fea5a5701ec821c0bd",
+    "workflow_sha256": "733fc51b449c3a2957522f6d7d40972af9198458e45551ec9b4a1c8506fb6e9c",
     "sim": "mujoco",
     "backend": "local",
     "tool_version": "0.1.0",

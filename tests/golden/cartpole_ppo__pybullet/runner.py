@@ -25,7 +25,7 @@ from generated_nodes.node_7_ppo_trainer import Node7PpoTrainer  # noqa: E402
 
 META = {
     "workflow": "cartpole_ppo.json",
-    "workflow_sha256": "099486d7fe88de7ef8383eaccd11fbc7abf82a5b3c84359910a6be0b87b2c6e8",
+    "workflow_sha256": "36a4c72ce3b27f135ffd4870e09d53397f782be692ddb7b2af964c6fd969a98f",
     "sim": "pybullet",
     "backend": "local",
     "tool_version": "0.1.0",

@@ -20,7 +20,7 @@ class Node2PpoConfig(QueueNode):
     NUM_EPOCHS = 20
     MINIBATCH_SIZE = 256
     CLIP_PARAM = 0.2
-    VALUE_LOSS_COEF = 0.5
+    VALUE_LOSS_COEF = 1.0
     ENTROPY_COEF = 0.0
     GAMMA = 0.98
     GAE_LAMBDA = 0.8
@@ -36,7 +36,7 @@ class Node2PpoConfig(QueueNode):
         "num_epochs": 20,
         "minibatch_size": 256,
         "clip_param": 0.2,
-        "value_loss_coef": 0.5,
+        "value_loss_coef": 1.0,
         "entropy_coef": 0.0,
         "gamma": 0.98,
         "gae_lambda": 0.8,

@@ -34,7 +34,7 @@ class Node7PpoTrainer(QueueNode):
     GAMMA = 0.98
     GAE_LAMBDA = 0.8
     CLIP_PARAM = 0.2
-    VALUE_COEF = 0.5
+    VALUE_COEF = 1.0
     ENTROPY_COEF = 0.0
     LEARNING_RATE = 0.001
     MAX_GRAD_NORM = 0.5
