@@ -6,8 +6,11 @@ autograd records a graph on the way forward, walks it on the way back, and
 ``clip_grad_norm_`` and ``Adam.step`` loop over every parameter tensor. This module
 computes the same loss and the same gradient with the chain rule written out, and
 writes the gradient into one flat tensor, so that the norm and the clipping are one
-operation each. It is about three times faster per step; ``tests/rl/test_gradients.py``
-checks it against autograd for every head, activation and loss option.
+operation each. With the fused Adam kernel called directly (:meth:`PPO._adam_step`), a
+gradient step of the CartPole network takes about 0.5 ms instead of 1.35 ms through
+autograd; ``tests/rl/test_gradients.py`` checks the gradient against autograd for every
+head, activation and loss option. Advantages arrive normalised (:meth:`PPO.update` does
+that once per minibatch, or once per update when the minibatch is the whole batch).
 
 Notation (one minibatch of ``B`` rows; every loss term is a mean over rows)::
 

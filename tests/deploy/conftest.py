@@ -31,8 +31,8 @@ def cartpole_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def trained(cartpole_export: Path) -> Path:
-    """``policy.pt`` after 30k PPO steps (about 8 s; deterministic episodes last ~200-300)."""
-    proc = run_script(cartpole_export, "runner.py", "train", "--steps", "30000", "--seed", "0",
+    """``policy.pt`` after 50k PPO steps (about 5 s; deterministic episodes last ~500)."""
+    proc = run_script(cartpole_export, "runner.py", "train", "--steps", "50000", "--seed", "0",
                       "--run-dir", "run", "--no-progress", "--no-export-policy", sim=True,
                       timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
