@@ -273,7 +273,7 @@ class PPO:
             if (
                 cfg.target_kl is not None
                 and epoch_kl
-                and math.fsum(epoch_kl) / len(epoch_kl) > (cfg.target_kl)
+                and math.fsum(epoch_kl) / len(epoch_kl) > cfg.target_kl
             ):
                 break
 
@@ -323,7 +323,8 @@ class PPO:
             and not groups[0].get("amsgrad")
             and not groups[0].get("decoupled_weight_decay", False)
             and not isinstance(groups[0]["lr"], torch.Tensor)
-            and groups[0]["params"] == self.params
+            and len(groups[0]["params"]) == len(self.params)
+            and all(a is b for a, b in zip(groups[0]["params"], self.params, strict=True))
         )
         state = self.optimizer.state
         if not plain or any(len(state[p]) == 0 for p in self.params):
