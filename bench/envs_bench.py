@@ -8,7 +8,9 @@ For every task on every installed engine it times, side by side in one process:
 * ``adapter``: the adapter's ``step`` on the unwrapped env;
 * ``gym.make``: the same env behind gymnasium's TimeLimit / OrderEnforcing / PassiveEnvChecker;
 * ``vector``: ``make_env(..., num_envs=1)``, the SyncVectorEnv (SAME_STEP autoreset) trainers use;
-* ``vector8``: the same with 8 sub-envs, counted in env steps (the per-call cost amortised).
+* ``vector8``: the same with 8 sub-envs, counted in env steps (the per-call cost amortised);
+* ``batched8``: where the task has one (CartPole on gymnasium), the batched vector env that
+  ``vectorization="auto"`` picks (``CartPoleBatch``), with 8 sub-envs.
 
 ``direct`` and ``adapter`` replay the same random actions and never reset (the physics just keeps
 going after a CartPole falls), so their ratio is the adapter's own cost. ``gym.make`` and
@@ -33,6 +35,8 @@ import numpy as np
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from gymnasium.vector import SyncVectorEnv  # noqa: E402
 
 from dnne_robot.envs import ENGINES, TASK_ENGINES, engine_installed, env_id, make_env  # noqa: E402
 from dnne_robot.envs.tasks import CARTPOLE, PENDULUM, REACH, asset_path  # noqa: E402
@@ -233,8 +237,10 @@ def _wrapped(task: str, engine: str, actions: list[Any]) -> Loop:
     return loop
 
 
-def _vector(task: str, engine: str, actions: list[Any], num_envs: int = 1) -> Loop:
-    vec = make_env(task, engine, num_envs=num_envs, seed=0)
+def _vector(
+    task: str, engine: str, actions: list[Any], num_envs: int = 1, vectorization: str = "sync"
+) -> Loop:
+    vec = make_env(task, engine, num_envs=num_envs, seed=0, vectorization=vectorization)
     vec.reset()
     batched = [np.stack([np.asarray(a)] * num_envs) for a in actions[: len(actions) // num_envs]]
     step = vec.step
@@ -275,6 +281,8 @@ def run(quick: bool = False) -> dict[str, Any]:
                 "vector": _vector(task, engine, actions),
                 "vector8": _vector(task, engine, actions, num_envs=8),
             }
+            if make_env(task, engine, vectorization="auto").__class__ is not SyncVectorEnv:
+                loops["batched8"] = _vector(task, engine, actions, 8, vectorization="batched")
             for loop in loops.values():  # warm up
                 loop(min(200, n))
             best = dict.fromkeys(loops, 0.0)
@@ -285,6 +293,8 @@ def run(quick: bool = False) -> dict[str, Any]:
             row.update({f"{k}_steps_per_s": round(v, 1) for k, v in best.items()})
             for name in ("adapter", "gym.make", "vector", "vector8"):
                 row[f"{name}_overhead"] = round(best["direct"] / best[name], 3)
+            if "batched8" in best:
+                row["batched8_vs_vector8"] = round(best["batched8"] / best["vector8"], 2)
             results.append(row)
     return {"benchmark": "envs", "steps": n, "rounds": rounds, "results": results}
 
@@ -312,6 +322,13 @@ def format_results(report: dict[str, Any]) -> str:
         "x = time per step relative to the direct engine loop (1.10 = 10% slower); "
         f"{report['steps']} steps, best of {report['rounds']} rounds"
     )
+    for r in report["results"]:
+        if r.get("batched8_vs_vector8"):
+            lines.append(
+                f"batched, 8 sub-envs ({r['task']} on {r['engine']}, vectorization='auto'): "
+                f"{r['batched8_steps_per_s']:,.0f} env steps/s, "
+                f"{r['batched8_vs_vector8']}x the 8-env SyncVectorEnv"
+            )
     return "\n".join(lines)
 
 
