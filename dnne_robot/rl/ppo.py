@@ -17,6 +17,10 @@ from .buffer import RolloutBuffer, RolloutMinibatch
 from .gradients import PPOGradients, flat_views
 from .policy import ActorCritic
 
+# The kernel Adam(fused=True).step calls; PPO._adam_step calls it directly (a private name,
+# so every use falls back to Adam.step where it is missing or refuses the arguments).
+_FUSED_ADAM = getattr(torch, "_fused_adam_", None)
+
 LOSS_KEYS = (
     "policy_loss",
     "value_loss",
@@ -162,6 +166,7 @@ class PPO:
         self.optimizer = make_adam(self.params, self.config.learning_rate)
         self._adam_args: tuple[list[torch.Tensor], ...] | None = None
         self._adam_steps = torch.zeros(0)
+        self._direct_adam = True
         self.generator = torch.Generator().manual_seed(seed)
         self.num_updates = 0
         self.num_gradient_steps = 0
@@ -306,18 +311,27 @@ class PPO:
         params, grads, exp_avgs, exp_avg_sqs, steps = args
         beta1, beta2 = group["betas"]
         self._adam_steps.add_(1)  # every parameter's step counter: views of this one tensor
-        torch._fused_adam_(
-            params, grads, exp_avgs, exp_avg_sqs, [], steps,
-            amsgrad=False, lr=group["lr"], beta1=beta1, beta2=beta2,
-            weight_decay=group["weight_decay"], eps=group["eps"], maximize=group["maximize"],
-            grad_scale=None, found_inf=None,
-        )  # fmt: skip
+        try:
+            _FUSED_ADAM(
+                params, grads, exp_avgs, exp_avg_sqs, [], steps,
+                amsgrad=False, lr=group["lr"], beta1=beta1, beta2=beta2,
+                weight_decay=group["weight_decay"], eps=group["eps"],
+                maximize=group["maximize"], grad_scale=None, found_inf=None,
+            )  # fmt: skip
+        except (TypeError, RuntimeError):
+            # A torch whose private kernel takes other arguments: it refused before
+            # touching anything, so undo the count and use Adam.step from now on.
+            self._adam_steps.sub_(1)
+            self._direct_adam = False
+            self._adam_args = None
+            self.optimizer.step()
 
     def _fused_adam_args(self) -> tuple[list[torch.Tensor], ...] | None:
         """The fused kernel's tensor lists, or None where ``Adam.step`` must run itself."""
         groups = self.optimizer.param_groups
         plain = (
-            hasattr(torch, "_fused_adam_")
+            self._direct_adam
+            and _FUSED_ADAM is not None
             and len(groups) == 1
             and groups[0].get("fused")
             and not groups[0].get("amsgrad")

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from dnne_robot.rl import PPO, ActionSpec, ActorCritic, PPOConfig
+from dnne_robot.rl import ppo as ppo_module
 from dnne_robot.rl.gradients import STAT_KEYS, PPOGradients
 
 CASES = [
@@ -115,3 +116,24 @@ def test_other_modules_take_the_autograd_path() -> None:
     frozen.actor_head.weight.requires_grad_(False)  # a frozen layer also needs autograd
     assert not PPOGradients.supports(frozen)
     assert PPOGradients.supports(ActorCritic(5, ActionSpec.discrete(2)))
+
+
+def test_a_refused_kernel_call_falls_back_to_adam_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    results = []
+    for refuse in (True, False):
+        policy, config = make(True, "tanh", False)
+        ppo = PPO(policy, config)
+        if refuse:
+
+            def kernel(*args, **kwargs):
+                raise TypeError("_fused_adam_() got an unexpected keyword argument")
+
+            monkeypatch.setattr(ppo_module, "_FUSED_ADAM", kernel)
+        for seed in range(2):
+            ppo.update(rollout(policy, ppo, seed))
+        monkeypatch.undo()
+        results.append(policy.state_dict())
+        if refuse:
+            assert not ppo._direct_adam
+    for key in results[0]:
+        assert torch.equal(results[0][key], results[1][key]), key
