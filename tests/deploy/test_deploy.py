@@ -4,9 +4,13 @@ cannot be imported, against ``runner.py serve-robot`` or a scripted robot on 127
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import json
 import shutil
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -15,7 +19,7 @@ import pytest
 
 from dnne_robot.runtime.protocol import SAFE
 
-from .helpers import FakeRobot, last_json, run_script, start_script, start_server
+from .helpers import FakeRobot, last_json, run_script, script_env, start_script, start_server
 
 PERIOD = 0.02  # CartPole's control period
 # Tests that are not about the watchdog give it 1 s, so that a busy test machine stalling a
@@ -221,3 +225,71 @@ def test_server_summary_without_a_controller(cartpole_export: Path) -> None:
     summary = last_json(out.decode())
     assert summary["steps"] == 0 and summary["episodes"] == 0
     assert summary["stopped_by"] == "duration" and summary["loop"]["cycles"] == 15
+
+
+ONNX = pytest.mark.skipif(
+    any(importlib.util.find_spec(m) is None for m in ("onnx", "onnxscript", "onnxruntime")),
+    reason="onnx, onnxscript or onnxruntime not installed",
+)
+
+
+@pytest.fixture(scope="module")
+def onnx_policy(trained: Path) -> str:
+    from dnne_robot.rl import export_policy, latest_checkpoint
+    from dnne_robot.runtime.app import load_policy
+
+    policy, _ = load_policy(latest_checkpoint(trained / "run"), {})
+    export_policy(policy, trained / "policy_onnx.onnx", fmt="onnx",
+                  metadata={"task": "Cartpole", "engine": "gymnasium", "control_rate_hz": 50.0})
+    return "policy_onnx.onnx"
+
+
+@ONNX
+def test_onnx_policy_replays_evaluate_exactly(trained: Path, onnx_policy: str,
+                                              eager_lengths: list[int]) -> None:
+    proc = run_script(trained, "deploy.py", "--policy", onnx_policy, "--robot", "sim:gymnasium",
+                      "--rate-hz", "2000", "--episodes", "2", "--seed", "0", "--json", sim=True)
+    assert proc.returncode == 0, proc.stderr
+    assert last_json(proc.stdout)["lengths"] == eager_lengths
+
+
+@ONNX
+def test_onnx_policy_drives_the_robot_without_torch(trained: Path, onnx_policy: str) -> None:
+    """On the robot computer: numpy, onnxruntime and the standard library; torch unimportable."""
+    no_torch = (
+        "import runpy, sys; [sys.modules.__setitem__(m, None) for m in "
+        "('torch', 'gymnasium', 'mujoco', 'pybullet', 'dnne_robot')]; "
+        "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
+    )
+    server, port, _ = start_server(trained, "--duration", "30")
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", no_torch, "deploy.py", "--policy", onnx_policy, "--robot",
+             f"udp://127.0.0.1:{port}", "--duration", "2", "--json", *PATIENT],
+            cwd=trained, env=script_env(), capture_output=True, text=True, timeout=60)
+    finally:
+        server.send_signal(signal.SIGINT)
+        out, _ = server.communicate(timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    stats = last_json(proc.stdout)
+    assert stats["reason"] == "duration" and stats["counts"]["actions"] >= 80, stats
+    robot = last_json(out.decode())
+    assert robot["steps"] >= 80 and (robot["terminated"] == 0 or robot["mean_length"] >= 80)
+
+
+def test_onnx_policy_without_onnxruntime_names_the_install(trained: Path) -> None:
+    sidecar = json.loads((trained / "policy.json").read_text())
+    (trained / "fake.onnx").write_bytes(b"not really onnx")
+    digest = hashlib.sha256(b"not really onnx").hexdigest()
+    (trained / "fake.json").write_text(json.dumps({**sidecar, "format": "onnx",
+                                                   "sha256": digest}))
+    blocked = (
+        "import runpy, sys; sys.modules['onnxruntime'] = None; "
+        "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", blocked, "deploy.py", "--policy", "fake.onnx", "--robot",
+         "sim:gymnasium", "--episodes", "1"], cwd=trained, env=script_env(),
+        capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "pip install onnxruntime" in proc.stderr.strip().splitlines()[-1]
