@@ -222,8 +222,10 @@ def cmd_train(args: argparse.Namespace, build_graph: BuildGraph, meta: dict) -> 
         close_progress()
         elapsed = time.perf_counter() - t0
         if reason == "interrupted" and ctx.checkpointer is not None:
-            with _signals_held():  # a second Ctrl-C must not cost the checkpoint
-                path = ctx.checkpointer.save("interrupted")
+            path = ctx.interrupt_checkpoint  # a trainer wrote it where a resume is exact
+            if path is None:
+                with _signals_held():  # a second Ctrl-C must not cost the checkpoint
+                    path = ctx.checkpointer.save("interrupted")
             print(f"interrupted: checkpoint written to {path}", file=sys.stderr)
         if args.trace:
             ctx.tracer.write(args.trace)

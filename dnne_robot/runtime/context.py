@@ -23,6 +23,10 @@ class RunContext:
         opt_steps: optimisation steps taken so far.
         stopping: set when the run must stop (Ctrl-C, a node error, a node's request).
         tracer: the trace recorder when ``--trace`` is on.
+        interrupt: the signal (``"SIGINT"``, ``"SIGTERM"``) that asked for a stop at the next
+            resumable point; see :meth:`stop_at_boundary`.
+        boundary_nodes: ids of the nodes that call :meth:`stop_at_boundary` (trainers).
+        interrupt_checkpoint: the checkpoint written at that point, once it is.
     """
 
     command: str = "train"
@@ -42,6 +46,10 @@ class RunContext:
     progress: Any = None
     modules: dict[str, Any] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)
+    interrupt: str | None = None
+    boundary_nodes: set[str] = field(default_factory=set)
+    interrupt_checkpoint: Any = None
+    cancel_nodes: Any = None  # set by the graph runner: cancels every node's task
 
     def register_module(self, node_id: str, module: Any) -> None:
         """Make a node's trainable module visible to the trainers in the graph."""
@@ -63,6 +71,24 @@ class RunContext:
         """Whether the step budget allows another step."""
         steps = self.env_steps if self.env_info else self.opt_steps
         return self.max_steps is None or steps < self.max_steps
+
+    def stop_at_boundary(self) -> bool:
+        """Called by a trainer at a point a checkpoint resumes from exactly (right after an
+        update, before the agent acts again). If a signal asked for a stop, write the
+        checkpoint here, stop every node and return True; otherwise return False.
+
+        Stopping anywhere else would leave an action drawn, or a rollout half collected,
+        that the checkpoint cannot hold; a run resumed from this one ends with the weights
+        of a run that was never interrupted.
+        """
+        if self.interrupt is None or self.stopping:
+            return False
+        if self.checkpointer is not None:
+            self.interrupt_checkpoint = self.checkpointer.save("interrupted")
+        self.request_stop(f"interrupted by {self.interrupt}")
+        if self.cancel_nodes is not None:
+            self.cancel_nodes()
+        return True
 
     def request_stop(self, reason: str) -> None:
         """Ask the runner to stop every node (used for errors and interrupts)."""

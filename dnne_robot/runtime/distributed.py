@@ -935,12 +935,16 @@ def train(
         ctx.progress = progress
         start_steps = ctx.env_steps
         t0 = time.perf_counter()
-        with _sigterm_as_interrupt():
+        requested: list[str] = []  # a signal's name: stop after this iteration's update
+        with _interrupts_at_iteration_end(requested):
             try:
+                reason = "done"
                 while run.budget_left():
                     run.iteration()
-                reason = "done"
-            except KeyboardInterrupt:
+                    if requested:  # here the checkpoint resumes exactly
+                        reason = "interrupted"
+                        break
+            except KeyboardInterrupt:  # a second signal: stop at once
                 reason = "interrupted"
             finally:
                 close_progress()
@@ -979,18 +983,26 @@ def train(
 
 
 @contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM stops the run like Ctrl-C (a checkpoint is written), as in the local runner."""
+def _interrupts_at_iteration_end(requested: list[str]) -> Iterator[None]:
+    """SIGINT and SIGTERM: the first asks the loop to stop after the current iteration (the
+    checkpoint then resumes exactly, as in the local runner); a second stops at once."""
 
     def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt(signal.Signals(signum).name)
+        name = signal.Signals(signum).name
+        if requested:
+            raise KeyboardInterrupt(name)
+        requested.append(name)
+        print(f"{name}: stopping after the current iteration's update, where a checkpoint "
+              "resumes exactly (send it again to stop now)", file=sys.stderr, flush=True)
 
+    sigs = (signal.SIGINT, signal.SIGTERM)
     try:
-        previous = signal.signal(signal.SIGTERM, interrupt)
+        previous = {sig: signal.signal(sig, interrupt) for sig in sigs}
     except ValueError:  # not the main thread
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 from typing import Any
 
 from .context import RunContext
@@ -128,7 +129,18 @@ class GraphRunner:
 
     def _on_signal(self, signame: str) -> None:
         self.interrupted = True
-        self.ctx.request_stop(f"interrupted by {signame}")
+        ctx = self.ctx
+        if ctx.boundary_nodes and ctx.interrupt is None and not ctx.stopping:
+            # A trainer stops the run at its next update, where the checkpoint it writes
+            # resumes exactly; a second signal stops at once.
+            ctx.interrupt = signame
+            print(f"{signame}: stopping after the current rollout's update, where a checkpoint "
+                  "resumes exactly (send it again to stop now)", file=sys.stderr, flush=True)
+            return
+        ctx.request_stop(f"interrupted by {signame}")
+        self._cancel_tasks()
+
+    def _cancel_tasks(self) -> None:
         for task in self._tasks:
             task.cancel()
 
@@ -137,6 +149,7 @@ class GraphRunner:
         self._tasks = [
             asyncio.create_task(self._supervise(node), name=node.label) for node in self.graph.nodes
         ]
+        self.ctx.cancel_nodes = self._cancel_tasks
         installed = []
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:

@@ -181,8 +181,9 @@ def _check_soak(result: dict, seconds: float) -> None:
     # Backpressure: the producer is never more than a queue (plus the message in hand) ahead.
     assert result["sent"] - result["received"] <= result["queue_size"] + 2
     assert result["received"] >= seconds * 100  # it really was a flood for the consumer
-    # Flat memory: within a few messages of the start, nowhere near the data that flowed.
-    assert result["warm_max"] - result["warm_min"] < 16 * PAYLOAD_BYTES
+    # Flat memory: it varies by at most the messages a full queue (plus those in hand) holds,
+    # nowhere near the data that flowed.
+    assert result["warm_max"] - result["warm_min"] < (result["queue_size"] + 4) * PAYLOAD_BYTES
     assert result["peak"] < 64 * 2**20 < result["received"] * PAYLOAD_BYTES
 
 

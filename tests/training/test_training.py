@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -106,3 +109,40 @@ def test_keep_checkpoints(tmp_path: Path) -> None:
     )
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert "--keep-checkpoints must be >= 0" in proc.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_interrupted_run_resumes_to_identical_weights(cartpole: Path, sig: signal.Signals) -> None:
+    """Ctrl-C stops after the current rollout's update, so the resume is exact."""
+    steps = str(256 * 120)
+    straight, cut, final = f"straight_{sig.name}", f"cut_{sig.name}", f"{256 * 120:012d}"
+    run(cartpole, "train", "--steps", steps, "--run-dir", straight, "--no-export-policy")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", ISOLATED, "train", "--steps", steps, "--run-dir", cut,
+         "--no-export-policy", "--no-progress"], cwd=cartpole, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        # The scenario checkpoints every 50 updates: interrupt just after the first one.
+        while not list((cartpole / cut / "checkpoints").glob("checkpoint_*.pt")):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr
+            time.sleep(0.02)
+        proc.send_signal(sig)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, stderr[-2000:]
+    assert "Traceback" not in stderr and "stopping after the current rollout" in stderr
+    written = re.search(r"interrupted: checkpoint written to (\S+)", stderr)
+    assert written, stderr[-2000:]
+    assert not (cartpole / cut / "checkpoints" / f"checkpoint_{final}.pt").exists()
+    run(cartpole, "train", "--steps", steps, "--run-dir", cut, "--resume", written.group(1),
+        "--no-export-policy")
+    a = torch.load(cartpole / straight / "checkpoints" / f"checkpoint_{final}.pt",
+                   weights_only=True)
+    b = torch.load(cartpole / cut / "checkpoints" / f"checkpoint_{final}.pt", weights_only=True)
+    for node_id, state in a["nodes"].items():
+        if state and "policy" in state:
+            for key, tensor in state["policy"].items():
+                assert torch.equal(tensor, b["nodes"][node_id]["policy"][key]), key

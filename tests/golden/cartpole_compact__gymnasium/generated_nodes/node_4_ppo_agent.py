@@ -50,6 +50,7 @@ class Node4PpoAgent(QueueNode):
         self.updates = 0
         if self.ctx.command == "train":
             preload_optimizer()
+            self.ctx.boundary_nodes.add(self.node_id)  # Ctrl-C stops the run after an update
 
     def build(self, env_config: dict, ppo: dict) -> None:
         """Simulator, policy and trainer from the config nodes' values."""
@@ -119,6 +120,8 @@ class Node4PpoAgent(QueueNode):
             obs = result.next_observations
             if stats is not None:
                 self.after_update(stats)
+                if self.ctx.stop_at_boundary():  # a signal asked to stop: checkpoint, stop
+                    return END
                 await asyncio.sleep(0)  # let Ctrl-C and the other nodes in
         return END
 

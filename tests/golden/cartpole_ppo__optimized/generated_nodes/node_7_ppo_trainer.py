@@ -12,7 +12,7 @@ import time
 import torch
 
 from framework.rl import MetricsLogger, PPOConfig, PPOTrainer, preload_optimizer
-from framework.runtime import In, QueueNode
+from framework.runtime import END, In, QueueNode
 
 
 class Node7PpoTrainer(QueueNode):
@@ -73,6 +73,7 @@ class Node7PpoTrainer(QueueNode):
             hparams = {"node": self.node_id, **self.config().to_dict()}
             self.logger = MetricsLogger(self.ctx.run_dir, hparams, self.ctx.seed)
             preload_optimizer()
+            self.ctx.boundary_nodes.add(self.node_id)  # Ctrl-C stops the run after an update
 
     def start(self, model) -> None:
         num_envs = self.ctx.env_info.get("num_envs", 1)
@@ -96,6 +97,8 @@ class Node7PpoTrainer(QueueNode):
         if stats is not None:
             self.updates += 1
             self.report(stats)
+            if self.ctx.stop_at_boundary():  # a signal asked to stop: checkpoint, stop
+                return END
             if self.checkpoint_due():
                 self.ctx.checkpointer.save(f"update {self.updates}")
             outputs = {"loss": torch.tensor(stats["loss"]), "training_complete": self.updates}
