@@ -117,7 +117,7 @@ def framework_packages(plan: Plan) -> list[str]:
 
 
 def requirements(plan: Plan) -> list[str]:
-    reqs = {"numpy>=1.24"}
+    reqs = {"numpy>=1.24", "tqdm>=4.60"}  # tqdm: the runner's progress bar
     for node in module_nodes(plan):
         reqs.update(get_exporter(node.spec.exporter).requirements_for(node, plan))
     if "envs" in framework_packages(plan):

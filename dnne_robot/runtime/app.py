@@ -151,13 +151,16 @@ def _progress(total: int | None, enabled: bool) -> tuple[Callable | None, Callab
     except ImportError:
         tqdm = None
     if tqdm is None or total is None:
-        last = [0.0]
+        last = [time.monotonic(), 0]
 
         def plain(step: int, stats: dict) -> None:
-            if time.monotonic() - last[0] >= 5.0:
-                last[0] = time.monotonic()
+            now = time.monotonic()
+            if now - last[0] >= 5.0:
+                rate = (step - last[1]) / (now - last[0])
+                last[:] = [now, step]
                 ret = stats.get("episode_return_mean")
-                print(f"step {step}  return {ret if ret is None else round(ret, 1)}", flush=True)
+                print(f"step {step}  {rate:,.0f} steps/s  return "
+                      f"{ret if ret is None else round(ret, 1)}", flush=True)
 
         return plain, lambda: None
     bar = tqdm(total=total, unit="step", dynamic_ncols=True, smoothing=0.05, file=sys.stderr)
