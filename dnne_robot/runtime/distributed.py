@@ -883,6 +883,8 @@ def train(
 
     if meta.get("kind") != "rl":
         raise DistributedError("--backend ray trains reinforcement-learning graphs only")
+    if args.address:
+        _use_auth_token_if_present()  # before Ray is imported: it reads the mode once
     import_ray()
     torch.set_num_threads(max(1, args.threads))
     seed_everything(args.seed)
@@ -980,6 +982,21 @@ def train(
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print("summary: " + json.dumps(summary))
     return 130 if reason == "interrupted" else 0
+
+
+def _use_auth_token_if_present() -> None:
+    """Send Ray's auth token when joining a cluster, if this machine has one.
+
+    ``ray start`` turns token authentication on when a token exists (``RAY_AUTH_TOKEN``,
+    ``RAY_AUTH_TOKEN_PATH`` or ``~/.ray/auth_token``), but Ray 2.5x-2.60 clients send it only
+    with ``RAY_AUTH_MODE=token`` set, so joining such a cluster fails as unauthenticated. The
+    same rule as ``ray start``: an explicit ``RAY_AUTH_MODE`` is left alone.
+    """
+    if "RAY_AUTH_MODE" in os.environ:
+        return
+    token_file = Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
+    if os.environ.get("RAY_AUTH_TOKEN") or token_file.is_file():
+        os.environ["RAY_AUTH_MODE"] = "token"
 
 
 @contextmanager

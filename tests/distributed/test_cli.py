@@ -53,3 +53,47 @@ def test_compact_graph_is_refused_clearly(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
     (line,) = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
     assert "PPO Trainer" in line and "--backend local" in line
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_joins_a_running_cluster_with_address(tmp_path: Path) -> None:
+    """`--address` joins a cluster started by `ray start --head`, which outlives the run."""
+    import ray
+
+    if ray.is_initialized():  # this process must not hold a session of its own meanwhile
+        ray.shutdown()
+    ray_cli = [sys.executable, "-c", "from ray.scripts.scripts import main; main()"]
+    port = _free_port()
+    temp = Path("/tmp") / f"ray_addr_{os.getpid()}"  # short: Ray's socket paths are limited
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    start = subprocess.run(
+        [*ray_cli, "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
+         f"--temp-dir={temp}", "--disable-usage-stats"],
+        env=env, capture_output=True, text=True, timeout=120)
+    try:
+        assert start.returncode == 0, start.stderr[-3000:]
+        out = tmp_path / "cartpole"
+        export(SCENARIOS / "cartpole_ppo.json", out, sim="gymnasium", backend="ray")
+        proc = run(out, "train", "--backend", "ray", "--address", f"127.0.0.1:{port}",
+                   "--workers", "1", "--steps", "2048", "--seed", "0", "--run-dir", "joined",
+                   "--no-progress", "--no-export-policy")
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("summary: "))
+        summary = json.loads(line.removeprefix("summary: "))
+        assert summary["status"] == "done" and summary["steps"] >= 2048, summary
+        # The cluster is still up after the runner left it.
+        status_env = dict(env)
+        if (Path.home() / ".ray" / "auth_token").is_file():  # as the runner does it
+            status_env.setdefault("RAY_AUTH_MODE", "token")
+        status = subprocess.run([*ray_cli, "status", f"--address=127.0.0.1:{port}"],
+                                env=status_env, capture_output=True, text=True, timeout=60)
+        assert status.returncode == 0, status.stderr[-2000:]
+    finally:
+        subprocess.run([*ray_cli, "stop", "--force"], env=env, capture_output=True, timeout=120)
