@@ -97,3 +97,46 @@ def test_joins_a_running_cluster_with_address(tmp_path: Path) -> None:
         assert status.returncode == 0, status.stderr[-2000:]
     finally:
         subprocess.run([*ray_cli, "stop", "--force"], env=env, capture_output=True, timeout=120)
+
+
+def test_interrupted_ray_run_resumes_to_identical_weights(tmp_path: Path) -> None:
+    """SIGINT stops after the current iteration's update: the resume is exact, as locally."""
+    import re
+    import signal
+    import time
+
+    import torch
+
+    out = tmp_path / "cartpole"
+    export(SCENARIOS / "cartpole_ppo.json", out, sim="gymnasium", backend="ray")
+    steps, final = str(256 * 80), f"checkpoint_{256 * 80:012d}.pt"
+    common = ("--backend", "ray", "--workers", "1", "--steps", steps, "--seed", "0",
+              "--no-progress", "--no-export-policy")
+    straight = run(out, "train", *common, "--run-dir", "straight")
+    assert straight.returncode == 0, straight.stderr[-3000:]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.Popen([sys.executable, "-c", ISOLATED, "runner.py", "train", *common,
+                             "--run-dir", "cut"], cwd=out, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 180
+        # The scenario checkpoints every 50 updates: interrupt just after the first one.
+        while not list((out / "cut" / "checkpoints").glob("checkpoint_*.pt")):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, stderr[-3000:]
+    assert "stopping after the current iteration" in stderr
+    written = re.search(r"interrupted: checkpoint written to (\S+)", stderr)
+    assert written and not (out / "cut" / "checkpoints" / final).exists(), stderr[-3000:]
+    resumed = run(out, "train", *common, "--run-dir", "cut", "--resume", written.group(1))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    a = torch.load(out / "straight" / "checkpoints" / final, weights_only=True)
+    b = torch.load(out / "cut" / "checkpoints" / final, weights_only=True)
+    for node_id, state in a["nodes"].items():
+        if state and "policy" in state:
+            for key, tensor in state["policy"].items():
+                assert torch.equal(tensor, b["nodes"][node_id]["policy"][key]), key
