@@ -305,7 +305,7 @@ class PPO:
         """
         args = self._adam_args or self._fused_adam_args()
         if args is None:
-            self.optimizer.step()
+            self._optimizer_step()
             return
         group = self.optimizer.param_groups[0]
         params, grads, exp_avgs, exp_avg_sqs, steps = args
@@ -324,7 +324,15 @@ class PPO:
             self._adam_steps.sub_(1)
             self._direct_adam = False
             self._adam_args = None
-            self.optimizer.step()
+            self._optimizer_step()
+
+    def _optimizer_step(self) -> None:
+        """``Adam.step`` on this PPO's gradient (re-pointed: another PPO made for the same
+        policy may have pointed the parameters' ``.grad`` at its own)."""
+        for p, g in zip(self.params, self.grads, strict=True):
+            if p.grad is not g:
+                p.grad = g
+        self.optimizer.step()
 
     def _fused_adam_args(self) -> tuple[list[torch.Tensor], ...] | None:
         """The fused kernel's tensor lists, or None where ``Adam.step`` must run itself."""

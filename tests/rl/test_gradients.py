@@ -137,3 +137,17 @@ def test_a_refused_kernel_call_falls_back_to_adam_step(monkeypatch: pytest.Monke
             assert not ppo._direct_adam
     for key in results[0]:
         assert torch.equal(results[0][key], results[1][key]), key
+
+
+def test_a_second_ppo_on_the_same_policy_does_not_steal_the_gradient() -> None:
+    results = []
+    for second in (False, True):
+        policy, config = make(True, "tanh", False)
+        ppo = PPO(policy, config)
+        if second:
+            PPO(policy, config)  # points the parameters' .grad at its own flat gradient
+        for seed in range(2):
+            ppo.update(rollout(policy, ppo, seed))
+        results.append(policy.state_dict())
+    for key in results[0]:
+        assert torch.equal(results[0][key], results[1][key]), key
