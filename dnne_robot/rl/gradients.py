@@ -21,7 +21,9 @@ Notation (one minibatch of ``B`` rows; every loss term is a mean over rows)::
 
     dL/dlogp_i = -A_i r_i [-A_i r_i >= -A_i clip(r_i)] / B     (0 where the clip binds)
     dL/dv_i    = c_v (v_i - R_i) / B, or c_v (v_clip_i - R_i) [|v_i - v_old_i| <= eps] / B
-                 where the clipped term is the larger
+                 where the clipped term is the larger (at an exact tie outside the clip
+                 range autograd's max splits the gradient in two; the unclipped term's,
+                 taken whole here, is as valid a subgradient)
 
 Categorical head with logits ``o``, ``p = softmax(o)``, ``l = log p``, ``H = -sum p l``:
 ``dlogp_a/do = onehot(a) - p`` and ``dH/do = -p (l + H)``. Gaussian head with mean
@@ -147,8 +149,8 @@ class PPOGradients:
         h_actor, h_critic = actor_hs[-1], critic_hs[-1]
         actor_w, actor_b, _, _ = self._actor_head
         critic_w, critic_b, _, _ = self._critic_head
-        out = torch.addmm(actor_b, h_actor, actor_w.t())
-        value = torch.addmm(critic_b, h_critic, critic_w.t()).squeeze(-1)
+        out = nn.functional.linear(h_actor, actor_w, actor_b)
+        value = nn.functional.linear(h_critic, critic_w, critic_b).squeeze(-1)
 
         # The log-probability of the stored actions, and the entropy.
         if policy.is_discrete:

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F  # noqa: N812
 
 from .normalizer import RunningMeanStd
 from .spaces import ActionSpec
@@ -61,14 +62,14 @@ def linear_layers(body: nn.Sequential | None) -> list[nn.Linear]:
 def hidden_activations(layers: list[nn.Linear], activation: str, x: Tensor) -> list[Tensor]:
     """``[x, h_1, ..., h_n]`` with ``h_i = f(h_{i-1} W_i^T + b_i)``.
 
-    What the ``nn.Sequential`` of :func:`mlp` computes (``F.linear`` of a 2-D input is
-    this ``addmm``), without a module call per layer: on small batches the calls cost
-    more than the arithmetic. Training keeps every ``h_i`` for the backward pass.
+    What the ``nn.Sequential`` of :func:`mlp` computes, with the same kernels, without a
+    module call per layer: on small batches the calls cost more than the arithmetic.
+    Training keeps every ``h_i`` for the backward pass.
     """
     fn = ACTIVATION_FUNCTIONS[activation]
     hs = [x]
     for layer in layers:
-        x = fn(torch.addmm(layer.bias, x, layer.weight.t()))
+        x = fn(F.linear(x, layer.weight, layer.bias))
         hs.append(x)
     return hs
 
@@ -76,13 +77,16 @@ def hidden_activations(layers: list[nn.Linear], activation: str, x: Tensor) -> l
 def sample_categorical(probs: Tensor, generator: torch.Generator | None = None) -> Tensor:
     """One draw per row of ``probs`` ``(B, n)`` by inverting the CDF with a uniform draw.
 
-    ``k`` is drawn when ``cdf[k-1] <= u < cdf[k]``, i.e. with probability ``p_k``; a
-    category of zero probability is never drawn. Four small operations, a fraction of
-    what ``torch.multinomial`` costs on a few rows.
+    ``k`` is drawn when ``cdf[k-1] <= u < cdf[k]``, i.e. with probability ``p_k``. Where
+    rounding leaves the float32 CDF's total at or below ``u``, the draw is the last
+    category of nonzero probability, so a category of zero probability is never drawn. A
+    few small operations, a fraction of what ``torch.multinomial`` costs on a few rows.
     """
     u = torch.rand((*probs.shape[:-1], 1), generator=generator, device=probs.device,
                    dtype=probs.dtype)  # fmt: skip
-    return (probs.cumsum(-1) <= u).sum(-1).clamp_(max=probs.shape[-1] - 1)
+    cdf = probs.cumsum(-1)
+    # Counting only the cdf values below the total also bounds the index by n - 1.
+    return ((cdf <= u) & (cdf < cdf[..., -1:])).sum(-1)
 
 
 def to_env_action(action: Tensor, low: Tensor, high: Tensor, squash: bool) -> Tensor:
@@ -238,7 +242,7 @@ class ActorCritic(nn.Module):
             self.obs_rms.update(obs_raw)
         obs = self.normalize(obs_raw)
         h_actor = hidden_activations(self._actor_layers, self.activation, obs)[-1]
-        out = torch.addmm(actor_b, h_actor, actor_w.t())
+        out = F.linear(h_actor, actor_w, actor_b)
         if not score:
             if deterministic:
                 action = out.argmax(-1) if self.is_discrete else out
@@ -258,7 +262,7 @@ class ActorCritic(nn.Module):
             if self.critic_body is None
             else hidden_activations(self._critic_layers, self.activation, obs)[-1]
         )
-        value = torch.addmm(critic_b, h_critic, critic_w.t())
+        value = F.linear(h_critic, critic_w, critic_b)
         return PolicyStep(obs, action, self.env_action(action), log_prob, value.squeeze(-1))
 
     @torch.no_grad()
@@ -270,7 +274,7 @@ class ActorCritic(nn.Module):
         """
         actor_w, actor_b, critic_w, critic_b = self._head_params
         h_actor = hidden_activations(self._actor_layers, self.activation, obs_norm)[-1]
-        out = torch.addmm(actor_b, h_actor, actor_w.t())
+        out = F.linear(h_actor, actor_w, actor_b)
         if self.is_discrete:
             logp_all = torch.log_softmax(out, dim=-1).clamp(min=torch.finfo(out.dtype).min)
             log_prob = logp_all.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
@@ -281,7 +285,7 @@ class ActorCritic(nn.Module):
             if self.critic_body is None
             else hidden_activations(self._critic_layers, self.activation, obs_norm)[-1]
         )
-        return log_prob, torch.addmm(critic_b, h_critic, critic_w.t()).squeeze(-1)
+        return log_prob, F.linear(h_critic, critic_w, critic_b).squeeze(-1)
 
     @torch.no_grad()
     def predict_value(self, obs_raw: Tensor) -> Tensor:

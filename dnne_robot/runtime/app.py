@@ -143,7 +143,9 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _progress(total: int | None, enabled: bool) -> tuple[Callable | None, Callable[[], None]]:
+def _progress(
+    total: int | None, enabled: bool, initial: int = 0
+) -> tuple[Callable | None, Callable[[], None]]:
     if not enabled:
         return None, lambda: None
     try:
@@ -151,11 +153,13 @@ def _progress(total: int | None, enabled: bool) -> tuple[Callable | None, Callab
     except ImportError:
         tqdm = None
     if tqdm is None or total is None:
-        last = [time.monotonic(), 0]
+        last: list[float] = []  # (time, step) of the last line; set on the first call
 
         def plain(step: int, stats: dict) -> None:
             now = time.monotonic()
-            if now - last[0] >= 5.0:
+            if not last:  # a resumed run starts counting at its checkpoint's step
+                last[:] = [now, step]
+            elif now - last[0] >= 5.0:
                 rate = (step - last[1]) / (now - last[0])
                 last[:] = [now, step]
                 ret = stats.get("episode_return_mean")
@@ -163,7 +167,8 @@ def _progress(total: int | None, enabled: bool) -> tuple[Callable | None, Callab
                       f"{ret if ret is None else round(ret, 1)}", flush=True)
 
         return plain, lambda: None
-    bar = tqdm(total=total, unit="step", dynamic_ncols=True, smoothing=0.05, file=sys.stderr)
+    bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, smoothing=0.05,
+               file=sys.stderr)
 
     def update(step: int, stats: dict) -> None:
         bar.update(step - bar.n)
@@ -214,8 +219,9 @@ def cmd_train(args: argparse.Namespace, build_graph: BuildGraph, meta: dict) -> 
         restore(graph, payload)
         print(f"resumed from {args.resume} at step {ctx.env_steps or ctx.opt_steps}")
     total = args.steps
-    ctx.progress, close_progress = _progress(total, not args.no_progress and sys.stderr.isatty())
     start_steps = ctx.env_steps if ctx.env_info else ctx.opt_steps
+    ctx.progress, close_progress = _progress(
+        total, not args.no_progress and sys.stderr.isatty(), initial=start_steps)
     t0 = time.perf_counter()
     reason = "error"
     try:

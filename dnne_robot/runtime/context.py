@@ -81,8 +81,8 @@ class RunContext:
         that the checkpoint cannot hold; a run resumed from this one ends with the weights
         of a run that was never interrupted.
         """
-        if self.interrupt is None or self.stopping:
-            return False
+        if self.interrupt is None or self.stopping or not self.budget_left():
+            return False  # (a run whose budget is spent just ends, as if never interrupted)
         if self.checkpointer is not None:
             self.interrupt_checkpoint = self.checkpointer.save("interrupted")
         self.request_stop(f"interrupted by {self.interrupt}")

@@ -49,6 +49,7 @@ import os
 import re
 import signal
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -60,7 +61,7 @@ from typing import TYPE_CHECKING, Any
 from .app import RunnerError
 from .checkpoints import Checkpointer, restore
 from .context import RunContext
-from .graph import Graph, GraphRunner
+from .graph import BOUNDARY_GRACE_S, Graph, GraphRunner
 from .node import QueueNode
 
 if TYPE_CHECKING:
@@ -932,7 +933,7 @@ def train(
             )
         startup = time.perf_counter() - t_start
         progress, close_progress = _progress(
-            ctx.max_steps, not args.no_progress and sys.stderr.isatty()
+            ctx.max_steps, not args.no_progress and sys.stderr.isatty(), initial=ctx.env_steps
         )
         ctx.progress = progress
         start_steps = ctx.env_steps
@@ -943,7 +944,7 @@ def train(
                 reason = "done"
                 while run.budget_left():
                     run.iteration()
-                    if requested:  # here the checkpoint resumes exactly
+                    if requested and run.budget_left():  # here the checkpoint resumes exactly
                         reason = "interrupted"
                         break
             except KeyboardInterrupt:  # a second signal: stop at once
@@ -1004,6 +1005,8 @@ def _interrupts_at_iteration_end(requested: list[str]) -> Iterator[None]:
     """SIGINT and SIGTERM: the first asks the loop to stop after the current iteration (the
     checkpoint then resumes exactly, as in the local runner); a second stops at once."""
 
+    timers: list[threading.Timer] = []
+
     def interrupt(signum: int, frame: Any) -> None:
         name = signal.Signals(signum).name
         if requested:
@@ -1011,6 +1014,12 @@ def _interrupts_at_iteration_end(requested: list[str]) -> Iterator[None]:
         requested.append(name)
         print(f"{name}: stopping after the current iteration's update, where a checkpoint "
               "resumes exactly (send it again to stop now)", file=sys.stderr, flush=True)
+        # No update within the grace period (a supervisor's SIGKILL follows its SIGTERM):
+        # the signal again, which stops at once.
+        timer = threading.Timer(BOUNDARY_GRACE_S, os.kill, (os.getpid(), signum))
+        timer.daemon = True
+        timer.start()
+        timers.append(timer)
 
     sigs = (signal.SIGINT, signal.SIGTERM)
     try:
@@ -1021,5 +1030,7 @@ def _interrupts_at_iteration_end(requested: list[str]) -> Iterator[None]:
     try:
         yield
     finally:
+        for timer in timers:
+            timer.cancel()
         for sig, handler in previous.items():
             signal.signal(sig, handler)

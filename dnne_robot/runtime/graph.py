@@ -12,6 +12,9 @@ from .context import RunContext
 from .errors import NodeError, WiringError
 from .node import Channel, QueueNode
 
+#: Seconds a signal waits for the trainer's next update before the run stops at once.
+BOUNDARY_GRACE_S = 5.0
+
 log = logging.getLogger("runtime")
 
 DEFAULT_QUEUE_SIZE = 16
@@ -128,16 +131,26 @@ class GraphRunner:
                     log.info("queues %s %s", label, depths)
 
     def _on_signal(self, signame: str) -> None:
-        self.interrupted = True
         ctx = self.ctx
-        if ctx.boundary_nodes and ctx.interrupt is None and not ctx.stopping:
+        boundary = (ctx.boundary_nodes and ctx.interrupt is None and not ctx.stopping
+                    # SIGINT from a terminal also ends AsyncVectorEnv's worker processes.
+                    and not ctx.env_info.get("async_workers"))
+        if boundary:
             # A trainer stops the run at its next update, where the checkpoint it writes
-            # resumes exactly; a second signal stops at once.
+            # resumes exactly. A second signal, or BOUNDARY_GRACE_S without an update (a
+            # supervisor's SIGKILL follows its SIGTERM), stops at once.
             ctx.interrupt = signame
             print(f"{signame}: stopping after the current rollout's update, where a checkpoint "
                   "resumes exactly (send it again to stop now)", file=sys.stderr, flush=True)
+            asyncio.get_running_loop().call_later(BOUNDARY_GRACE_S, self._stop_now, signame)
             return
-        ctx.request_stop(f"interrupted by {signame}")
+        self._stop_now(signame)
+
+    def _stop_now(self, signame: str) -> None:
+        if self.ctx.stopping and self.ctx.stop_reason.startswith("interrupted"):
+            return  # the trainer stopped the run at its update already
+        self.interrupted = True
+        self.ctx.request_stop(f"interrupted by {signame}")
         self._cancel_tasks()
 
     def _cancel_tasks(self) -> None:
@@ -193,6 +206,8 @@ class GraphRunner:
             asyncio.run(self.run_async())
         except KeyboardInterrupt:
             self.interrupted = True
+        # A trainer that stopped the run at its update on a signal's request says so.
+        self.interrupted = self.interrupted or self.ctx.interrupt_checkpoint is not None
         reason = "error" if self.error else "interrupted" if self.interrupted else "done"
         for node in self.graph.nodes:
             try:

@@ -72,6 +72,7 @@ class SimHandle:
             obs_dim=int(np.prod(self.env.single_observation_space.shape)),
             action=_action_spec(self.env.single_action_space),
             dt=float(dt) if dt is not None else None,
+            async_workers=type(self.env).__name__ == "AsyncVectorEnv",
         )
 
     # ------------------------------------------------------------------ stepping

@@ -158,3 +158,21 @@ def test_categorical_sampling_follows_the_probabilities() -> None:
         freq = torch.stack([(draws[:, row] == k).float().mean() for k in range(3)])
         torch.testing.assert_close(freq, probs[row], atol=0.015, rtol=0)
         assert not (draws[:, row][probs[row][draws[:, row]] == 0]).numel()  # never p = 0
+
+
+def test_sampling_never_draws_a_category_of_zero_probability() -> None:
+    """Where the float32 CDF ends below the uniform draw, the last positive category wins."""
+    from dnne_robot.rl.policy import sample_categorical
+
+    probs = torch.tensor([[0.25, 0.25, 0.0]]).repeat(4_000, 1)  # sums to 0.5 < most draws
+    draws = sample_categorical(probs, torch.Generator().manual_seed(0))
+    assert set(draws.tolist()) == {0, 1}
+    assert float((draws == 1).float().mean()) > 0.7  # every draw above 0.25
+
+
+def test_act_takes_one_unbatched_observation() -> None:
+    for spec in (ActionSpec.discrete(3), ActionSpec.continuous(-1.0, 1.0, dim=2)):
+        policy = ActorCritic(4, spec)
+        step = policy.act(torch.zeros(4))
+        assert step.value.shape == () and step.log_prob.shape == ()
+        assert step.action.shape == (() if spec.is_discrete else (2,))
