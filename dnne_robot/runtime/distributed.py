@@ -532,11 +532,16 @@ class DistributedRun:
             return
         if self.address:
             # Remote nodes get this framework and the generated nodes shipped to them.
-            ray.init(
-                address=self.address,
-                logging_level=logging.WARNING,
-                runtime_env={"py_modules": [sys.modules[n] for n in self._code_packages()]},
-            )
+            try:
+                ray.init(
+                    address=self.address,
+                    logging_level=logging.WARNING,
+                    runtime_env={"py_modules": [sys.modules[n] for n in self._code_packages()]},
+                )
+            except (ConnectionError, RuntimeError) as exc:
+                raise DistributedError(
+                    f"cannot join the Ray cluster at {self.address}: {_first_line(exc)}"
+                    + _auth_hint()) from exc
         else:
             # address="local": a new instance even if `ray start` left a cluster running here.
             ray.init(
@@ -612,7 +617,9 @@ class DistributedRun:
         try:
             infos = ray.get(refs)
         except ray.exceptions.RayError as exc:
-            raise DistributedError(f"a Ray worker failed to start: {_first_line(exc)}") from exc
+            raise DistributedError(
+                f"a Ray worker failed to start: {_first_line(exc)}"
+                + (_auth_hint() if self.address else "")) from exc
         info = self.ctx.env_info
         for i, got in enumerate(infos):
             if got["obs_dim"] != info["obs_dim"] or got["action"] != info["action"]:
@@ -993,11 +1000,24 @@ def _use_auth_token_if_present() -> None:
     with ``RAY_AUTH_MODE=token`` set, so joining such a cluster fails as unauthenticated. The
     same rule as ``ray start``: an explicit ``RAY_AUTH_MODE`` is left alone.
     """
+    global _AUTO_AUTH_TOKEN
     if "RAY_AUTH_MODE" in os.environ:
         return
     token_file = Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
     if os.environ.get("RAY_AUTH_TOKEN") or token_file.is_file():
         os.environ["RAY_AUTH_MODE"] = "token"
+        _AUTO_AUTH_TOKEN = True
+
+
+_AUTO_AUTH_TOKEN = False
+
+
+def _auth_hint() -> str:
+    """What to try when joining failed after the runner turned on Ray's token mode."""
+    if not _AUTO_AUTH_TOKEN:
+        return ""
+    return (" (this machine has a Ray auth token, so the runner sent it, RAY_AUTH_MODE=token; "
+            "for a cluster that runs without token authentication set RAY_AUTH_MODE=disabled)")
 
 
 @contextmanager
