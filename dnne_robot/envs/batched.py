@@ -15,16 +15,15 @@ has a batched implementation (:data:`BATCHED`) and falls back to ``"sync"``.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
-from gymnasium import spaces
+from gymnasium.envs.classic_control.cartpole import CartPoleEnv
 from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from .errors import StateNotSupportedError
+from .errors import EnvError, StateNotSupportedError
 from .state import make_rng, rng_state
 
 STATE_FORMAT = "dnne-batched-cartpole/1"
@@ -40,19 +39,11 @@ class CartPoleBatch(VectorEnv):
             leaves them unseeded until ``reset(seed=...)``.
     """
 
-    metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": [], "dt": 0.02}
+    metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
 
-    # CartPoleEnv's constants.
-    gravity = 9.8
-    masscart = 1.0
-    masspole = 0.1
-    total_mass = masspole + masscart
-    length = 0.5  # half the pole's length
-    polemass_length = masspole * length
-    force_mag = 10.0
-    tau = 0.02
-    theta_threshold_radians = 12 * 2 * math.pi / 360
-    x_threshold = 2.4
+    #: What ``step`` reads of gymnasium's CartPoleEnv; taken from an instance, not copied.
+    PHYSICS = ("gravity", "masspole", "total_mass", "length", "polemass_length", "force_mag",
+               "tau", "theta_threshold_radians", "x_threshold")  # fmt: skip
 
     def __init__(
         self, num_envs: int = 1, max_episode_steps: int = 500, seed: int | None = None
@@ -62,12 +53,17 @@ class CartPoleBatch(VectorEnv):
         self.num_envs = int(num_envs)
         self.max_episode_steps = int(max_episode_steps)
         self.render_mode = None
-        high = np.array(
-            [self.x_threshold * 2, np.inf, self.theta_threshold_radians * 2, np.inf],
-            dtype=np.float32,
-        )
-        self.single_observation_space = spaces.Box(-high, high, dtype=np.float32)
-        self.single_action_space = spaces.Discrete(2)
+        reference = CartPoleEnv()
+        if reference.kinematics_integrator != "euler":  # what step() integrates with
+            raise EnvError(
+                f"CartPoleBatch steps with Euler, gymnasium's CartPoleEnv with "
+                f"{reference.kinematics_integrator!r}"
+            )
+        for name in self.PHYSICS:
+            setattr(self, name, getattr(reference, name))
+        self.metadata = {**self.metadata, "dt": reference.tau}
+        self.single_observation_space = reference.observation_space
+        self.single_action_space = reference.action_space
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.rngs = [self._rng(seed, i) for i in range(self.num_envs)]

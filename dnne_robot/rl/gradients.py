@@ -76,20 +76,18 @@ class PPOGradients:
     Args:
         policy: The actor-critic being trained; its parameters are read, never copied,
             so the gradient always belongs to the current weights.
-        params: The parameters in optimiser order; :attr:`grads` holds one view of the
-            flat gradient per parameter, in the same order.
+        params: The parameters (every one of the policy's).
+        grads: Where :meth:`compute` writes each parameter's gradient, in the order of
+            ``params`` (the caller's views of one flat tensor: :func:`flat_views`).
     """
 
-    def __init__(self, policy: ActorCritic, params: list[nn.Parameter]) -> None:
+    def __init__(
+        self, policy: ActorCritic, params: list[nn.Parameter], grads: list[Tensor]
+    ) -> None:
         if policy.activation not in ACTIVATION_FUNCTIONS:
             raise ValueError(f"no hand-derived gradient for activation {policy.activation!r}")
         self.policy = policy
-        self.params = params
-        numel = sum(p.numel() for p in params)
-        device = params[0].device if params else torch.device("cpu")
-        self.flat_grad = torch.zeros(numel, dtype=torch.float32, device=device)
-        self.grads = flat_views(self.flat_grad, params)
-        self._grad_of = {id(p): g for p, g in zip(params, self.grads, strict=True)}
+        self._grad_of = {id(p): g for p, g in zip(params, grads, strict=True)}
         self._actor = linear_layers(policy.actor_body)
         self._critic = None if policy.critic_body is None else linear_layers(policy.critic_body)
         # (W, b, dL/dW, dL/db) per layer: no module attribute lookups in the step.
@@ -137,7 +135,7 @@ class PPOGradients:
 
     @torch.no_grad()
     def compute(self, mb: RolloutMinibatch, cfg: PPOConfig) -> Tensor:
-        """Fill :attr:`grads` with ``dL/dtheta``; return the statistics in ``STAT_KEYS`` order."""
+        """Write ``dL/dtheta`` into the gradient views; return :func:`loss_statistics`."""
         policy = self.policy
         n = mb.mb_obs.shape[0]
         actor_hs = hidden_activations(self._actor, policy.activation, mb.mb_obs)
@@ -221,15 +219,28 @@ class PPOGradients:
             self._backward(self._critic_params, critic_hs, dh_critic)
 
         loss = pg_loss - cfg.ent_coef * entropy_mean + cfg.vf_coef * v_loss
-        ratio_m1 = ratio - 1.0
-        return torch.stack(
-            (
-                pg_loss,
-                v_loss,
-                entropy_mean,
-                loss,
-                (-logratio).mean(),
-                (ratio_m1 - logratio).mean(),
-                (ratio_m1.abs() > cfg.clip_coef).float().mean(),
-            )
+        return loss_statistics(pg_loss, v_loss, entropy_mean, loss, logratio, ratio, cfg.clip_coef)
+
+
+def loss_statistics(
+    pg_loss: Tensor,
+    v_loss: Tensor,
+    entropy: Tensor,
+    loss: Tensor,
+    logratio: Tensor,
+    ratio: Tensor,
+    clip_coef: float,
+) -> Tensor:
+    """The per-minibatch statistics, in ``STAT_KEYS`` order, as one vector."""
+    ratio_m1 = ratio - 1.0
+    return torch.stack(
+        (
+            pg_loss,
+            v_loss,
+            entropy,
+            loss,
+            (-logratio).mean(),
+            (ratio_m1 - logratio).mean(),
+            (ratio_m1.abs() > clip_coef).float().mean(),
         )
+    )

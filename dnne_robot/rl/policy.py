@@ -236,34 +236,24 @@ class ActorCritic(nn.Module):
                 do not change during a rollout, so :meth:`score` computes both for the
                 whole rollout at its end in one batched pass (``PPOTrainer`` does).
         """
-        actor_w, actor_b, critic_w, critic_b = self._head_params
-        obs_raw = obs_raw.to(actor_w.device)
+        obs_raw = obs_raw.to(self._head_params[0].device)
         if update_normalizer and self.obs_rms is not None:
             self.obs_rms.update(obs_raw)
         obs = self.normalize(obs_raw)
-        h_actor = hidden_activations(self._actor_layers, self.activation, obs)[-1]
-        out = F.linear(h_actor, actor_w, actor_b)
-        if not score:
-            if deterministic:
-                action = out.argmax(-1) if self.is_discrete else out
-            else:
-                action = self._sample(out, generator)
-            return PolicyStep(obs, action, self.env_action(action), None, None)
-        if self.is_discrete:
-            logp_all = torch.log_softmax(out, dim=-1).clamp(min=torch.finfo(out.dtype).min)
-            # Sampled as _sample does, so scoring now or later draws the same actions.
-            action = out.argmax(-1) if deterministic else self._sample(out, generator)
-            log_prob = logp_all.gather(-1, action.unsqueeze(-1)).squeeze(-1)
+        h_actor, out = self._actor_forward(obs)
+        if deterministic:
+            action = out.argmax(-1) if self.is_discrete else out
         else:
-            action = out if deterministic else self._sample(out, generator)
-            log_prob, _ = self._log_prob_entropy(out, action)
-        h_critic = (
-            h_actor
-            if self.critic_body is None
-            else hidden_activations(self._critic_layers, self.activation, obs)[-1]
+            action = self._sample(out, generator)
+        if not score:
+            return PolicyStep(obs, action, self.env_action(action), None, None)
+        return PolicyStep(
+            obs,
+            action,
+            self.env_action(action),
+            self._log_prob(out, action),
+            self._critic_forward(obs, h_actor),
         )
-        value = F.linear(h_critic, critic_w, critic_b)
-        return PolicyStep(obs, action, self.env_action(action), log_prob, value.squeeze(-1))
 
     @torch.no_grad()
     def score(self, obs_norm: Tensor, actions: Tensor) -> tuple[Tensor, Tensor]:
@@ -272,20 +262,33 @@ class ActorCritic(nn.Module):
         The forward pass of the PPO update (:mod:`.gradients`), so that on the first
         epoch the probability ratios of a whole-batch minibatch are exactly 1.
         """
-        actor_w, actor_b, critic_w, critic_b = self._head_params
+        h_actor, out = self._actor_forward(obs_norm)
+        return self._log_prob(out, actions), self._critic_forward(obs_norm, h_actor)
+
+    # -- the per-step forward pass (no module calls; see hidden_activations) ----------
+
+    def _actor_forward(self, obs_norm: Tensor) -> tuple[Tensor, Tensor]:
+        """``(h, out)``: the actor body's last activations and the logits or means."""
+        actor_w, actor_b, _, _ = self._head_params
         h_actor = hidden_activations(self._actor_layers, self.activation, obs_norm)[-1]
-        out = F.linear(h_actor, actor_w, actor_b)
-        if self.is_discrete:
-            logp_all = torch.log_softmax(out, dim=-1).clamp(min=torch.finfo(out.dtype).min)
-            log_prob = logp_all.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
-        else:
-            log_prob, _ = self._log_prob_entropy(out, actions)
+        return h_actor, F.linear(h_actor, actor_w, actor_b)
+
+    def _critic_forward(self, obs_norm: Tensor, h_actor: Tensor) -> Tensor:
+        """``V(obs)``, ``(B,)``; a shared trunk reuses the actor's activations."""
+        _, _, critic_w, critic_b = self._head_params
         h_critic = (
             h_actor
             if self.critic_body is None
             else hidden_activations(self._critic_layers, self.activation, obs_norm)[-1]
         )
-        return log_prob, F.linear(h_critic, critic_w, critic_b).squeeze(-1)
+        return F.linear(h_critic, critic_w, critic_b).squeeze(-1)
+
+    def _log_prob(self, out: Tensor, actions: Tensor) -> Tensor:
+        """``log pi(actions)``: :meth:`_log_prob_entropy` without the entropy."""
+        if self.is_discrete:
+            logp_all = torch.log_softmax(out, dim=-1).clamp(min=torch.finfo(out.dtype).min)
+            return logp_all.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
+        return self._log_prob_entropy(out, actions)[0]
 
     @torch.no_grad()
     def predict_value(self, obs_raw: Tensor) -> Tensor:

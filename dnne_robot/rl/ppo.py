@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from .buffer import RolloutBuffer, RolloutMinibatch
-from .gradients import PPOGradients, flat_views
+from .gradients import PPOGradients, flat_views, loss_statistics
 from .policy import ActorCritic
 
 # The kernel Adam(fused=True).step calls; PPO._adam_step calls it directly (a private name,
@@ -145,24 +145,22 @@ class PPO:
         self.policy = policy
         self.config = config if config is not None else PPOConfig()
         self.params = [p for p in policy.parameters() if p.requires_grad]
+        # One flat gradient: the norm and the clip are one operation each, and every
+        # parameter's .grad is a view of it, which the optimiser reads.
+        self.flat_grad = torch.zeros(
+            sum(p.numel() for p in self.params),
+            device=self.params[0].device if self.params else "cpu",
+        )
+        self.grads = flat_views(self.flat_grad, self.params)
+        for p, g in zip(self.params, self.grads, strict=True):
+            p.grad = g
         self.hand_derived = (
-            PPOGradients(policy, self.params)
+            PPOGradients(policy, self.params, self.grads)
             if hand_derived_gradients is not False and PPOGradients.supports(policy)
             else None
         )
         if hand_derived_gradients and self.hand_derived is None:
             raise ValueError(f"no hand-derived PPO gradient for {type(policy).__name__} {policy}")
-        # One flat gradient: the norm and the clip are one operation each, and every
-        # parameter's .grad is a view of it, which the optimiser reads.
-        numel = sum(p.numel() for p in self.params)
-        self.flat_grad = (
-            self.hand_derived.flat_grad
-            if self.hand_derived is not None
-            else torch.zeros(numel, device=self.params[0].device if self.params else "cpu")
-        )
-        self.grads = flat_views(self.flat_grad, self.params)
-        for p, g in zip(self.params, self.grads, strict=True):
-            p.grad = g
         self.optimizer = make_adam(self.params, self.config.learning_rate)
         self._adam_args: tuple[list[torch.Tensor], ...] | None = None
         self._adam_steps = torch.zeros(0)
@@ -237,14 +235,19 @@ class PPO:
         loss_index, kl_index = LOSS_KEYS.index("loss"), LOSS_KEYS.index("approx_kl")
         steps = skipped = epochs_run = 0
         # A minibatch as large as the batch is the same rows every epoch: normalise once.
-        whole_batch: list[RolloutMinibatch] | None = (
-            [] if cfg.minibatch_size >= buffer.batch_size else None
+        whole_batch = (
+            [self._normalize_advantages(buffer.flatten())]
+            if cfg.minibatch_size >= buffer.batch_size
+            else None
         )
 
         for _epoch in range(cfg.num_epochs):
             epoch_kl: list[float] = []
-            for mb in buffer.get(cfg.minibatch_size, self.generator):
-                mb = self._normalize_advantages(mb, whole_batch)
+            minibatches = whole_batch or (
+                self._normalize_advantages(mb)
+                for mb in buffer.get(cfg.minibatch_size, self.generator)
+            )
+            for mb in minibatches:
                 mb_stats = self._gradient(mb)  # fills self.flat_grad
                 with torch.no_grad():
                     grad_norm = torch.linalg.vector_norm(self.flat_grad).item()
@@ -363,21 +366,11 @@ class PPO:
         )
         return self._adam_args
 
-    def _normalize_advantages(
-        self, mb: RolloutMinibatch, whole_batch: list[RolloutMinibatch] | None
-    ) -> RolloutMinibatch:
-        """``mb`` with advantages normalised to zero mean and unit std (``norm_adv``).
-
-        ``whole_batch`` is a one-slot cache for minibatches that are the whole batch: the
-        same rows every epoch, so they are normalised once per update.
-        """
-        if whole_batch:
-            return whole_batch[0]
+    def _normalize_advantages(self, mb: RolloutMinibatch) -> RolloutMinibatch:
+        """``mb`` with advantages normalised to zero mean and unit std (``norm_adv``)."""
         adv = mb.mb_advantages
         if self.config.norm_adv and adv.numel() > 1:
             mb = mb._replace(mb_advantages=(adv - adv.mean()) / (adv.std() + 1e-8))
-        if whole_batch is not None:
-            whole_batch.append(mb)
         return mb
 
     def _gradient(self, mb: RolloutMinibatch) -> torch.Tensor:
@@ -419,16 +412,8 @@ class PPO:
         with torch.no_grad():
             for view, grad in zip(self.grads, grads, strict=True):
                 view.copy_(grad) if grad is not None else view.zero_()
-            return torch.stack(
-                (
-                    pg_loss,
-                    v_loss,
-                    entropy_loss,
-                    loss,
-                    (-logratio).mean(),
-                    ((ratio - 1) - logratio).mean(),
-                    ((ratio - 1.0).abs() > cfg.clip_coef).float().mean(),
-                )
+            return loss_statistics(
+                pg_loss, v_loss, entropy_loss, loss, logratio, ratio, cfg.clip_coef
             ).detach()
 
     # -- checkpointing ---------------------------------------------------------------
