@@ -36,6 +36,19 @@ def run(export_dir: Path, *args: str, timeout: float = 240) -> dict:
     return json.loads(line.removeprefix("summary: "))
 
 
+def assert_same_policies(path_a: Path, path_b: Path) -> None:
+    """Every policy tensor of two graph checkpoints is bit-identical."""
+    a = torch.load(path_a, weights_only=True)
+    b = torch.load(path_b, weights_only=True)
+    compared = 0
+    for node_id, state in a["nodes"].items():
+        if state and "policy" in state:
+            for key, tensor in state["policy"].items():
+                assert torch.equal(tensor, b["nodes"][node_id]["policy"][key]), key
+                compared += 1
+    assert compared, "no policy in the checkpoints"
+
+
 @pytest.fixture(scope="module")
 def cartpole(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("export") / "cartpole"
@@ -73,12 +86,8 @@ def test_resume_gives_identical_weights(cartpole: Path) -> None:
     run(cartpole, "train", "--steps", steps, "--run-dir", "resumed", "--resume", str(middle),
         "--no-export-policy")
     name = f"checkpoint_{256 * 60:012d}.pt"
-    a = torch.load(cartpole / "full" / "checkpoints" / name, weights_only=True)
-    b = torch.load(cartpole / "resumed" / "checkpoints" / name, weights_only=True)
-    for node_id, state in a["nodes"].items():
-        if "policy" in state:
-            for key, tensor in state["policy"].items():
-                assert torch.equal(tensor, b["nodes"][node_id]["policy"][key]), key
+    assert_same_policies(cartpole / "full" / "checkpoints" / name,
+                         cartpole / "resumed" / "checkpoints" / name)
 
 
 @pytest.mark.parametrize("sim", ["mujoco", "pybullet"])
@@ -139,10 +148,5 @@ def test_interrupted_run_resumes_to_identical_weights(cartpole: Path, sig: signa
     assert not (cartpole / cut / "checkpoints" / f"checkpoint_{final}.pt").exists()
     run(cartpole, "train", "--steps", steps, "--run-dir", cut, "--resume", written.group(1),
         "--no-export-policy")
-    a = torch.load(cartpole / straight / "checkpoints" / f"checkpoint_{final}.pt",
-                   weights_only=True)
-    b = torch.load(cartpole / cut / "checkpoints" / f"checkpoint_{final}.pt", weights_only=True)
-    for node_id, state in a["nodes"].items():
-        if state and "policy" in state:
-            for key, tensor in state["policy"].items():
-                assert torch.equal(tensor, b["nodes"][node_id]["policy"][key]), key
+    assert_same_policies(cartpole / straight / "checkpoints" / f"checkpoint_{final}.pt",
+                         cartpole / cut / "checkpoints" / f"checkpoint_{final}.pt")
