@@ -43,7 +43,7 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dnne_robot.runtime.control import RateLoop  # noqa: E402
+from dnne_robot.robot.control import RateLoop  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 RATES = (50.0, 500.0, 1000.0)

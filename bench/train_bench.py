@@ -122,7 +122,8 @@ def _export(work: Path) -> Path:
 
 def _evaluate_export(export_dir: Path, steps: int, quick: bool) -> dict[str, Any]:
     from dnne_robot.envs import evaluate_policy
-    from dnne_robot.runtime.app import _act_fn, _deploy_module, load_policy
+    from dnne_robot.session.commands import act_fn
+    from dnne_robot.session.policy import deploy_module, load_policy
 
     summary = json.loads((export_dir / "run/summary.json").read_text())
     ckpts = sorted((export_dir / "run/checkpoints").glob("checkpoint_*.pt"))
@@ -131,7 +132,7 @@ def _evaluate_export(export_dir: Path, steps: int, quick: bool) -> dict[str, Any
 
     def mean_return(path: Path) -> float:
         policy, _ = load_policy(path, {})
-        result = evaluate_policy(_act_fn(_deploy_module(policy)), "Cartpole", "gymnasium",
+        result = evaluate_policy(act_fn(deploy_module(policy)), "Cartpole", "gymnasium",
                                  episodes=10, seed=1000)
         return float(result["mean_return"])
 

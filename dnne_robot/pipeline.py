@@ -8,6 +8,8 @@ from pathlib import Path
 from .catalog import get_spec
 from .exporters.registry import get_exporter
 from .plan import Plan, make_plan
+from .plan.optimize import optimize_plan
+from .render.package import render, write_package
 from .validate import Problem, ValidationError, check_workflow
 from .workflow import WidgetInfo, Workflow, load_workflow
 
@@ -56,8 +58,6 @@ def check(path: Path, *, ui_workflow: Path | None = None, sim: str = "gymnasium"
     for node in plan.nodes:
         problems += get_exporter(node.spec.exporter).validate_parameters(node, plan)
     if optimize:
-        from .plan.optimize import optimize_plan
-
         optimize_plan(plan)
     plan.notices[:] = list(dict.fromkeys(plan.notices))  # one notice per fact
     problems.extend(Problem(n, severity="warning") for n in plan.notices)
@@ -69,8 +69,6 @@ def export(path: Path, out_dir: Path, *, ui_workflow: Path | None = None, sim: s
            backend: str = "local", optimize: bool = False, force: bool = False,
            templates: list[Path] | None = None) -> Checked:
     """Export ``path`` to ``out_dir``; raises ValidationError listing every problem."""
-    from .render.package import render, write_package
-
     checked = check(path, ui_workflow=ui_workflow, sim=sim, backend=backend, optimize=optimize)
     if checked.errors or checked.plan is None:
         raise ValidationError(checked.problems)

@@ -22,7 +22,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 GOLDEN_DIR = REPO / "tests" / "golden"
 SCENARIOS_DIR = REPO / "scenarios"
-SIMS = ("gymnasium", "mujoco", "pybullet")
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+from dnne_robot.envs import ENGINES  # noqa: E402
+
+SIMS = ENGINES
 #: Copied, not generated: checked against the package instead of stored.
 FRAMEWORK_PREFIX = "framework/"
 #: The golden tree name suffix of ``export --optimize``.

@@ -245,3 +245,18 @@ def test_runner_errors_are_one_line(exported: Export, run_export: Run, tmp_path:
     assert "Traceback" not in proc.stderr
     (line,) = proc.stderr.strip().splitlines()
     assert line.startswith("error: no checkpoint")
+
+
+def test_a_backend_the_export_lacks_says_how_to_get_it(exported: Export, run_export: Run,
+                                                        tmp_path: Path) -> None:
+    """A local-backend export carries no Ray code: --backend ray says how to add it."""
+    export_dir = exported(CARTPOLE, "gymnasium")
+    assert not (export_dir / "framework" / "distributed").exists()
+    proc = run_export(export_dir, "train", "--backend", "ray", "--steps", "64",
+                      "--run-dir", str(tmp_path / "run"))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert "exported without it" in line and "dnne-robot export --backend ray" in line
+    proc = run_export(export_dir, "train", "--workers", "2", "--steps", "64",
+                      "--run-dir", str(tmp_path / "run"))
+    assert proc.returncode == 2 and "--workers" in proc.stderr  # not an option of this export

@@ -6,6 +6,7 @@ cover the generic names (``SimEnv``, ``Action``, ...) and DNNE's compact-style n
 
 from __future__ import annotations
 
+from ..envs import ENGINES
 from .spec import InputSpec, NodeSpec, OutputSpec
 
 INF = float("inf")
@@ -66,7 +67,7 @@ NODES: tuple[NodeSpec, ...] = (
             COMBO("device", ("cuda", "cpu"), "cpu"),
             COMBO("physics_engine", ("physx", "flex")),
             INT("seed", 0, 0, 2**31 - 1, required=False, seed=True),
-            COMBO("engine", ("auto", "gymnasium", "mujoco", "pybullet"), required=False,
+            COMBO("engine", ("auto", *ENGINES), required=False,
                   tip="Physics engine; 'auto' follows `dnne-robot export --sim`."),
             COMBO("vectorization", ("auto", "sync", "async", "batched"), required=False,
                   tip="How the envs are stepped: 'batched' steps them as arrays (CartPole), "
@@ -96,6 +97,7 @@ NODES: tuple[NodeSpec, ...] = (
          FLOAT("max_push_effort", 10.0, 0.0, 1e6, tip="Scale for continuous actions.")),
         (out("action", "ACTION"),),
         "robotics.action", aliases=("ActionNode", "Action"), stateless=True,
+        pass_through=True,
         description="Turns the policy output into the simulator's action.",
     ),
     NodeSpec(

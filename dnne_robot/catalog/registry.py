@@ -7,6 +7,7 @@ import math
 from functools import cache
 
 from .nodes import NODES
+from .plugins import plugin_specs
 from .spec import NodeSpec
 
 
@@ -22,8 +23,6 @@ def _index() -> dict[str, NodeSpec]:
 @cache
 def all_specs() -> tuple[NodeSpec, ...]:
     """Built-in specs plus those plugins contribute through the exporter entry points."""
-    from ..exporters.plugins import plugin_specs
-
     return NODES + plugin_specs()
 
 

@@ -61,6 +61,8 @@ class NodeSpec:
         aliases: other names files use for this type.
         starts_cycle: the node may close a feedback loop (the OR merge).
         stateless: a pure function of its inputs, so ``--optimize`` may fuse it.
+        pass_through: the node only forwards (part of) its input, so ``--optimize`` may run
+            it inside its consumer instead of as a queue hop of its own.
         description: one line for listings and tooltips.
     """
 
@@ -73,6 +75,7 @@ class NodeSpec:
     aliases: tuple[str, ...] = ()
     starts_cycle: bool = False
     stateless: bool = False
+    pass_through: bool = False
     description: str = ""
     notes: dict[str, str] = field(default_factory=dict)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..exporters.literals import py_literal
+from ..render.literals import py_literal
 
 INDENT = 4
 #: Below this many columns a string is cut character by character rather than at spaces.

@@ -20,9 +20,9 @@ from jinja2 import Environment, TemplateError
 
 from .. import __version__
 from ..catalog import get_spec, object_info
-from ..exporters.identifiers import NameAllocator, camel
-from ..exporters.jinja import environment
-from ..exporters.literals import UnsafeLiteralError, comment_text
+from ..plan.names import NameAllocator, camel
+from ..render.jinja import environment
+from ..render.literals import UnsafeLiteralError, comment_text
 from .literal_block import py_block
 
 #: The output node's type name, display name and default file name.

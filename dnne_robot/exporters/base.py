@@ -1,7 +1,15 @@
-"""The node exporter interface: what each node type contributes to an export."""
+"""The node exporter interface: what each node type contributes to an export.
+
+Most node types have a framework class (``dnne_robot/nodes``) that holds their behaviour; the
+exporter names it (:attr:`NodeExporter.base`) and says which constants the generated
+subclass sets. The renderer copies the framework modules the exporters name, and what those
+import, into the export.
+"""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..validate.problems import Problem
@@ -10,21 +18,49 @@ if TYPE_CHECKING:
     from ..plan import Plan, PlannedNode
 
 
+@dataclass(frozen=True)
+class Constant:
+    """One class constant of a generated node: ``NAME = value  # comment``."""
+
+    name: str
+    value: Any
+    comment: str = ""
+
+
+def constant_name(widget: str) -> str:
+    """``learning_rate`` -> ``LEARNING_RATE`` (any text -> an upper-case identifier)."""
+    name = re.sub(r"[^0-9A-Za-z]+", "_", widget).upper().strip("_") or "PARAM"
+    return f"P_{name}" if name[0].isdigit() else name
+
+
 class NodeExporter:
-    """Turns one planned node into template variables.
+    """Turns one planned node into a generated module.
 
     Attributes:
         template: the node module template under ``templates/``.
-        framework: framework packages the module imports (``runtime``, ``rl``, ``envs``).
+        base: the framework class the generated class subclasses, ``"module:Class"`` with the
+            module relative to the framework (``"nodes.rl:PPOTrainerNode"``).
+        framework: further framework modules the generated module imports (``"runtime"``).
         requirements: pip requirements the module needs.
-        pass_through: the node only forwards (part of) its input, so ``export --optimize``
-            may run it inside its consumer instead of as a queue hop of its own.
     """
 
-    template: ClassVar[str] = ""
+    template: ClassVar[str] = "nodes/subclass.py.jinja"
+    base: ClassVar[str] = ""
     framework: ClassVar[tuple[str, ...]] = ("runtime",)
     requirements: ClassVar[tuple[str, ...]] = ()
-    pass_through: ClassVar[bool] = False
+
+    def modules(self, node: PlannedNode, plan: Plan) -> list[str]:
+        """The framework modules the generated module imports."""
+        own = [self.base.partition(":")[0]] if self.base else []
+        return [*own, *self.framework]
+
+    def constants(self, node: PlannedNode, plan: Plan) -> list[Constant]:
+        """The generated class's constants: the node's widget values, in widget order."""
+        return [Constant(constant_name(w.name), node.params[w.name]) for w in node.spec.widgets]
+
+    def meta(self, node: PlannedNode, plan: Plan) -> dict[str, Any]:
+        """What this node tells ``runner.py``'s ``META`` (the first node to say a key wins)."""
+        return {}
 
     def validate_parameters(self, node: PlannedNode, plan: Plan) -> list[Problem]:
         """Node-specific checks beyond the catalog's types and ranges."""

@@ -6,4 +6,4 @@ from .base import NodeExporter
 
 
 class OrMergeExporter(NodeExporter):
-    template = "nodes/or_merge.py.jinja"
+    base = "nodes.flow:OrMergeNode"

@@ -41,7 +41,7 @@ class FusedSequentialExporter(NodeExporter):
     """A chain of torch layers as one module that builds one ``nn.Sequential``."""
 
     template = "nodes/fused.py.jinja"
-    framework = ("runtime", "rl")  # as the layer nodes: rl brings the checkpoint writer
+    base = "nodes.fused:FusedLayersNode"
     requirements = ("torch>=2.4",)
 
     def context(self, node: PlannedNode, plan: Plan) -> dict:
@@ -53,6 +53,7 @@ class FusedInlineExporter(NodeExporter):
     """A node's class extended to run the nodes it absorbed as plain calls on its inputs."""
 
     template = "nodes/fused_inline.py.jinja"
+    base = "nodes.fused:InlinedNodes"
 
     def context(self, node: PlannedNode, plan: Plan) -> dict:
         host = node.host  # type: ignore[attr-defined]
@@ -64,8 +65,7 @@ class FusedInlineExporter(NodeExporter):
                 feeds = chain[i + 1].links[next(iter(chain[i + 1].links))] if i + 1 < len(
                     chain) else host.links[port]
                 out_name = member.spec.outputs[feeds.source_slot].name
-                steps.append({**_member(member), "in_port": in_port, "out_name": out_name,
-                              "attr": f"inlined_{member.var}"})
+                steps.append({**_member(member), "in_port": in_port, "out_name": out_name})
             adapters.append((port, steps))
         return {
             "host": _member(host),
@@ -73,5 +73,4 @@ class FusedInlineExporter(NodeExporter):
             "adapters": adapters,
             "imports": sorted({(m.module, m.class_name)
                                for m in node.members}),  # type: ignore[attr-defined]
-            "host_async": False,  # the renderer sets it from the host's rendered module
         }

@@ -4,38 +4,35 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .base import NodeExporter, parse_sizes
+from .base import Constant, NodeExporter, parse_sizes
 
 if TYPE_CHECKING:
     from ..plan import Plan, PlannedNode
     from ..validate import Problem
 
-TORCH = ("torch>=2.4",)
-
 
 class TorchNodeExporter(NodeExporter):
-    framework = ("runtime", "rl")  # rl brings the atomic checkpoint writer
-    requirements = TORCH
+    requirements = ("torch>=2.4",)
 
 
 class RegressionDataExporter(TorchNodeExporter):
-    template = "nodes/regression_data.py.jinja"
+    base = "nodes.ml:RegressionDataNode"
 
 
 class LinearExporter(TorchNodeExporter):
-    template = "nodes/linear.py.jinja"
+    base = "nodes.ml:LinearLayerNode"
 
 
 class ActivationExporter(TorchNodeExporter):
-    template = "nodes/activation.py.jinja"
+    base = "nodes.ml:ActivationNode"
 
 
 class DropoutExporter(TorchNodeExporter):
-    template = "nodes/dropout.py.jinja"
+    base = "nodes.ml:DropoutNode"
 
 
 class BatchNormExporter(TorchNodeExporter):
-    template = "nodes/batchnorm.py.jinja"
+    base = "nodes.ml:BatchNormNode"
 
     def validate_parameters(self, node: PlannedNode, plan: Plan) -> list[Problem]:
         """Training-mode batch norm fails on a batch of one: refuse it here, not mid-run."""
@@ -52,7 +49,7 @@ class BatchNormExporter(TorchNodeExporter):
 
 
 class NetworkExporter(TorchNodeExporter):
-    template = "nodes/network.py.jinja"
+    base = "nodes.ml:NetworkNode"
 
     def validate_parameters(self, node: PlannedNode, plan: Plan) -> list[Problem]:
         try:
@@ -61,9 +58,10 @@ class NetworkExporter(TorchNodeExporter):
             return [self.problem(node, "hidden_sizes", str(exc))]
         return []
 
-    def context(self, node: PlannedNode, plan: Plan) -> dict:
-        return {"hidden_sizes": parse_sizes(node.params["hidden_sizes"])}
+    def constants(self, node: PlannedNode, plan: Plan) -> list[Constant]:
+        sizes = parse_sizes(node.params["hidden_sizes"])
+        return [*super().constants(node, plan), Constant("LAYER_SIZES", sizes, "hidden_sizes")]
 
 
 class SupervisedTrainerExporter(TorchNodeExporter):
-    template = "nodes/supervised_trainer.py.jinja"
+    base = "nodes.ml:SupervisedTrainerNode"

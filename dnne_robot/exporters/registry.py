@@ -5,8 +5,8 @@ from __future__ import annotations
 from functools import cache
 from importlib import import_module
 
+from ..catalog.plugins import plugin_exporters
 from .base import NodeExporter
-from .plugins import plugin_exporters
 
 EXPORTERS: dict[str, str] = {
     # flow
@@ -24,8 +24,8 @@ EXPORTERS: dict[str, str] = {
     # rl
     "rl.ppo_agent": "dnne_robot.exporters.rl:PPOAgentExporter",
     "rl.ppo_trainer": "dnne_robot.exporters.rl:PPOTrainerExporter",
-    "rl.ppo_config": "dnne_robot.exporters.rl:ConfigExporter",
-    "rl.balancer_config": "dnne_robot.exporters.rl:ConfigExporter",
+    "rl.ppo_config": "dnne_robot.exporters.rl:PPOConfigExporter",
+    "rl.balancer_config": "dnne_robot.exporters.rl:BalancerConfigExporter",
     "rl.ppo_agent_compact": "dnne_robot.exporters.rl:CompactPPOAgentExporter",
     # robotics
     "robotics.sim_env": "dnne_robot.exporters.robotics:SimEnvExporter",

@@ -6,7 +6,7 @@ import math
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import TYPE_CHECKING
 
-from .base import NodeExporter, parse_sizes
+from .base import Constant, NodeExporter, parse_sizes
 
 if TYPE_CHECKING:
     from ..plan import Plan, PlannedNode
@@ -14,8 +14,7 @@ if TYPE_CHECKING:
 
 
 class PPOAgentExporter(NodeExporter):
-    template = "nodes/ppo_agent.py.jinja"
-    framework = ("runtime", "rl")
+    base = "nodes.rl:PPOAgentNode"
     requirements = ("torch>=2.4",)
 
     def validate_parameters(self, node: PlannedNode, plan: Plan) -> list[Problem]:
@@ -31,13 +30,16 @@ class PPOAgentExporter(NodeExporter):
                     f"ignored: the optimizer belongs to trainer #{trainer.id}, which uses {lr}")
         return []
 
-    def context(self, node: PlannedNode, plan: Plan) -> dict:
-        return {"hidden_sizes": parse_sizes(node.params["hidden_sizes"])}
+    def constants(self, node: PlannedNode, plan: Plan) -> list[Constant]:
+        sizes = parse_sizes(node.params["hidden_sizes"])
+        return [*super().constants(node, plan), Constant("LAYER_SIZES", sizes, "hidden_sizes")]
+
+    def meta(self, node: PlannedNode, plan: Plan) -> dict:
+        return {"agent_node": node.id}
 
 
 class PPOTrainerExporter(NodeExporter):
-    template = "nodes/ppo_trainer.py.jinja"
-    framework = ("runtime", "rl")
+    base = "nodes.rl:PPOTrainerNode"
     requirements = ("torch>=2.4",)
 
     def validate_parameters(self, node: PlannedNode, plan: Plan) -> list[Problem]:
@@ -57,16 +59,35 @@ class PPOTrainerExporter(NodeExporter):
 
 
 class ConfigExporter(NodeExporter):
+    """A config node: its widget values as one ``CONFIG`` dict."""
+
     template = "nodes/config.py.jinja"
 
-    def context(self, node: PlannedNode, plan: Plan) -> dict:
-        return {"config": dict(node.params)}
+    def config(self, node: PlannedNode, plan: Plan) -> dict:
+        return dict(node.params)
+
+    def constants(self, node: PlannedNode, plan: Plan) -> list[Constant]:
+        return [Constant("CONFIG", self.config(node, plan))]
+
+
+class PPOConfigExporter(ConfigExporter):
+    base = "nodes.flow:PPOConfigNode"
+
+
+class BalancerConfigExporter(ConfigExporter):
+    base = "nodes.flow:BalancerConfigNode"
 
 
 class CompactPPOAgentExporter(NodeExporter):
-    template = "nodes/ppo_agent_compact.py.jinja"
-    framework = ("runtime", "rl", "envs")
+    base = "nodes.rl:CompactPPOAgentNode"
     requirements = ("torch>=2.4",)
+
+    def meta(self, node: PlannedNode, plan: Plan) -> dict:
+        meta = {"agent_node": node.id, "default_run_dir": str(node.params["save_path"]),
+                "default_steps": None}  # MAX_ITERATIONS rollouts
+        if node.params["resume_from"]:
+            meta["resume_from"] = str(node.params["resume_from"])
+        return meta
 
     def validate_parameters(self, node: PlannedNode, plan: Plan) -> list[Problem]:
         problems = []

@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from .base import NodeExporter
+from ..envs import ISAAC_TASKS, env_id
+from ..envs.errors import EnvError
+from .base import Constant, NodeExporter, constant_name
+from .rl import ConfigExporter
 
 if TYPE_CHECKING:
     from ..plan import Plan, PlannedNode
@@ -24,9 +27,6 @@ ISAAC_ONLY = {
 
 def resolve_task(node: PlannedNode, plan: Plan, field: str) -> tuple[str | None, str | None]:
     """(task spec, error) for the env node's task name under the chosen engine."""
-    from ..envs import env_id
-    from ..envs.errors import EnvError
-
     name = str(node.params[field])
     try:
         env_id(name, engine_of(node, plan))
@@ -57,8 +57,7 @@ def ignored_notices(node: PlannedNode, plan: Plan, widgets: dict[str, str]) -> l
 
 
 class SimEnvExporter(NodeExporter):
-    template = "nodes/sim_env.py.jinja"
-    framework = ("runtime", "rl", "envs")
+    base = "nodes.robotics:SimEnvNode"
     requirements = ("torch>=2.4", "numpy>=1.24")
 
     def validate_parameters(self, node: PlannedNode, plan: Plan) -> list[Problem]:
@@ -67,33 +66,39 @@ class SimEnvExporter(NodeExporter):
         plan.notices.extend(ignored_notices(node, plan, ISAAC_ONLY))
         return problems
 
-    def context(self, node: PlannedNode, plan: Plan) -> dict:
-        return {"engine": engine_of(node, plan), "task": node.params["env_name"]}
+    def constants(self, node: PlannedNode, plan: Plan) -> list[Constant]:
+        engine = engine_of(node, plan)
+        constants = []
+        for c in super().constants(node, plan):
+            if c.name == constant_name("engine") and c.value != engine:
+                c = Constant(c.name, engine, f"{c.value!r} in the workflow: export --sim")
+            constants.append(c)
+        return constants
+
+    def meta(self, node: PlannedNode, plan: Plan) -> dict:
+        return {"env_node": node.id, "task": str(node.params["env_name"]),
+                "engine": engine_of(node, plan)}
 
 
 class SimStepExporter(NodeExporter):
-    template = "nodes/sim_step.py.jinja"
-    framework = ("runtime", "rl", "envs")
+    base = "nodes.robotics:SimStepNode"
     requirements = ("torch>=2.4",)
 
 
 class ActionExporter(NodeExporter):
-    template = "nodes/action.py.jinja"
+    base = "nodes.robotics:ActionNode"
     requirements = ("torch>=2.4",)
-    pass_through = True  # forwards policy.env_action
 
 
 class RewardExporter(NodeExporter):
-    template = "nodes/reward.py.jinja"
+    base = "nodes.robotics:CartPoleRewardNode"
     requirements = ("torch>=2.4",)
 
 
-class EnvConfigExporter(NodeExporter):
-    template = "nodes/config.py.jinja"
+class EnvConfigExporter(ConfigExporter):
+    base = "nodes.flow:EnvConfigNode"
 
     def validate_parameters(self, node: PlannedNode, plan: Plan) -> list[Problem]:
-        from ..envs import ISAAC_TASKS
-
         task = node.params["task"]
         if task not in ISAAC_TASKS:
             known = ", ".join(sorted(ISAAC_TASKS))
@@ -109,8 +114,10 @@ class EnvConfigExporter(NodeExporter):
         plan.notices.extend(notes)
         return []
 
-    def context(self, node: PlannedNode, plan: Plan) -> dict:
-        from ..envs import ISAAC_TASKS
+    def config(self, node: PlannedNode, plan: Plan) -> dict:
+        task = node.params["task"]
+        return {**node.params, "engine": plan.sim, "dnne_task": ISAAC_TASKS.get(task, task)}
 
-        return {"config": {**node.params, "engine": plan.sim,
-                           "dnne_task": ISAAC_TASKS.get(node.params["task"], node.params["task"])}}
+    def meta(self, node: PlannedNode, plan: Plan) -> dict:
+        task = node.params["task"]
+        return {"env_node": node.id, "task": ISAAC_TASKS.get(task, task), "engine": plan.sim}

@@ -26,9 +26,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from ..catalog.spec import NodeSpec
-from ..exporters.identifiers import NameAllocator, snake
-from ..exporters.registry import get_exporter
 from ..workflow.model import Link, Node
+from .names import NameAllocator, snake
 from .planner import Plan, PlannedNode
 
 #: Exporters whose nodes build exactly one torch module from their input width.
@@ -88,8 +87,7 @@ def _fusable(node: PlannedNode) -> bool:
 
 
 def _pass_through(node: PlannedNode) -> bool:
-    exporter = get_exporter(node.spec.exporter)
-    return _fusable(node) and getattr(exporter, "pass_through", False)
+    return _fusable(node) and node.spec.pass_through
 
 
 def find_chains(plan: Plan, index: _Index | None = None) -> list[list[PlannedNode]]:

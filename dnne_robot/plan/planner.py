@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..catalog import NodeSpec, get_spec
-from ..exporters.identifiers import NameAllocator, camel, snake
+from ..envs import ENGINES
 from ..validate import execution_order
 from ..workflow.model import Link, Node, Workflow
+from .names import NameAllocator, camel, snake
 
-SIMS = ("gymnasium", "mujoco", "pybullet")
+SIMS = ENGINES  # the simulator engines: --sim chooses one
 BACKENDS = ("local", "ray")
 
 

@@ -12,19 +12,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__
-from ..exporters.jinja import environment
-from ..exporters.literals import docstring_text, py_literal
 from ..exporters.registry import get_exporter
 from ..plan import Plan, PlannedNode
+from .framework import DEPLOY, PACKAGE_ROOT, POLICY_COMMANDS, RAY, RUNNER, closure, data_files
+from .jinja import environment
+from .literals import docstring_text, py_literal
 
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
-#: Framework packages copied into exports, in dependency order.
-FRAMEWORK = ("runtime", "rl", "envs")
 SIM_REQUIREMENTS = {
     "gymnasium": ["gymnasium>=1.1"],
     "mujoco": ["gymnasium>=1.1", "mujoco>=3.1"],
     "pybullet": ["gymnasium>=1.1", "pybullet>=3.2"],
 }
+SIM_PHYSICS = {"mujoco": "envs.mujoco_envs", "pybullet": "envs.pybullet_envs"}
 
 
 class RenderError(Exception):
@@ -37,14 +36,11 @@ class RenderedPackage:
     manifest: dict
 
 
-def _const(name: str) -> str:
-    return "".join(ch if ch.isalnum() else "_" for ch in name).upper().strip("_") or "PARAM"
-
-
 def node_context(node: PlannedNode, plan: Plan) -> dict:
     exporter = get_exporter(node.spec.exporter)
     spec = node.spec
     link_inputs = [i for i in spec.inputs if not i.is_widget]
+    base_module, _, base_class = exporter.base.partition(":")
     return {
         "id": node.id,
         "title": node.title,
@@ -57,7 +53,9 @@ def node_context(node: PlannedNode, plan: Plan) -> dict:
         "inputs": [(i.name, i.mode, not i.required) for i in link_inputs],
         "outputs": tuple(o.name for o in spec.outputs),
         "inputs_src": _inputs_src(link_inputs),
-        "params": [(_const(w.name), node.params[w.name]) for w in spec.widgets],
+        "constants": exporter.constants(node, plan),
+        "base_module": base_module,
+        "base_class": base_class,
         "p": node.params,
         "fused_from": node.fused_from,
         "plan": plan,
@@ -79,12 +77,6 @@ def _inputs_src(link_inputs: list) -> str:
     if len(one_line) <= 80:
         return one_line
     return "(\n" + "".join(f"        {c},\n" for c in calls) + "    )"
-
-
-def _async_compute(code: str) -> bool:
-    """Whether the module's node class defines ``async def compute``."""
-    return any(isinstance(n, ast.AsyncFunctionDef) and n.name == "compute"
-               for n in ast.walk(ast.parse(code)))
 
 
 def _natural(name: str) -> list:
@@ -109,34 +101,41 @@ def module_nodes(plan: Plan) -> list[PlannedNode]:
     return nodes
 
 
-def framework_packages(plan: Plan) -> list[str]:
-    needed = {"runtime"}
+def runner_parts(plan: Plan, meta: dict) -> list:
+    """What ``runner.py`` and ``deploy.py`` import besides the generated nodes."""
+    parts = [RUNNER]
+    if meta["kind"] == "rl":
+        parts += [POLICY_COMMANDS, DEPLOY]
+    if plan.backend == "ray":
+        parts.append(RAY)
+    return parts
+
+
+def framework_files(plan: Plan, meta: dict) -> dict[str, str]:
+    """Every framework file the export carries (relative to ``framework/``), with why."""
+    roots: dict[str, str] = {}
     for node in module_nodes(plan):
-        needed.update(get_exporter(node.spec.exporter).framework)
-    return [p for p in FRAMEWORK if p in needed]
+        exporter = get_exporter(node.spec.exporter)
+        for module in exporter.modules(node, plan):
+            roots.setdefault(module, f"node #{node.id} {node.title!r} ({node.spec.class_type})")
+    for part in runner_parts(plan, meta):
+        for module in part.modules:
+            roots.setdefault(module, part.why)
+    files = closure(roots)
+    if "envs/__init__.py" in files and plan.sim in SIM_PHYSICS:
+        files = closure({**roots, SIM_PHYSICS[plan.sim]: f"--sim {plan.sim}: its physics"})
+    return {**files, **data_files(files)}
 
 
-def requirements(plan: Plan) -> list[str]:
+def requirements(plan: Plan, copied: dict[str, str]) -> list[str]:
     reqs = {"numpy>=1.24", "tqdm>=4.60"}  # tqdm: the runner's progress bar
     for node in module_nodes(plan):
         reqs.update(get_exporter(node.spec.exporter).requirements_for(node, plan))
-    if "envs" in framework_packages(plan):
+    if "envs/__init__.py" in copied:
         reqs.update(SIM_REQUIREMENTS[plan.sim])
     if plan.backend == "ray":
         reqs.add("ray[default]>=2.9")
     return sorted(reqs)
-
-
-def _framework_files(packages: list[str]) -> dict[str, bytes]:
-    files: dict[str, bytes] = {"framework/__init__.py": b'"""dnne-robot runtime, copied in."""\n'}
-    for pkg in packages:
-        root = PACKAGE_ROOT / pkg
-        for path in sorted(root.rglob("*")):
-            if path.is_dir() or "__pycache__" in path.parts or path.suffix in (".pyc", ".pyo"):
-                continue
-            rel = path.relative_to(PACKAGE_ROOT).as_posix()
-            files[f"framework/{rel}"] = path.read_bytes()
-    return files
 
 
 def render(plan: Plan, template_dirs: list[Path] | None = None) -> RenderedPackage:
@@ -146,12 +145,17 @@ def render(plan: Plan, template_dirs: list[Path] | None = None) -> RenderedPacka
     for node in module_nodes(plan):
         exporter = get_exporter(node.spec.exporter)
         ctx = node_context(node, plan)
-        if getattr(node, "kind", None) == "inline":
-            host = files[f"generated_nodes/{node.host.module}.py"]  # type: ignore[attr-defined]
-            ctx["host_async"] = _async_compute(host.decode())
-        where = f"template {exporter.template!r} for node {node.node.label()}"
+        # A --templates folder may override one node type: nodes/<type>.py.jinja, named after
+        # the exporter key ("flow.or_merge" -> nodes/or_merge.py.jinja).
+        own = f"nodes/{node.spec.exporter.rpartition('.')[2]}.py.jinja"
         try:
-            code = env.get_template(exporter.template).render(**ctx)
+            template = env.select_template([own, exporter.template])
+        except Exception as exc:  # noqa: BLE001 - jinja raises many kinds
+            raise RenderError(f"template {exporter.template!r} for node {node.node.label()} "
+                              f"failed: {type(exc).__name__}: {exc}") from exc
+        where = f"template {template.name!r} for node {node.node.label()}"
+        try:
+            code = template.render(**ctx)
         except Exception as exc:  # noqa: BLE001 - jinja raises many kinds
             raise RenderError(f"{where} failed: {type(exc).__name__}: {exc}") from exc
         code = exporter.post_process_code(code, node, plan)
@@ -161,24 +165,29 @@ def render(plan: Plan, template_dirs: list[Path] | None = None) -> RenderedPacka
         node_files[node.id] = path
     files["generated_nodes/__init__.py"] = b'"""One module per workflow node."""\n'
 
-    packages = framework_packages(plan)
-    reqs = requirements(plan)
+    meta = _meta(plan)
+    parts = runner_parts(plan, meta)
+    copied = framework_files(plan, meta)
+    reqs = requirements(plan, copied)
     common = {
         "plan": plan,
         "nodes": [node_context(n, plan) for n in plan.nodes],
         # In the order ruff's isort wants (natural, so node_9 comes before node_10).
         "imports": sorted(((n.module, n.class_name) for n in plan.nodes),
                           key=lambda item: _natural(item[0])),
+        "framework_imports": sorted(line for part in parts for line in part.imports),
+        "commands": [c for part in parts for c in part.commands],
+        "backends": [b for part in parts for b in part.backends],
         "edges": _edges(plan),
         "source": plan.source_name,
         "source_doc": docstring_text(plan.source_name),
         "version": __version__,
         "requirements": reqs,
-        "meta": _meta(plan),
+        "meta": meta,
     }
     templates = [("runner.py", "runner.py.jinja"), ("README.md", "README.md.jinja"),
                  ("requirements.txt", "requirements.txt.jinja")]
-    if common["meta"]["kind"] == "rl":
+    if DEPLOY in parts:
         templates.append(("deploy.py", "deploy.py.jinja"))
     for name, template in templates:
         try:
@@ -188,7 +197,9 @@ def render(plan: Plan, template_dirs: list[Path] | None = None) -> RenderedPacka
         if name.endswith(".py"):
             _check_python(text, f"template {template!r}")
         files[name] = text.encode()
-    files.update(_framework_files(packages))
+    files["framework/__init__.py"] = b'"""dnne-robot framework, copied in."""\n'
+    for rel in copied:
+        files[f"framework/{rel}"] = (PACKAGE_ROOT / rel).read_bytes()
     manifest = {
         "tool": "dnne-robot",
         "tool_version": __version__,
@@ -201,7 +212,7 @@ def render(plan: Plan, template_dirs: list[Path] | None = None) -> RenderedPacka
                          "title": n.title, **({"fused_from": n.fused_from} if n.fused_from else {})}
                   for n in plan.nodes},
         "notices": plan.notices,
-        "framework": packages,
+        "framework": {f"framework/{rel}": why for rel, why in copied.items()},
     }
     files["manifest.json"] = (json.dumps(manifest, indent=2, sort_keys=True,
                                          ensure_ascii=True) + "\n").encode()
@@ -221,30 +232,14 @@ def _edges(plan: Plan) -> list[tuple[str, str, str, str]]:
 
 
 def _meta(plan: Plan) -> dict:
+    """``runner.py``'s ``META``: the plan's facts, then what the exporters say."""
     meta: dict = {"workflow": plan.source_name, "workflow_sha256": plan.workflow_hash,
                   "sim": plan.sim, "backend": plan.backend, "tool_version": __version__}
-    from ..exporters.robotics import engine_of
-
     for node in module_nodes(plan):
-        if node.spec.exporter in ("rl.ppo_agent", "rl.ppo_agent_compact"):
-            meta.setdefault("agent_node", node.id)
-        if node.spec.exporter == "robotics.sim_env":
-            meta.setdefault("env_node", node.id)
-            meta.setdefault("task", str(node.params["env_name"]))
-            meta.setdefault("engine", engine_of(node, plan))
-        if node.spec.exporter == "robotics.env_config":
-            from ..envs import ISAAC_TASKS
-
-            meta.setdefault("env_node", node.id)
-            meta.setdefault("task", ISAAC_TASKS.get(node.params["task"], node.params["task"]))
-            meta.setdefault("engine", plan.sim)
-        if node.spec.exporter == "rl.ppo_agent_compact":
-            meta["default_run_dir"] = str(node.params["save_path"])
-            if node.params["resume_from"]:
-                meta["resume_from"] = str(node.params["resume_from"])
+        for key, value in get_exporter(node.spec.exporter).meta(node, plan).items():
+            meta.setdefault(key, value)
     meta["kind"] = "rl" if "env_node" in meta else "ml"
-    compact = any(n.spec.exporter == "rl.ppo_agent_compact" for n in plan.nodes)
-    meta["default_steps"] = None if compact else 100_000 if meta["kind"] == "rl" else 2_000
+    meta.setdefault("default_steps", 100_000 if meta["kind"] == "rl" else 2_000)
     return meta
 
 

@@ -1,16 +1,17 @@
-"""The queue runtime copied into every export: nodes, graph, runner and run context.
+"""The queue engine copied into every export: nodes, the graph, its runner and run context.
 
-This package imports nothing from the rest of ``dnne_robot`` so that exports stand alone.
+Imports only the standard library: this package knows nothing of torch, simulators or PPO.
 """
 
 from __future__ import annotations
 
 from .context import RunContext
 from .errors import GraphError, NodeError, WiringError
-from .graph import Graph, GraphRunner
+from .graph import BOUNDARY_GRACE_S, Graph, GraphRunner
 from .node import END, In, QueueNode
 
 __all__ = [
+    "BOUNDARY_GRACE_S",
     "END",
     "Graph",
     "GraphError",

@@ -201,7 +201,7 @@ def _check_cycles(wf: Workflow, specs: dict[str, NodeSpec]) -> list[Problem]:
             if link.source in wf.nodes and link.source != node.id:
                 graph[node.id].add(link.source)
     problems = []
-    for scc in _strongly_connected(graph):
+    for scc in strongly_connected(graph):
         if len(scc) < 2:
             continue
         starters = [n for n in scc if (s := specs.get(n)) is not None and s.starts_cycle]
@@ -232,7 +232,7 @@ def _id_key(node_id: str) -> tuple:
     return (1, 0, node_id, node_id)
 
 
-def _strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
+def strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
     """Tarjan's algorithm, iterative (graphs may have 10,000 nodes)."""
     index: dict[str, int] = {}
     low: dict[str, int] = {}

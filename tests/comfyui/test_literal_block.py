@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dnne_robot.comfyui.literal_block import py_block, split_string
-from dnne_robot.exporters.literals import py_literal
+from dnne_robot.render.literals import py_literal
 
 WIDTH = 100
 

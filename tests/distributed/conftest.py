@@ -24,9 +24,10 @@ _EXPORT_PACKAGES = ("framework", "generated_nodes", "runner")
 
 @pytest.fixture(scope="session")
 def cartpole_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``scenarios/cartpole_ppo.json`` exported for gymnasium, once per session (read-only)."""
+    """``scenarios/cartpole_ppo.json`` exported for gymnasium with the Ray backend, once per
+    session (read-only)."""
     out = tmp_path_factory.mktemp("ray-export") / "cartpole"
-    export(SCENARIOS / "cartpole_ppo.json", out, sim="gymnasium")
+    export(SCENARIOS / "cartpole_ppo.json", out, sim="gymnasium", backend="ray")
     return out
 
 

@@ -12,9 +12,9 @@ import torch
 def make_run(runner: ModuleType, run_dir: Path, *, workers: int = 1, steps: int = 512,
              seed: int = 0, envs_per_worker: int | None = None) -> Any:
     """A set-up DistributedRun of the export's graph (Ray must already be running)."""
+    from framework.distributed import DistributedRun, RayCheckpointer
     from framework.runtime import RunContext
-    from framework.runtime.app import seed_everything
-    from framework.runtime.distributed import DistributedRun, RayCheckpointer
+    from framework.session.training import seed_everything
 
     seed_everything(seed)
     ctx = RunContext(command="train", seed=seed, max_steps=steps, run_dir=run_dir)
@@ -28,10 +28,7 @@ def make_run(runner: ModuleType, run_dir: Path, *, workers: int = 1, steps: int 
 
 def train(runner: ModuleType, run_dir: Path, *args: str) -> int:
     """``runner.py train --run-dir RUN_DIR ARGS`` in this process; returns the exit code."""
-    from framework.runtime.app import main
-
-    return main(runner.build_graph, runner.META,
-                ["train", "--run-dir", str(run_dir), "--no-progress", *args])
+    return runner.run(["train", "--run-dir", str(run_dir), "--no-progress", *args])
 
 
 def final_policy(run_dir: Path) -> dict[str, torch.Tensor]:

@@ -18,7 +18,6 @@ ITERATION = 32 * 8 * 2  # horizon x envs per worker x workers
 def test_checkpoint_resume_and_outputs(ray_session, runner, checkpoint_every, capsys,
                                        tmp_path: Path) -> None:
     from framework.rl import load_checkpoint
-    from framework.runtime.app import main
 
     checkpoint_every(2)
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
@@ -52,13 +51,11 @@ def test_checkpoint_resume_and_outputs(ray_session, runner, checkpoint_every, ca
 
     # evaluate and export-policy read Ray checkpoints unchanged.
     capsys.readouterr()
-    assert main(runner.build_graph, runner.META,
-                ["evaluate", "--run-dir", str(straight), "--episodes", "2", "--json"]) == 0
+    assert runner.run(["evaluate", "--run-dir", str(straight), "--episodes", "2", "--json"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["episodes"] == 2
     out = tmp_path / "exported.pt"
-    assert main(runner.build_graph, runner.META,
-                ["export-policy", "--run-dir", str(straight), "-o", str(out)]) == 0
+    assert runner.run(["export-policy", "--run-dir", str(straight), "-o", str(out)]) == 0
     assert out.is_file()
 
 
@@ -75,8 +72,8 @@ def test_bad_worker_count_is_one_line(runner, capsys, tmp_path: Path) -> None:
 
 
 def test_graph_without_a_trainer_node_is_refused(runner) -> None:
+    from framework.distributed import DistributedError, find_roles
     from framework.runtime import RunContext
-    from framework.runtime.distributed import DistributedError, find_roles
 
     graph = runner.build_graph(RunContext())
     merge = next(n for n in graph.nodes if type(n).__name__.endswith("ObservationMerge"))
@@ -86,8 +83,8 @@ def test_graph_without_a_trainer_node_is_refused(runner) -> None:
 
 
 def test_graph_that_transforms_observations_is_refused(runner) -> None:
+    from framework.distributed import DistributedError, find_roles
     from framework.runtime import Graph, In, QueueNode, RunContext
-    from framework.runtime.distributed import DistributedError, find_roles
 
     class Scale(QueueNode):
         INPUTS = (In("x"),)

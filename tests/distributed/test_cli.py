@@ -47,7 +47,8 @@ def test_cartpole_trains_on_two_workers(tmp_path: Path) -> None:
 
 
 def test_compact_graph_is_refused_clearly(tmp_path: Path) -> None:
-    export(SCENARIOS / "cartpole_compact.json", tmp_path / "compact", sim="gymnasium")
+    export(SCENARIOS / "cartpole_compact.json", tmp_path / "compact", sim="gymnasium",
+           backend="ray")
     proc = run(tmp_path / "compact", "train", "--backend", "ray", "--steps", "512")
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr

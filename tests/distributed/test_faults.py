@@ -53,7 +53,7 @@ def test_worker_killed_mid_run_is_replaced(ray_session, runner, monkeypatch: pyt
 
 
 def test_remote_errors_are_one_line(runner) -> None:
-    from framework.runtime.distributed import _first_line
+    from framework.distributed.errors import first_line as _first_line
 
     class Wrapped(Exception):
         def __init__(self, cause: BaseException) -> None:

@@ -73,8 +73,8 @@ def test_worker_seeds_tile_the_local_vector_env(
     ray_session, runner, updates, tmp_path: Path
 ) -> None:
     """Worker i runs the sub-envs a local run of N*M envs seeds seed + i*M + j."""
+    from framework.nodes.sim import SimHandle
     from framework.runtime import RunContext
-    from framework.runtime.sim import SimHandle
 
     assert train(runner, tmp_path / "local", "--steps", str(ROLLOUT), "--seed", "2") == 0
     local = updates[0]
@@ -108,9 +108,9 @@ def test_worker_seeds_tile_the_local_vector_env(
 def test_workers_act_with_the_broadcast_normaliser_frozen(
     ray_session, runner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    from framework.nodes.sim import SimHandle
     from framework.rl import ActorCritic
     from framework.runtime import RunContext
-    from framework.runtime.sim import SimHandle
 
     agent_cls = type(runner.build_graph(RunContext()).node(runner.META["agent_node"]))
     monkeypatch.setattr(agent_cls, "NORMALIZE_OBSERVATIONS", True)

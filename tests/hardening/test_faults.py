@@ -31,12 +31,13 @@ CKPT_RE = re.compile(r"^checkpoint_\d+\.pt$")
 
 
 # ------------------------------------------------------------------------------ helpers
-def override(template: str, signature: str, injected: str) -> str:
-    """The built-in ``template`` with ``injected`` lines at the top of ``compute``."""
-    text = (TEMPLATES / template).read_text()
-    assert signature in text, f"{template} no longer has {signature!r}"
+def override(signature: str, injected: str) -> str:
+    """A node template: the built-in generated subclass, plus a ``compute`` that runs the
+    ``injected`` lines and then the framework class's own ``compute``."""
+    text = (TEMPLATES / "subclass.py.jinja").read_text()
     body = "".join(f"        {line}\n" for line in injected.strip().splitlines())
-    return text.replace(signature, signature + body)
+    call = signature.strip().removeprefix("def compute(self, ").removesuffix("):")
+    return f"{text}\n\n{signature}{body}        return super().compute({call})\n"
 
 
 def export_variant(root: Path, workflow: dict | Path, templates: dict[str, str] | None = None,
@@ -127,7 +128,7 @@ FAULT_AT = 40  # reward-node call that raises: after 5 updates of 8 steps
 
 
 def _reward_fault() -> str:
-    return override("reward.py.jinja", "    def compute(self, observations):\n", f"""
+    return override("    def compute(self, observations):\n", f"""
 self.calls = getattr(self, "calls", 0) + 1
 if self.calls == {FAULT_AT}:
     import sys, time
@@ -138,23 +139,20 @@ if self.calls == {FAULT_AT}:
 
 def _reward_nan(first: int, last: int) -> str:
     """The reward node, its rewards NaN for calls ``first..last``."""
-    signature = "    def compute(self, observations):\n"
-    text = (TEMPLATES / "reward.py.jinja").read_text()
-    assert signature in text
-    wrapper = f"""    def compute(self, observations):
+    text = (TEMPLATES / "subclass.py.jinja").read_text()
+    return text + f"""
+
+    def compute(self, observations):
         self.calls = getattr(self, "calls", 0) + 1
-        out = self.compute_clean(observations)
+        out = super().compute(observations)
         if {first} <= self.calls <= {last}:
             out["reward_or_loss"] = out["reward_or_loss"] * float("nan")
         return out
-
-    def compute_clean(self, observations):
 """
-    return text.replace(signature, wrapper)
 
 
 def _action_nan(first: int, last: int) -> str:
-    return override("action.py.jinja", "    def compute(self, policy):\n", f"""
+    return override("    def compute(self, policy):\n", f"""
 self.calls = getattr(self, "calls", 0) + 1
 if {first} <= self.calls <= {last}:
     return {{"action": policy.env_action * float("nan")}}
@@ -351,7 +349,7 @@ def test_pickle_bomb_checkpoint_is_refused(command: str, batch: dict) -> None:
 
 def test_pickle_bomb_refused_by_the_loaders(tmp_path: Path) -> None:
     from dnne_robot.rl.checkpoint import CheckpointError, load_checkpoint
-    from dnne_robot.runtime.checkpoints import load
+    from dnne_robot.session.checkpoints import load
 
     bomb = tmp_path / "bomb.pt"
     _write_pickle_bomb(bomb, tmp_path / MARKER)
@@ -447,7 +445,7 @@ def test_kill_9_ten_times(tmp_path: Path) -> None:
 
 
 def test_a_new_run_sweeps_temp_files_of_killed_writes(tmp_path: Path) -> None:
-    from dnne_robot.runtime.checkpoints import sweep_partial_writes
+    from dnne_robot.session.checkpoints import sweep_partial_writes
 
     folder = tmp_path / "checkpoints"
     folder.mkdir()

@@ -97,9 +97,9 @@ def test_plugin_workflow_exports_and_runs(plugin_path: Path, tmp_path: Path,
 def test_template_override_changes_only_its_file(tmp_path: Path) -> None:
     overrides = tmp_path / "templates" / "nodes"
     overrides.mkdir(parents=True)
-    original = (REPO / "templates" / "nodes" / "or_merge.py.jinja").read_text()
+    original = (REPO / "templates" / "nodes" / "subclass.py.jinja").read_text()
     (overrides / "or_merge.py.jinja").write_text(
-        original + "\n    # Overridden for this robot.\n")
+        original + "\n\n    # Overridden for this robot.\n")
     cli = CliRunner()
     plain = cli.invoke(app, ["export", str(SCENARIOS_DIR / "cartpole_ppo.json"), "-o",
                              str(tmp_path / "plain"), "-q"])

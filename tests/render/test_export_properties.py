@@ -15,8 +15,8 @@ import pytest
 import regen_golden
 from regen_golden import SCENARIOS_DIR, SIMS
 
-from dnne_robot.exporters.literals import py_literal
 from dnne_robot.pipeline import export
+from dnne_robot.render.literals import py_literal
 from dnne_robot.render.package import RenderError
 from dnne_robot.validate import ValidationError
 
@@ -99,7 +99,7 @@ def test_requirements_list_only_the_chosen_engine(export_dir: Path) -> None:
     assert lines == sorted(set(lines)), "requirements are sorted and unique"
     assert "dnne-robot" not in names and "dnne_robot" not in names
     engines = names & ENGINE_PACKAGES
-    if "envs" in manifest["framework"]:
+    if "framework/envs/__init__.py" in manifest["framework"]:
         assert "gymnasium" in names
         expected = {manifest["sim"]} & ENGINE_PACKAGES
         assert engines == expected, f"{manifest['sim']} export lists {sorted(engines)}"

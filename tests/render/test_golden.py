@@ -1,5 +1,8 @@
 """Every scenario under every simulator, compared byte for byte with tests/golden/.
 
+The golden trees hold only generated files; the framework files an export copies are checked
+in tests/render/test_framework.py.
+
 After a deliberate change to generated code run ``python tests/regen_golden.py`` and read the
 diff of tests/golden/ before committing it.
 """
@@ -12,9 +15,7 @@ from pathlib import Path
 
 import pytest
 import regen_golden
-from regen_golden import REPO, SIMS
-
-from dnne_robot.render.package import FRAMEWORK
+from regen_golden import SIMS
 
 COMBOS = [(scenario, sim) for scenario in regen_golden.scenarios() for sim in SIMS]
 REGEN = "python tests/regen_golden.py"
@@ -43,26 +44,6 @@ def test_export_matches_golden(scenario: str, sim: str,
     for rel in want:
         assert got[rel] == want[rel], f"{rel} differs (if intended, run {REGEN}):\n" + _diff(
             rel, want[rel], got[rel])
-
-
-@pytest.mark.parametrize(("scenario", "sim"), COMBOS)
-def test_framework_is_a_verbatim_copy(scenario: str, sim: str,
-                                      exported: Callable[[str, str], Path]) -> None:
-    if regen_golden.refusal(scenario, sim) is not None:
-        pytest.skip("not exportable under this simulator")
-    files = regen_golden.tree(exported(scenario, sim))
-    copied = {rel for rel in files if rel.startswith("framework/")}
-    packages = {rel.split("/")[1] for rel in copied if rel.count("/") >= 2}
-    assert packages <= set(FRAMEWORK) and "runtime" in packages
-    expected = {"framework/__init__.py"}
-    for pkg in packages:
-        source = REPO / "dnne_robot" / pkg
-        for path in source.rglob("*"):
-            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
-                rel = "framework/" + path.relative_to(REPO / "dnne_robot").as_posix()
-                expected.add(rel)
-                assert files.get(rel) == path.read_bytes(), f"{rel} is not a verbatim copy"
-    assert copied == expected
 
 
 def test_no_orphan_golden_trees() -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from framework.runtime import Graph, RunContext  # noqa: E402
-from framework.runtime.app import main  # noqa: E402
+from framework.session import main  # noqa: E402
 from generated_nodes.node_1_sine_data import Node1SineData  # noqa: E402
 from generated_nodes.node_2_hidden_1 import Node2Hidden1  # noqa: E402
 from generated_nodes.node_3_hidden_2 import Node3Hidden2  # noqa: E402
@@ -54,5 +54,15 @@ def build_graph(ctx: RunContext) -> Graph:
     return graph
 
 
+# What this export's runner offers besides `train` on the local backend.
+COMMANDS = []
+BACKENDS = []
+
+
+def run(argv: list[str] | None = None) -> int:
+    """``runner.py ARGV``; returns the exit code."""
+    return main(build_graph, META, argv, commands=COMMANDS, backends=BACKENDS)
+
+
 if __name__ == "__main__":
-    sys.exit(main(build_graph, META))
+    sys.exit(run())

@@ -13,8 +13,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from framework.robot.server import COMMAND as SERVE_ROBOT  # noqa: E402
 from framework.runtime import Graph, RunContext  # noqa: E402
-from framework.runtime.app import main  # noqa: E402
+from framework.session import main  # noqa: E402
+from framework.session.commands import POLICY_COMMANDS  # noqa: E402
 from generated_nodes.node_1_arm_env import Node1ArmEnv  # noqa: E402
 from generated_nodes.node_2_observation_merge import Node2ObservationMerge  # noqa: E402
 from generated_nodes.node_3_arm_policy import Node3ArmPolicy  # noqa: E402
@@ -66,5 +68,15 @@ def build_graph(ctx: RunContext) -> Graph:
     return graph
 
 
+# What this export's runner offers besides `train` on the local backend.
+COMMANDS = [*POLICY_COMMANDS, SERVE_ROBOT]
+BACKENDS = []
+
+
+def run(argv: list[str] | None = None) -> int:
+    """``runner.py ARGV``; returns the exit code."""
+    return main(build_graph, META, argv, commands=COMMANDS, backends=BACKENDS)
+
+
 if __name__ == "__main__":
-    sys.exit(main(build_graph, META))
+    sys.exit(run())

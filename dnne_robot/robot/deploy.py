@@ -1,0 +1,222 @@
+"""``deploy.py``: run an exported policy on a robot at a fixed rate.
+
+    python deploy.py --policy policy.pt --robot udp://192.168.1.20:9870
+    python deploy.py --policy policy.pt --robot udp://127.0.0.1:9870 --duration 10 --json
+    python deploy.py --policy policy.pt --robot sim:gymnasium --episodes 3
+
+Every cycle: take the freshest observation from the robot, run the policy, send the action.
+The UDP message format is in README.md and framework/robot/protocol.py;
+`python runner.py serve-robot` plays the robot in simulation.
+
+Safety:
+  * a cycle whose observation or action is not finite, or whose policy call raises, sends
+    the safe action instead (counted, and logged at most once a second);
+  * the watchdog: when --watchdog-periods periods pass without a good cycle (a fresh, finite
+    observation turned into a finite action), the safe action is sent and deploy stops;
+  * SIGINT / SIGTERM: the safe action, then STOP, then a clean exit;
+  * every exit sends the safe action and then STOP.
+The safe action is "zero" (all zeros, clipped into the action bounds; for a discrete action
+space, action index 0, which is not always a neutral action: in CartPole it pushes left) or
+"hold" (the last action the policy produced).
+
+Exit codes:
+  0  ran to the end: --duration, --episodes, SIGINT or SIGTERM
+  1  error before the loop: the policy file, its checksum, the robot address
+  2  bad command-line arguments
+  3  watchdog: no good cycle for --watchdog-periods periods, or no observation at all
+     within --connect-timeout
+  4  the robot sent STOP
+
+This module and the ones it imports need only the standard library and numpy; the policy
+runs on torch (and --robot sim:ENGINE imports the simulator), or an ONNX policy
+(``export-policy --format onnx``) on onnxruntime instead of torch. TorchScript files are
+code: load only policies you trust.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .control import RateLoop, StopSignals, resolve_rate
+from .controller import Controller
+from .errors import DeployError, warn
+from .policy import Policy
+from .transports import SimRobot, UdpRobot
+
+EXIT_OK, EXIT_ERROR, EXIT_WATCHDOG, EXIT_ROBOT_STOP = 0, 1, 3, 4  # 2: argparse's usage errors
+EXIT_CODES = {"duration": EXIT_OK, "episodes": EXIT_OK, "signal": EXIT_OK,
+              "watchdog": EXIT_WATCHDOG, "no_robot": EXIT_WATCHDOG, "robot_stop": EXIT_ROBOT_STOP}
+
+
+
+def parse_args(argv: list[str] | None = None, description: str | None = None
+               ) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="deploy.py",
+        description=description or "Run the exported policy on a robot at a fixed rate.",
+        epilog="exit codes: 0 done or stopped by SIGINT/SIGTERM, 1 error before the loop, "
+               "2 bad arguments, 3 watchdog, 4 the robot sent STOP")
+    p.add_argument("--policy", type=Path, default=Path("policy.pt"),
+                   help="exported policy, with its .json sidecar (default: %(default)s)")
+    p.add_argument("--robot", required=True, metavar="udp://HOST:PORT | sim:ENGINE",
+                   help="the robot: its UDP address, or the simulator in this process")
+    p.add_argument("--rate-hz", type=float,
+                   help="control rate (default: control_rate_hz from policy.json)")
+    p.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long")
+    p.add_argument("--episodes", type=int, help="sim: stop after this many episodes")
+    p.add_argument("--watchdog-periods", type=int, default=5,
+                   help="stop after this many periods without a good cycle (default: "
+                        "%(default)s)")
+    p.add_argument("--safe-action", choices=["zero", "hold"], default="zero",
+                   help="what to send when a cycle fails and on exit (default: %(default)s)")
+    p.add_argument("--phase", type=float, default=0.25, metavar="FRACTION",
+                   help="run each cycle this fraction of a period after the robot's "
+                        "observation arrives (default: %(default)s)")
+    p.add_argument("--connect-timeout", type=float, default=5.0, metavar="SECONDS",
+                   help="how long to wait for the first observation (default: %(default)s)")
+    p.add_argument("--max-age-ms", type=float,
+                   help="drop observations older than this (default: two periods)")
+    p.add_argument("--bind", metavar="HOST:PORT",
+                   help="local UDP address (default: loopback for a loopback robot, else any)")
+    p.add_argument("--seed", type=int, default=0, help="sim: seed of the first episode")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads of torch (or onnxruntime)")
+    p.add_argument("--rt-priority", type=int, metavar="1-99",
+                   help="run the loop under SCHED_FIFO at this priority (Linux; needs root or "
+                        "CAP_SYS_NICE; a warning, not an error, when refused)")
+    p.add_argument("--json", action="store_true", help="print the statistics as one JSON object")
+    args = p.parse_args(argv)
+    if args.duration is not None and not args.duration > 0:
+        p.error("--duration must be > 0")
+    if args.watchdog_periods < 1:
+        p.error("--watchdog-periods must be >= 1")
+    if not 0 <= args.phase < 1:
+        p.error("--phase must be in [0, 1)")
+    if not (args.robot.startswith("udp://") or args.robot.startswith("sim:")):
+        p.error(f"--robot must be udp://HOST:PORT or sim:ENGINE, not {args.robot!r}")
+    if args.episodes is not None and not args.robot.startswith("sim:"):
+        p.error("--episodes needs --robot sim:ENGINE")
+    return args
+
+
+def make_robot(args: argparse.Namespace, policy: Policy, period: float) -> Any:
+    if args.robot.startswith("sim:"):
+        task = policy.metadata.get("task")
+        if not task:
+            raise DeployError(f"{policy.path.with_suffix('.json')} names no task to simulate")
+        return SimRobot(args.robot.removeprefix("sim:") or policy.metadata.get("engine"), task,
+                        args.seed, args.episodes)
+    max_age = 2 * period if args.max_age_ms is None else args.max_age_ms / 1e3
+    try:
+        return UdpRobot(args.robot, bind=args.bind, max_age_s=max_age)
+    except ValueError as exc:
+        raise DeployError(str(exc)) from exc
+
+
+def set_realtime(priority: int) -> None:
+    """SCHED_FIFO for this thread: the scheduler no longer preempts it for ordinary work."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except (AttributeError, OSError, ValueError) as exc:
+        warn(f"--rt-priority {priority} refused ({exc}); running at normal priority")
+
+
+def run(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
+    policy = Policy(args.policy, threads=args.threads)
+    try:
+        rate_hz = resolve_rate(args.rate_hz, policy.metadata)
+    except ValueError as exc:
+        raise DeployError(str(exc)) from exc
+    loop = RateLoop(rate_hz, warn=warn)
+    robot = make_robot(args, policy, loop.period)
+    out: dict[str, Any] = {"robot": robot.url, "policy": str(args.policy), "rate_hz": rate_hz,
+                           "watchdog_periods": args.watchdog_periods,
+                           "safe_action": args.safe_action}
+    gc.collect()
+    gc.freeze()  # fewer and shorter collections inside the loop
+    if args.rt_priority is not None:
+        set_realtime(args.rt_priority)
+    with StopSignals() as stop:
+        first = robot.connect(args.connect_timeout, stop)
+        if first is None:
+            reason = robot.stop_reason or ("signal" if stop else "no_robot")
+            if reason == "no_robot":
+                warn(f"no observation from {robot.url} within {args.connect_timeout:g} s")
+            robot.close()
+            return EXIT_CODES[reason], {**out, "reason": reason, **robot.summary()}
+        controller = Controller(policy, robot, period=loop.period,
+                                watchdog_periods=args.watchdog_periods,
+                                safe_mode=args.safe_action, first=first)
+        stopped: list[str] = []
+
+        def step(_: int) -> bool:
+            if stop:
+                stopped.append("signal")
+                return False
+            reason = controller.cycle(time.perf_counter())
+            if reason is not None:
+                stopped.append(reason)
+                return False
+            return True
+
+        # Cycles run --phase periods after the robot's observations arrive: late enough to
+        # absorb the robot's timing jitter, early enough for the action to reach it in time.
+        start_at = first.received + args.phase * loop.period
+        try:
+            stats = loop.run(step, duration=args.duration, start_at=start_at)
+        finally:
+            controller.send_safe()
+            robot.close()
+    reason = stopped[0] if stopped else "duration"
+    if reason == "watchdog":
+        warn(f"watchdog: no good cycle for {controller.silence_s * 1e3:.1f} ms "
+             f"({args.watchdog_periods} periods allowed): sent the safe action and stopped")
+    elif reason == "robot_stop":
+        warn("the robot sent STOP")
+    out.update(reason=reason, exit_code=EXIT_CODES[reason], loop=stats.as_dict(),
+               counts=dict(sorted(controller.counts.items())),
+               policy_ms=controller.policy_time.percentiles(1e3),
+               silence_ms=None if controller.silence_s is None else
+               round(controller.silence_s * 1e3, 3),
+               **robot.summary())
+    return EXIT_CODES[reason], out
+
+
+def report(out: dict[str, Any]) -> str:
+    loop = out.get("loop") or {}
+    late = loop.get("lateness_ms") or {}
+    counts = out.get("counts") or {}
+    lines = [f"{out['robot']}: stopped by {out['reason']}"]
+    if loop:
+        lines += [
+            f"rate       {loop['achieved_hz']} Hz achieved / {loop['target_hz']} Hz target, "
+            f"{loop['cycles']} cycles, {loop['missed']} missed, {loop['overruns']} overruns",
+            f"lateness   p50 {late['p50']} ms, p99 {late['p99']} ms, max {late['max']} ms",
+            f"policy     p50 {out['policy_ms']['p50']} ms, p99 {out['policy_ms']['p99']} ms",
+        ]
+    lines.append("counts     " + (", ".join(f"{k} {v}" for k, v in counts.items()) or "-"))
+    if out.get("dropped"):
+        lines.append("dropped    " + ", ".join(f"{k} {v}" for k, v in out["dropped"].items()))
+    if out.get("lengths") is not None:
+        lines.append(f"episodes   {out['episodes']}, lengths {out['lengths']}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None, trained_from: str | None = None) -> int:
+    """Entry point of an export's ``deploy.py``; returns the exit code."""
+    what = f"the policy trained from {trained_from}" if trained_from else "the exported policy"
+    args = parse_args(argv, f"Run {what} on a robot at a fixed rate.")
+    try:
+        code, out = run(args)
+    except DeployError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    print(json.dumps(out) if args.json else report(out), flush=True)
+    return code
+

@@ -1,0 +1,126 @@
+"""The command line of every exported ``runner.py``.
+
+``runner.py`` supplies the graph (``build_graph``), what the exporter knew (``META``), and the
+parts its plan uses: the commands besides ``train`` (an RL export adds evaluate,
+export-policy, sim2sim, record and serve-robot) and the training backends (local, and Ray
+when exported with ``--backend ray``). Everything else is generic and lives here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..runtime import GraphError
+from .checkpoints import default_run_dir
+from .errors import RunnerError, one_line
+from .signals import terminate_as_interrupt
+from .training import Backend, BuildGraph, LocalBackend, train
+
+log = logging.getLogger("runner")
+
+
+class Command(Protocol):
+    """A runner command besides ``train``: its arguments and what it runs."""
+
+    name: str
+
+    def add_parser(self, subparsers: Any, meta: dict[str, Any]) -> None:
+        """Add this command's parser (``subparsers.add_parser(self.name, ...)``)."""
+
+    def run(self, args: argparse.Namespace, build_graph: BuildGraph, meta: dict[str, Any]) -> int:
+        """Run it; returns the exit code."""
+
+
+def _train_parser(sub: Any, meta: dict[str, Any], backends: dict[str, Backend]) -> None:
+    train_p = sub.add_parser("train", help="run the graph (train in simulation)")
+    train_p.add_argument("--steps", type=int, default=meta.get("default_steps"),
+                         help="environment steps (optimisation steps for a graph without an env)")
+    train_p.add_argument("--seed", type=int, default=0)
+    run_dir = default_run_dir(meta)
+    train_p.add_argument("--run-dir", type=Path, default=run_dir,
+                         help="where checkpoints, metrics and plots go")
+    train_p.add_argument("--resume", type=Path, default=meta.get("resume_from"),
+                         help="checkpoint to continue from")
+    train_p.add_argument("--num-envs", type=int, help="override the env node's num_envs")
+    train_p.add_argument("--vectorization", choices=["auto", "sync", "async", "batched"])
+    train_p.add_argument("--device", default="cpu", help="torch device for learning (cpu, cuda)")
+    train_p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    train_p.add_argument("--debug-queues", type=float, metavar="SECONDS",
+                         help="log every queue's depth at this interval")
+    train_p.add_argument("--trace", type=Path,
+                         help="write a Chrome trace-event file (Perfetto)")
+    train_p.add_argument("--profile", action="store_true", help="print the per-node time table")
+    train_p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train_p.add_argument("--keep-checkpoints", type=int, default=3, metavar="N",
+                         help="keep the N newest checkpoints (0: keep every one)")
+    if meta.get("kind") == "rl":
+        train_p.add_argument("--no-export-policy", action="store_true",
+                             help="skip writing policy.pt at the end")
+        train_p.add_argument(
+            "--backend", default="local",
+            help=f"where rollouts run: {', '.join(backends)} (this export has these; "
+                 "`dnne-robot export --backend ray` adds Ray, see docs/scaling.md)")
+    for backend in backends.values():
+        backend.add_arguments(train_p)
+
+
+def build_parser(meta: dict[str, Any], commands: Sequence[Command],
+                 backends: dict[str, Backend]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="runner.py",
+        description=f"Run the graph exported from {meta.get('workflow', 'a workflow')}.",
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--log-level", default="WARNING",
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                        help="per-node logging level")
+    common.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_parser = sub.add_parser
+
+    def with_common(name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        return add_parser(name, parents=[common], **kwargs)
+
+    sub.add_parser = with_common  # type: ignore[method-assign]
+    _train_parser(sub, meta, backends)
+    for command in commands:
+        command.add_parser(sub, meta)
+    return parser
+
+
+def main(build_graph: BuildGraph, meta: dict[str, Any], argv: list[str] | None = None, *,
+         commands: Sequence[Command] = (), backends: Sequence[Backend] = ()) -> int:
+    """Entry point of ``runner.py``; returns the exit code."""
+    by_name: dict[str, Backend] = {"local": LocalBackend()}
+    by_name.update((b.name, b) for b in backends)
+    args = build_parser(meta, commands, by_name).parse_args(argv)
+    logging.basicConfig(level=getattr(logging, args.log_level),
+                        format="%(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
+    terminate_as_interrupt()
+    try:
+        if args.command == "train":
+            return train(args, build_graph, meta, by_name)
+        command = next(c for c in commands if c.name == args.command)
+        return command.run(args, build_graph, meta)
+    except KeyboardInterrupt:  # outside the graph loop (setup, resume, policy export)
+        if args.debug:
+            raise
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (RunnerError, GraphError) as exc:
+        if args.debug:
+            raise
+        print(f"error: {one_line(exc)}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - one line for the user, --debug for the rest
+        if args.debug:
+            raise
+        print(f"error: {type(exc).__name__}: {one_line(exc)}", file=sys.stderr)
+        return 1

@@ -1,0 +1,144 @@
+"""The commands of an RL export's runner besides ``train``: evaluate, export-policy, sim2sim
+and record. Each is a :class:`~.cli.Command`: its arguments and what it runs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..envs import evaluate_policy, format_table, record_rollout, sim_to_sim_table
+from ..rl import load_exported
+from .checkpoints import default_run_dir
+from .errors import RunnerError
+from .policy import deploy_module, export_checkpoint, load_policy, resolve_checkpoint
+
+FORMAT_SUFFIX = {"torchscript": ".pt", "pt2": ".pt2", "onnx": ".onnx"}
+
+
+def act_fn(module: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[Any], np.ndarray]:
+    """A numpy observation -> numpy action function around a policy module."""
+
+    def act(obs: Any) -> np.ndarray:
+        with torch.no_grad():
+            out = module(torch.as_tensor(np.asarray(obs, dtype=np.float32)))
+        return out.numpy()
+
+    return act
+
+
+def _checkpoint_options(parser: argparse.ArgumentParser, meta: dict[str, Any]) -> None:
+    parser.add_argument("--checkpoint", type=Path,
+                        help="checkpoint (default: the newest in --run-dir)")
+    parser.add_argument("--run-dir", type=Path, default=default_run_dir(meta))
+
+
+def _policy(args: argparse.Namespace, meta: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    return load_policy(resolve_checkpoint(args.checkpoint, args.run_dir), meta)
+
+
+class Evaluate:
+    name = "evaluate"
+
+    def add_parser(self, sub: Any, meta: dict[str, Any]) -> None:
+        p = sub.add_parser(self.name, help="run the deterministic policy and report returns")
+        p.add_argument("--episodes", type=int, default=10)
+        _checkpoint_options(p, meta)
+        p.add_argument("--policy", type=Path, help="an exported policy.pt instead")
+        p.add_argument("--engine", help="evaluate on another engine (sim-to-sim)")
+        p.add_argument("--seed", type=int, default=1000)
+        p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    def run(self, args: argparse.Namespace, build_graph: Any, meta: dict[str, Any]) -> int:
+        torch.set_num_threads(1)
+        if args.policy:
+            if not args.policy.is_file():
+                raise RunnerError(f"policy file {args.policy} does not exist")
+            module = load_exported(str(args.policy))
+            info_path = args.policy.with_suffix(".json")
+            info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+            recorded = info.get("metadata", {})
+            env = {"task": recorded.get("task", meta.get("task")),
+                   "engine": recorded.get("engine", meta.get("engine"))}
+        else:
+            policy, env = _policy(args, meta)
+            module = deploy_module(policy)
+        engine = args.engine or env.get("engine") or meta.get("engine")
+        task = env.get("task") or meta.get("task")
+        result = evaluate_policy(act_fn(module), task, engine, episodes=args.episodes,
+                                 seed=args.seed)
+        out = {"mean_return": result["mean_return"], "std_return": result["std_return"],
+               "episodes": result["episodes"], "task": task, "engine": engine,
+               "returns": result.get("returns"), "lengths": result.get("lengths")}
+        if args.json:
+            print(json.dumps(out))
+        else:
+            print(f"{task} on {engine}: mean return {out['mean_return']:.2f} "
+                  f"± {out['std_return']:.2f} over {out['episodes']} episodes")
+        return 0
+
+
+class ExportPolicy:
+    name = "export-policy"
+
+    def add_parser(self, sub: Any, meta: dict[str, Any]) -> None:
+        p = sub.add_parser(self.name, help="write the policy for the robot")
+        _checkpoint_options(p, meta)
+        p.add_argument("--format", choices=list(FORMAT_SUFFIX), default="torchscript")
+        p.add_argument("-o", "--output", type=Path, help="default: policy.pt (or .pt2 / .onnx)")
+
+    def run(self, args: argparse.Namespace, build_graph: Any, meta: dict[str, Any]) -> int:
+        output = args.output or Path("policy" + FORMAT_SUFFIX[args.format])
+        checkpoint = resolve_checkpoint(args.checkpoint, args.run_dir)
+        report = export_checkpoint(checkpoint, output, args.format, meta)
+        worst = max(report.get("max_abs_diff", {}).values(), default=0.0)
+        print(f"wrote {output} ({args.format}); parity max abs diff {worst:.2e}")
+        return 0
+
+
+class SimToSim:
+    name = "sim2sim"
+
+    def add_parser(self, sub: Any, meta: dict[str, Any]) -> None:
+        p = sub.add_parser(self.name, help="evaluate the policy on every engine with the task")
+        _checkpoint_options(p, meta)
+        p.add_argument("--episodes", type=int, default=5)
+        p.add_argument("--seed", type=int, default=1000)
+        p.add_argument("--json", action="store_true")
+
+    def run(self, args: argparse.Namespace, build_graph: Any, meta: dict[str, Any]) -> int:
+        policy, env = _policy(args, meta)
+        task = env.get("task") or meta.get("task")
+        rows = sim_to_sim_table(act_fn(deploy_module(policy)), task, episodes=args.episodes,
+                                seed=args.seed)
+        print(json.dumps(rows) if args.json else format_table(rows))
+        return 0
+
+
+class Record:
+    name = "record"
+
+    def add_parser(self, sub: Any, meta: dict[str, Any]) -> None:
+        p = sub.add_parser(self.name, help="save a rollout as a GIF or MP4")
+        _checkpoint_options(p, meta)
+        p.add_argument("--engine")
+        p.add_argument("--steps", type=int, default=200)
+        p.add_argument("-o", "--output", type=Path, default=Path("rollout.gif"))
+
+    def run(self, args: argparse.Namespace, build_graph: Any, meta: dict[str, Any]) -> int:
+        policy, env = _policy(args, meta)
+        engine = args.engine or env.get("engine") or meta.get("engine")
+        path = record_rollout(act_fn(deploy_module(policy)), env.get("task") or meta.get("task"),
+                              engine, args.output, steps=args.steps)
+        if path is not None:
+            print(f"wrote {path}")
+        return 0
+
+
+#: The commands an RL export's runner offers besides train, in help order.
+POLICY_COMMANDS = (Evaluate(), ExportPolicy(), SimToSim(), Record())
