@@ -23,7 +23,8 @@ def export(
         help="Fuse stateless chains and drop queues that are not needed.")] = False,
     backend: Annotated[str, typer.Option(help="Training backend: local or ray.")] = "local",
     templates: Annotated[list[Path] | None, typer.Option(
-        help="Folder whose templates override the built-in ones (repeatable).")] = None,
+        help="Folder whose templates override the built-in ones (repeatable); "
+             "nodes/<type>.py.jinja overrides one node type, e.g. nodes/reward.py.jinja.")] = None,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No warnings.")] = False,
 ) -> None:
     """Export WORKFLOW to a runnable package in OUTPUT."""
