@@ -6,19 +6,21 @@ Imports only the standard library: this package knows nothing of torch, simulato
 from __future__ import annotations
 
 from .context import RunContext
-from .errors import GraphError, NodeError, WiringError
+from .errors import CauseExitException, GraphError, NodeError, RunComplete, WiringError
 from .graph import BOUNDARY_GRACE_S, Graph, GraphRunner
 from .node import END, In, QueueNode
 
 __all__ = [
     "BOUNDARY_GRACE_S",
     "END",
+    "CauseExitException",
     "Graph",
     "GraphError",
     "GraphRunner",
     "In",
     "NodeError",
     "QueueNode",
+    "RunComplete",
     "RunContext",
     "WiringError",
 ]

@@ -50,6 +50,8 @@ class RunContext:
     boundary_nodes: set[str] = field(default_factory=set)
     interrupt_checkpoint: Any = None
     cancel_nodes: Any = None  # set by the graph runner: cancels every node's task
+    completed: str | None = None  # why a node ended the run as complete (RunComplete)
+    exit_code: int = 0
 
     def register_module(self, node_id: str, module: Any) -> None:
         """Make a node's trainable module visible to the trainers in the graph."""
@@ -89,6 +91,13 @@ class RunContext:
         if self.cancel_nodes is not None:
             self.cancel_nodes()
         return True
+
+    def complete(self, why: str, exit_code: int = 0) -> None:
+        """End the run as complete (a node reached the graph's goal): every node stops."""
+        if not self.stopping:
+            self.completed = why
+            self.exit_code = exit_code
+        self.request_stop(f"complete: {why}")
 
     def request_stop(self, reason: str) -> None:
         """Ask the runner to stop every node (used for errors and interrupts)."""

@@ -22,3 +22,22 @@ class NodeError(GraphError):
         super().__init__(
             f"node #{node_id} {title!r} ({class_name}) failed: {type(cause).__name__}: {cause}"
         )
+
+
+class RunComplete(Exception):  # noqa: N818 - a signal, not an error
+    """Raised by a node to end the whole run as complete, not failed: a tracker reached its
+    goal, or a user script says the work is done. The runner's exit code is ``exit_code``."""
+
+    def __init__(self, message: str = "", exit_code: int = 0) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+
+
+class CauseExitException(RunComplete):
+    """DNNE's name for :class:`RunComplete`, with its signature: user scripts written for
+    DNNE raise ``CauseExitException(node_id, message, exit_code=0)``."""
+
+    def __init__(self, node_id: object = "", message: str = "", exit_code: int = 0) -> None:
+        super().__init__(message, exit_code)
+        self.node_id = str(node_id)

@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from .context import RunContext
-from .errors import NodeError, WiringError
+from .errors import NodeError, RunComplete, WiringError
 from .node import Channel, QueueNode
 
 #: Seconds a signal waits for the trainer's next update before the run stops at once.
@@ -42,25 +42,30 @@ class Graph:
         return self._ids[node_id]
 
     def connect(self, source: QueueNode, output: str, target: QueueNode, input_name: str) -> None:
-        """Feed ``source.output`` into ``target.input_name`` through a bounded queue."""
+        """Feed ``source.output`` into ``target.input_name`` through a bounded queue.
+
+        Several producers may feed one input: they share its queue (see :mod:`.node`).
+        """
         if output not in source.consumers:
             raise WiringError(f"{source.label} has no output {output!r}")
         port = next((p for p in target.INPUTS if p.name == input_name), None)
         if port is None:
             raise WiringError(f"{target.label} has no input {input_name!r}")
         if port.mode == "any":
-            if input_name in target._any_live:  # noqa: SLF001
-                raise WiringError(f"{target.label} input {input_name!r} is fed twice")
             if target.any_queue is None:
                 target.any_queue = Channel(self.queue_size)
-            target._any_live.add(input_name)  # noqa: SLF001
-            source.consumers[output].append((target.any_queue, input_name))
-            return
-        if input_name in target.queues:
-            raise WiringError(f"{target.label} input {input_name!r} is fed twice")
-        queue: asyncio.Queue = Channel(self.queue_size)
-        target.queues[input_name] = queue
-        source.consumers[output].append((queue, None))
+            queue, tag = target.any_queue, input_name
+        else:
+            if input_name not in target.queues:
+                target.queues[input_name] = Channel(self.queue_size)
+            queue, tag = target.queues[input_name], None
+        if (queue, tag) in source.consumers[output]:
+            raise WiringError(f"{target.label} input {input_name!r} is fed twice by "
+                              f"{source.label} output {output!r}")
+        source.consumers[output].append((queue, tag))
+        target.producers[input_name] = target.producers.get(input_name, 0) + 1
+        if port.mode == "any":
+            target._any_live[input_name] = target.producers[input_name]  # noqa: SLF001
 
     def queue_depths(self) -> dict[str, dict[str, int]]:
         depths: dict[str, dict[str, int]] = {}
@@ -116,6 +121,8 @@ class GraphRunner:
             await node.run()
         except asyncio.CancelledError:
             raise
+        except RunComplete as done:
+            self.ctx.complete(f"node {node.label}: {done.message}".rstrip(": "), done.exit_code)
         except Exception as exc:  # noqa: BLE001 - the first error stops the graph
             if self.error is None:
                 self.error = NodeError(node.node_id, type(node).__name__, node.title, exc)

@@ -12,6 +12,9 @@ Input modes:
     ``gate``   one message per iteration, except the first: lets a source start a loop that
                its consumer closes (a data source waiting for the trainer's step).
 
+Several producers may feed one input (DNNE allows it): they share the input's queue, their
+messages interleave in arrival order, and the input ends once every producer has ended.
+
 When a producer finishes it sends :data:`END` downstream. A node stops once an ``each`` input
 has ended, or once every ``any`` input has ended, and then ends its own outputs. A node that
 stops closes its input queues: producers skip them from then on, and a producer whose every
@@ -141,7 +144,8 @@ class QueueNode:
         self.queues: dict[str, asyncio.Queue] = {}
         # Every ``any`` input shares this one queue; messages on it are (port, value) pairs.
         self.any_queue: asyncio.Queue | None = None
-        self._any_live: set[str] = set()
+        self._any_live: dict[str, int] = {}  # ``any`` port -> producers not yet ended
+        self.producers: dict[str, int] = {}  # input -> how many producers feed it
         self.consumers: dict[str, list[tuple[asyncio.Queue, str | None]]] = {
             name: [] for name in self.OUTPUTS
         }
@@ -154,6 +158,11 @@ class QueueNode:
     # -- hooks for subclasses -------------------------------------------------------------
     def setup(self) -> None:
         """Allocate state before any message flows. Runs in graph order."""
+
+    def startup_outputs(self) -> dict[str, Any] | None:
+        """Outputs to send once, before the node waits for its first inputs (a bootstrap
+        signal that starts a loop, such as an optimizer's first ``step_complete``)."""
+        return None
 
     def compute(self, **inputs: Any) -> dict[str, Any] | None:
         """One iteration: inputs by port name -> outputs by name (omit an output to skip it).
@@ -249,7 +258,9 @@ class QueueNode:
                     value = queue.get_nowait()
                     self.stats.messages_in += 1
                 if value is END:
-                    return None
+                    value = await self._after_end(name, queue)
+                    if value is END:
+                        return None
                 inputs[name] = value
             return inputs
         inputs = {}
@@ -262,9 +273,12 @@ class QueueNode:
             if port.mode == "any" or port.name not in self.queues:
                 continue
             if port.mode == "each" or (port.mode == "gate" and self.stats.iterations):
-                value = await self._get(self.queues[port.name])
+                queue = self.queues[port.name]
+                value = await self._get(queue)
                 if value is END:
-                    return None
+                    value = await self._after_end(port.name, queue)
+                    if value is END:
+                        return None
                 inputs[port.name] = value
             elif port.mode == "gate":
                 inputs[port.name] = None
@@ -290,13 +304,26 @@ class QueueNode:
                 inputs[port.name] = self._sticky[port.name]
         return inputs
 
+    async def _after_end(self, name: str, queue: asyncio.Queue) -> Any:
+        """One producer of ``name`` ended: the next message of the others, or END when this
+        was the last producer still sending."""
+        self.producers[name] = self.producers.get(name, 1) - 1
+        while self.producers[name] > 0:
+            value = await self._get(queue)
+            if value is not END:
+                return value
+            self.producers[name] -= 1
+        return END
+
     async def _first_of_any(self) -> tuple[str, Any] | None:
         """The next message on any ``any`` input; None once all of them have ended."""
         assert self.any_queue is not None
         while self._any_live:
             port, value = await self._get(self.any_queue)
             if value is END:
-                self._any_live.discard(port)
+                self._any_live[port] -= 1
+                if self._any_live[port] <= 0:
+                    del self._any_live[port]
                 continue
             return port, value
         return None
@@ -316,6 +343,9 @@ class QueueNode:
 
     async def run(self) -> None:
         """The node's coroutine: iterate until the inputs end or the run stops."""
+        first = self.startup_outputs()
+        if first:
+            await self.emit(first)
         if not self.queues and self.any_queue is None:
             while not self.ctx.stopping:
                 out = await self._call({})

@@ -159,6 +159,7 @@ class TrainingSession:
             "steps_per_second": round(steps / elapsed, 1) if elapsed > 0 else None,
             **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in ctx.summary.items()},
             **outcome.summary,
+            **({"completed_by": ctx.completed} if ctx.completed else {}),
             "run_dir": str(self.run_dir),
         }
         if reason == "done":
@@ -176,7 +177,7 @@ class TrainingSession:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         print("summary: " + json.dumps(summary))
-        return 130 if reason == "interrupted" else 0
+        return 130 if reason == "interrupted" else ctx.exit_code
 
 
 class LocalBackend:

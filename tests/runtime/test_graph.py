@@ -568,3 +568,117 @@ def test_state_dict_round_trip_through_the_graph() -> None:
     assert node.steps == 42
     with pytest.raises(WiringError, match="unknown node #9"):
         g.load_state_dict({"9": {}})
+
+
+# ----------------------------------------------------------------------------- several producers
+class CountFrom(Count):
+    """Emits START..START+N-1."""
+
+    START: ClassVar[int] = 100
+
+    def compute(self):
+        out = super().compute()
+        return None if out is None else {"value": out["value"] + self.START}
+
+
+def test_several_producers_merge_into_one_input_and_end_together() -> None:
+    ctx, g = make_graph()
+    a = g.add(Count("1", "a", ctx))
+    b = g.add(CountFrom("2", "b", ctx))
+    sink = g.add(Collect("3", "sink", ctx))
+    g.connect(a, "value", sink, "x")
+    g.connect(b, "value", sink, "x")
+    assert run_graph(g) == "done"
+    assert sorted(sink.seen) == [0, 1, 2, 3, 4, 100, 101, 102, 103, 104]
+    assert [v for v in sink.seen if v < 100] == [0, 1, 2, 3, 4]  # each producer in its order
+
+
+def test_a_join_waits_for_every_producer_of_a_merged_input_to_end() -> None:
+    class Pair(QueueNode):
+        INPUTS = (In("x"), In("y"))
+        OUTPUTS = ()
+
+        def setup(self) -> None:
+            self.pairs: list[tuple[Any, Any]] = []
+
+        def compute(self, x, y):
+            self.pairs.append((x, y))
+            return {}
+
+    class Ten(Count):
+        N = 10
+
+    ctx, g = make_graph()
+    short, longer, ys = (g.add(Count("1", "a", ctx)), g.add(CountFrom("2", "b", ctx)),
+                         g.add(Ten("3", "y", ctx)))
+    pair = g.add(Pair("4", "pair", ctx))
+    g.connect(short, "value", pair, "x")
+    g.connect(longer, "value", pair, "x")
+    g.connect(ys, "value", pair, "y")
+    assert run_graph(g) == "done"
+    assert len(pair.pairs) == 10  # the first producer's END did not end the input
+
+
+def test_the_same_output_twice_into_one_input_is_a_wiring_error() -> None:
+    ctx, g = make_graph()
+    src, sink = g.add(Count("1", "a", ctx)), g.add(Collect("2", "sink", ctx))
+    g.connect(src, "value", sink, "x")
+    with pytest.raises(WiringError, match="fed twice"):
+        g.connect(src, "value", sink, "x")
+
+
+def test_startup_outputs_start_a_loop() -> None:
+    """A bootstrap signal lets a trigger-driven source make its first item."""
+
+    class Source(QueueNode):
+        INPUTS = (In("trigger"),)
+        OUTPUTS = ("value",)
+
+        def setup(self) -> None:
+            self.n = 0
+
+        def compute(self, trigger):
+            self.n += 1
+            return END if self.n > 3 else {"value": self.n}
+
+    class Learner(QueueNode):
+        INPUTS = (In("x"),)
+        OUTPUTS = ("done",)
+
+        def setup(self) -> None:
+            self.seen: list[int] = []
+
+        def startup_outputs(self):
+            return {"done": "bootstrap"}
+
+        def compute(self, x):
+            self.seen.append(x)
+            return {"done": x}
+
+    ctx, g = make_graph()
+    source, learner = g.add(Source("1", "source", ctx)), g.add(Learner("2", "learner", ctx))
+    g.connect(source, "value", learner, "x")
+    g.connect(learner, "done", source, "trigger")
+    assert run_graph(g) == "done"
+    assert learner.seen == [1, 2, 3]
+
+
+def test_a_node_can_end_the_run_as_complete() -> None:
+    from dnne_robot.runtime import CauseExitException
+
+    class Stopper(Collect):
+        def compute(self, x):
+            if x == 2:
+                raise CauseExitException("7", "enough values", exit_code=0)
+            return super().compute(x=x)
+
+    class Forever(Count):
+        N = 10**9
+
+    ctx, g = make_graph()
+    src, stop = g.add(Forever("1", "src", ctx)), g.add(Stopper("2", "stopper", ctx))
+    g.connect(src, "value", stop, "x")
+    assert run_graph(g) == "done"
+    assert stop.seen == [0, 1]
+    assert ctx.completed is not None and "enough values" in ctx.completed
+    assert "#2 'stopper'" in ctx.completed and ctx.exit_code == 0
