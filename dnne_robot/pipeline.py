@@ -22,6 +22,14 @@ def widget_lookup(class_type: str) -> list[WidgetInfo] | None:
     return [WidgetInfo(w.name, w.control_after_generate) for w in spec.widgets]
 
 
+def port_lookup(class_type: str) -> tuple[list[str], list[str]] | None:
+    """The catalog's link inputs and outputs, for nodes a file lists without ports."""
+    spec = get_spec(class_type)
+    if spec is None:
+        return None
+    return [i.name for i in spec.inputs if not i.is_widget], [o.name for o in spec.outputs]
+
+
 @dataclass
 class Checked:
     workflow: Workflow
@@ -48,7 +56,7 @@ def _linked_widgets(plan: Plan) -> list[Problem]:
 def check(path: Path, *, ui_workflow: Path | None = None, sim: str = "gymnasium",
           backend: str = "local", optimize: bool = False) -> Checked:
     """Read and validate; the plan is built only when the graph has no errors."""
-    wf = load_workflow(path, ui_workflow=ui_workflow, widgets=widget_lookup)
+    wf = load_workflow(path, ui_workflow=ui_workflow, widgets=widget_lookup, ports=port_lookup)
     problems = check_workflow(wf)
     if any(p.severity == "error" for p in problems):
         return Checked(wf, None, problems)

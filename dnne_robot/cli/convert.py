@@ -17,14 +17,14 @@ def convert(
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Default: stdout.")] = None,
 ) -> None:
     """Convert WORKFLOW to another format."""
-    from ..pipeline import widget_lookup
+    from ..pipeline import port_lookup, widget_lookup
     from ..workflow import load_workflow, to_api_prompt
 
     with user_errors():
         if to != "api":
             say(f"error: --to {to!r}: only 'api' is supported")
             raise typer.Exit(2)
-        prompt = to_api_prompt(load_workflow(workflow, widgets=widget_lookup))
+        prompt = to_api_prompt(load_workflow(workflow, widgets=widget_lookup, ports=port_lookup))
         text = json.dumps(prompt, indent=2, ensure_ascii=False) + "\n"
         if not text.isascii():
             try:

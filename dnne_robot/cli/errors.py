@@ -38,7 +38,8 @@ def user_errors() -> Iterator[None]:
     except (WorkflowError, RenderError, FileExistsError, OSError) as exc:
         if DEBUG["on"]:
             raise
-        say(f"error: {exc}")
+        for error in getattr(exc, "errors", None) or [exc]:
+            say(f"error: {error}")
         raise typer.Exit(1) from None
     except Exception as exc:  # noqa: BLE001 - never a traceback without --debug
         if DEBUG["on"]:

@@ -7,7 +7,7 @@ back out in the API format.
 """
 
 from dnne_robot.workflow.convert import to_api_prompt
-from dnne_robot.workflow.errors import WorkflowError, WorkflowFormatError
+from dnne_robot.workflow.errors import WorkflowError, WorkflowFormatError, WorkflowFormatErrors
 from dnne_robot.workflow.load import load_workflow, read_workflow
 from dnne_robot.workflow.model import Link, Node, Repair, Workflow
 from dnne_robot.workflow.widgets import CONTROL_VALUES, WidgetInfo, WidgetLookup
@@ -22,6 +22,7 @@ __all__ = [
     "Workflow",
     "WorkflowError",
     "WorkflowFormatError",
+    "WorkflowFormatErrors",
     "load_workflow",
     "read_workflow",
     "to_api_prompt",

@@ -71,6 +71,36 @@ class WorkflowFormatError(WorkflowError):
         )
 
 
+class WorkflowFormatErrors(WorkflowFormatError):
+    """Several structural problems in one file, all reported at once.
+
+    ``str()`` gives one line per problem; :attr:`errors` holds them.
+    """
+
+    def __init__(self, errors: list[WorkflowFormatError], *, path: str | None = None) -> None:
+        self.errors = list(errors)
+        first = self.errors[0]
+        super().__init__(first.message, path=path, line=first.line, column=first.column,
+                         node_id=first.node_id, field=first.field)
+
+    @property  # type: ignore[override]
+    def path(self) -> str | None:
+        return self._path
+
+    @path.setter
+    def path(self, value: str | None) -> None:
+        self._path = value
+        for error in getattr(self, "errors", ()):
+            if error.path is None:
+                error.path = value
+
+    def __str__(self) -> str:
+        return "\n".join(str(error) for error in self.errors)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (WorkflowFormatErrors, (self.errors,), {"_path": self.path})
+
+
 def _rebuild_format_error(
     message: str,
     path: str | None,

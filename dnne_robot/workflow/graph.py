@@ -1,7 +1,8 @@
 """The mutable working graph the UI reader transforms before it becomes a :class:`Workflow`.
 
-Edges are keyed by ``(target node id, target input name)``: an input holds at most one link,
-and a link is always addressed by its input's *name*, never by a slot position.
+Edges are keyed by ``(target node id, target input name)``: a link is always addressed by its
+input's *name*, never by a slot position. An input holds one link, except in DNNE files, where
+further links into the same input are kept in ``more_edges``.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class WorkGraph:
 
     nodes: dict[str, WorkNode] = field(default_factory=dict)
     edges: dict[tuple[str, str], Edge] = field(default_factory=dict)
+    more_edges: dict[tuple[str, str], list[Edge]] = field(default_factory=dict)
     repairs: list[Repair] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     duplicate_ids: list[str] = field(default_factory=list)
@@ -76,6 +78,8 @@ class WorkGraph:
             return
         self.nodes = {nid: n for nid, n in self.nodes.items() if nid not in gone}
         self.edges = {k: e for k, e in self.edges.items() if k[0] not in gone}
+        self.more_edges = {k: [e for e in es if e.source not in gone]
+                           for k, es in self.more_edges.items() if k[0] not in gone}
 
     def prune_dangling(self) -> None:
         """Drop edges whose source node is not in the graph (a last guard before output)."""
@@ -87,6 +91,13 @@ class WorkGraph:
                         f"{self.input_ref(key)} comes from missing node "
                         f"#{short_id(e.source)}; left unlinked"
                     )
+        for key, es in list(self.more_edges.items()):
+            kept = [e for e in es if e.source in self.nodes and key[0] in self.nodes
+                    and key in self.edges]
+            if kept:
+                self.more_edges[key] = kept
+            else:
+                del self.more_edges[key]
 
     def input_ref(self, key: tuple[str, str]) -> str:
         """``input 'name' of #id (Type)`` for notes."""
@@ -117,6 +128,8 @@ class WorkGraph:
             for name in order:
                 e = linked[name]
                 inputs[name] = Link(e.source, e.slot, nid, name, e.type, e.link_id)
+            more = {name: [Link(e.source, e.slot, nid, name, e.type, e.link_id) for e in es]
+                    for (target, name), es in self.more_edges.items() if target == nid}
             wf.nodes[nid] = Node(
                 id=nid,
                 class_type=wn.class_type,
@@ -125,5 +138,6 @@ class WorkGraph:
                 output_types=list(wn.output_types),
                 input_types=dict(wn.socket_types),
                 extra_widgets=list(wn.extra_widgets),
+                more_links=more,
             )
         return wf

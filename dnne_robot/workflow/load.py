@@ -13,6 +13,7 @@ from dnne_robot.workflow.detect import detect
 from dnne_robot.workflow.errors import WorkflowFormatError
 from dnne_robot.workflow.json_source import read_json_file
 from dnne_robot.workflow.model import Workflow
+from dnne_robot.workflow.ports import PortLookup
 from dnne_robot.workflow.reconcile import reconcile_with_ui
 from dnne_robot.workflow.ui_format import read_ui_workflow
 from dnne_robot.workflow.widgets import WidgetLookup
@@ -23,6 +24,7 @@ def load_workflow(
     *,
     ui_workflow: str | Path | None = None,
     widgets: WidgetLookup | None = None,
+    ports: PortLookup | None = None,
 ) -> Workflow:
     """Read a workflow file (API prompt, ``/prompt`` payload, or UI save file v0.4/v1).
 
@@ -31,6 +33,7 @@ def load_workflow(
         ui_workflow: the UI save file an API prompt was made from; its links, resolved by
             input name, correct the prompt's (every change is a :class:`Repair`).
         widgets: names the positional widget values of UI nodes whose file does not.
+        ports: the ports of UI nodes whose file lists none (DNNE's hand-written files).
 
     Raises:
         WorkflowFormatError: the file (or ``ui_workflow``) cannot be read; ``str()`` names
@@ -44,6 +47,7 @@ def load_workflow(
         ui_data=ui_data,
         widgets=widgets,
         ui_path=str(ui_workflow) if ui_workflow is not None else None,
+        ports=ports,
     )
 
 
@@ -54,6 +58,7 @@ def read_workflow(
     ui_data: Any = None,
     widgets: WidgetLookup | None = None,
     ui_path: str | None = None,
+    ports: PortLookup | None = None,
 ) -> Workflow:
     """Read already-parsed workflow JSON; see :func:`load_workflow`.
 
@@ -64,19 +69,21 @@ def read_workflow(
             payload's embedded copy is used when this is ``None``.
         widgets: widget names by node type, for UI nodes.
         ui_path: where ``ui_data`` came from, for messages.
+        ports: the ports of UI nodes whose file lists none.
     """
     try:
-        return _read(data, path, ui_data, widgets, ui_path)
+        return _read(data, path, ui_data, widgets, ui_path, ports)
     except RecursionError:
         raise WorkflowFormatError("workflow is nested too deeply to read", path=path) from None
 
 
-def _read_ui(data: Any, widgets: WidgetLookup | None, path: str | None) -> Workflow:
+def _read_ui(data: Any, widgets: WidgetLookup | None, path: str | None,
+             ports: PortLookup | None = None) -> Workflow:
     try:
         found = detect(data)
         if found.kind != "ui":
             raise WorkflowFormatError("expected a UI workflow (with a 'nodes' list)")
-        return read_ui_workflow(found.body, widgets)
+        return read_ui_workflow(found.body, widgets, ports)
     except WorkflowFormatError as exc:
         if exc.path is None:
             exc.path = path
@@ -89,11 +96,12 @@ def _read(
     ui_data: Any,
     widgets: WidgetLookup | None,
     ui_path: str | None,
+    ports: PortLookup | None = None,
 ) -> Workflow:
     try:
         found = detect(data)
         if found.kind == "ui":
-            wf = read_ui_workflow(found.body, widgets)
+            wf = read_ui_workflow(found.body, widgets, ports)
         else:
             wf = read_api_prompt(found.body)
     except WorkflowFormatError as exc:
@@ -106,10 +114,10 @@ def _read(
             wf.notes.append("ui_workflow ignored: the workflow is already a UI save file")
         return wf
     if ui_data is not None:
-        ui = _read_ui(ui_data, widgets, ui_path or "ui workflow")
+        ui = _read_ui(ui_data, widgets, ui_path or "ui workflow", ports)
     elif found.embedded_ui is not None:
         try:
-            ui = _read_ui(found.embedded_ui, widgets, None)
+            ui = _read_ui(found.embedded_ui, widgets, None, ports)
         except WorkflowFormatError as exc:
             wf.notes.append(
                 f"embedded UI workflow (extra_pnginfo.workflow) could not be read ({exc}); "

@@ -34,6 +34,8 @@ class Node:
         output_types: declared output types by slot, when the file records them (UI format).
         input_types: declared input types by name, when the file records them (UI format).
         extra_widgets: positional widget values that could not be named (no catalog entry).
+        more_links: input name -> further links into an input that already has one in
+            ``inputs`` (DNNE lets several links feed one input), in file order.
     """
 
     id: str
@@ -43,10 +45,16 @@ class Node:
     output_types: list[str] = field(default_factory=list)
     input_types: dict[str, str] = field(default_factory=dict)
     extra_widgets: list[Any] = field(default_factory=list)
+    more_links: dict[str, list[Link]] = field(default_factory=dict)
 
     def links(self) -> list[Link]:
-        """The linked inputs, in input order."""
-        return [v for v in self.inputs.values() if isinstance(v, Link)]
+        """Every link into this node, in input order (several links into one input in turn)."""
+        found = []
+        for name, value in self.inputs.items():
+            if isinstance(value, Link):
+                found.append(value)
+                found.extend(self.more_links.get(name, ()))
+        return found
 
     def label(self) -> str:
         """How errors name this node: ``#id 'title' (ClassType)``."""

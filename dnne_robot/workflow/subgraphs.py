@@ -92,6 +92,7 @@ def parse_subgraph_definitions(definitions: Any) -> dict[str, SubgraphDef]:
         inputs = _interface(entry.get("inputs"), f"{where}.inputs")
         outputs = _interface(entry.get("outputs"), f"{where}.outputs")
         raw = parse_graph(entry.get("nodes", []), entry.get("links"), where=where)
+        raw.raise_errors()
         for reserved in (INPUT_NODE, OUTPUT_NODE):
             if reserved in raw.nodes:
                 raise WorkflowFormatError(

@@ -3,7 +3,9 @@
 The steps, each in its own module: check the structure (:mod:`.ui_parse`), resolve links by
 input name and name the widget values (:mod:`.ui_graph`, :mod:`.ui_links`, :mod:`.widgets`),
 expand subgraphs (:mod:`.subgraphs`), fold away reroutes, primitives and notes
-(:mod:`.virtual_nodes`), then apply bypass and mute (:mod:`.modes`).
+(:mod:`.virtual_nodes`), then apply bypass and mute (:mod:`.modes`). DNNE's Label nodes become
+the links they stand for first (:mod:`.labels`), and nodes a file lists without ports take
+their type's (:mod:`.ports`).
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from collections.abc import Collection
 from typing import Any
 
 from dnne_robot.workflow.errors import WorkflowFormatError
+from dnne_robot.workflow.labels import resolve_labels
 from dnne_robot.workflow.model import Workflow
 from dnne_robot.workflow.modes import apply_bypass, apply_mute
+from dnne_robot.workflow.ports import PortLookup, fill_ports
 from dnne_robot.workflow.subgraphs import expand_subgraphs, parse_subgraph_definitions
 from dnne_robot.workflow.ui_graph import build_graph
 from dnne_robot.workflow.ui_parse import parse_graph
@@ -33,9 +37,13 @@ def ui_version(data: dict[str, Any]) -> str:
     return "ui-0.4"
 
 
-def read_ui_workflow(data: dict[str, Any], widgets: WidgetLookup | None = None) -> Workflow:
+def read_ui_workflow(data: dict[str, Any], widgets: WidgetLookup | None = None,
+                     ports: PortLookup | None = None) -> Workflow:
     """Read a parsed UI save file (a dict with a ``nodes`` list)."""
     raw = parse_graph(data.get("nodes"), data.get("links"))
+    resolve_labels(raw)
+    fill_ports(raw, ports)
+    raw.raise_errors()
     defs = parse_subgraph_definitions(data.get("definitions"))
     check_subgraph_types({n.id: n.class_type for n in raw.nodes.values()}, defs.keys())
     for sub in defs.values():

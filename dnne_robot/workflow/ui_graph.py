@@ -83,6 +83,7 @@ def build_graph(
     resolution = resolve_links(raw)
     graph = WorkGraph(
         edges=resolution.edges,
+        more_edges=resolution.more_edges,
         repairs=list(resolution.repairs),
         notes=list(raw.notes) + list(resolution.notes),
         duplicate_ids=list(raw.duplicate_ids),

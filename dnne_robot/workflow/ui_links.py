@@ -6,6 +6,11 @@ when widget sockets were added or removed). The rule here: a link belongs to the
 ``link`` equals the link id*, and that input's *name* is what the graph records. Every
 disagreement that is settled becomes a :class:`Repair`; links that cannot be placed at all are
 left out and reported in ``notes`` (the validator then reports any missing required input).
+
+DNNE lets several links feed one input: the input's ``link`` holds the newest and its
+``links`` list every one it held (stale ids included). A ``links[]`` entry into an input that
+lists it is one more link into that input, kept beside the first. A node whose file lists no
+ports (DNNE's hand-written files) takes every ``links[]`` entry into it as it stands.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ class LinkResolution:
     edges: dict[tuple[str, str], Edge]
     repairs: list[Repair]
     notes: list[str]
+    more_edges: dict[tuple[str, str], list[Edge]]
+    """Further links into an input that already has one (DNNE), in ``links[]`` order."""
 
 
 def _compatible(a: str | None, b: str | None) -> bool:
@@ -46,6 +53,7 @@ class _Resolver:
     def __init__(self, graph: RawGraph) -> None:
         self.graph = graph
         self.edges: dict[tuple[str, str], Edge] = {}
+        self.more_edges: dict[tuple[str, str], list[Edge]] = {}
         self.repairs: list[Repair] = []
         self.notes: list[str] = []
         self.producers: dict[int, _Producer] = {}
@@ -268,20 +276,22 @@ class _Resolver:
                 )
                 continue
             inp = target.inputs[rec.target_slot]
-            if inp.link is not None:
+            # DNNE: the input lists this link among the several it holds.
+            several = lid in inp.links or not target.ports_listed
+            if inp.link is not None and not several:
                 self.notes.append(
                     f"links[] entry {lid} targets input {inp.name!r} of {target.ref()}, which "
                     f"holds link {inp.link}; ignored"
                 )
                 continue
             held = self.edges.get((target.id, inp.name))
-            if held is not None:
+            if held is not None and not several:
                 self.notes.append(
                     f"links[] entry {lid} targets input {inp.name!r} of {target.ref()}, which "
                     f"link {held.link_id} already feeds; ignored"
                 )
                 continue
-            if not _compatible(inp.type, rec.type):
+            if not several and not _compatible(inp.type, rec.type):
                 self.notes.append(
                     f"links[] entry {lid} ({rec.type}) targets input {inp.name!r} "
                     f"({inp.type}) of {target.ref()}; types differ, ignored"
@@ -290,24 +300,30 @@ class _Resolver:
             origin = self._origin(rec, target, inp)
             if origin is None:
                 continue
-            self._repair(
-                lid,
-                origin[0].id,
-                target,
-                inp,
-                "link",
-                None,
-                lid,
-                f"input {inp.name!r} (slot {rec.target_slot}) had link null but links[] "
-                f"connects link {lid} to it; attached",
-            )
+            if several and (target.id, inp.name) in self.edges:
+                edge = Edge(origin[0].id, origin[1],
+                            self._edge_type(rec.type, origin[0], origin[1], inp), lid)
+                self.more_edges.setdefault((target.id, inp.name), []).append(edge)
+                continue
+            if not several:
+                self._repair(
+                    lid,
+                    origin[0].id,
+                    target,
+                    inp,
+                    "link",
+                    None,
+                    lid,
+                    f"input {inp.name!r} (slot {rec.target_slot}) had link null but links[] "
+                    f"connects link {lid} to it; attached",
+                )
             self._place(target, inp, origin[0], origin[1], lid, rec.type)
 
     def run(self) -> LinkResolution:
         claims = self._claimants()
         self._from_inputs(claims)
         self._orphans(claims)
-        return LinkResolution(self.edges, self.repairs, self.notes)
+        return LinkResolution(self.edges, self.repairs, self.notes, self.more_edges)
 
 
 def resolve_links(graph: RawGraph) -> LinkResolution:

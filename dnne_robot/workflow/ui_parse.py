@@ -1,8 +1,13 @@
 """Checking the structure of a UI save file (v0.4 and v1) into plain records.
 
 Nothing is resolved here: this module only turns JSON into typed records and raises
-:class:`WorkflowFormatError`, naming the node and field, for anything structurally wrong.
+:class:`WorkflowFormatErrors` listing, each naming its node and field, everything
+structurally wrong (a bad node or link is left out, and reading goes on to find the rest).
 Link resolution happens in :mod:`dnne_robot.workflow.ui_links`.
+
+DNNE's extensions are kept: an input's ``links`` list (several links into one input), a
+node's ``properties`` (Label pairing), and link rows that name their slots
+(``[id, origin, "out", target, 0, "in", type]``) instead of numbering them.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dnne_robot.workflow.describe import json_type, node_ref, short
-from dnne_robot.workflow.errors import WorkflowFormatError
+from dnne_robot.workflow.errors import WorkflowFormatError, WorkflowFormatErrors
 
 
 @dataclass
@@ -24,6 +29,8 @@ class RawInput:
     link: int | None
     widget: str | None = None
     """The widget name when the entry is a widget socket (it has a ``"widget"`` key)."""
+    links: list[int] = field(default_factory=list)
+    """DNNE: every link id the input says it holds (it may hold several; some are stale)."""
 
 
 @dataclass
@@ -46,6 +53,10 @@ class RawNode:
     inputs: list[RawInput]
     outputs: list[RawOutput]
     widgets_values: list[Any] | dict[str, Any] | None
+    properties: dict[str, Any] = field(default_factory=dict)
+    ports_listed: bool = True
+    """False when the file gives neither ``inputs`` nor ``outputs`` (a hand-written DNNE
+    file); the reader then takes the ports from the node type."""
 
     def ref(self) -> str:
         return node_ref(self.id, self.title, self.class_type)
@@ -53,14 +64,19 @@ class RawNode:
 
 @dataclass(frozen=True)
 class RawLink:
-    """One entry of ``links[]``: a tuple (v0.4) or an object (v1, subgraphs)."""
+    """One entry of ``links[]``: a tuple (v0.4) or an object (v1, subgraphs).
+
+    DNNE's hand-written files name the origin slot (and add the target slot's name):
+    ``origin_slot`` is then a string, resolved against the node's outputs later.
+    """
 
     id: int
     origin: str
-    origin_slot: int
+    origin_slot: int | str
     target: str
     target_slot: int
     type: str | None
+    target_name: str | None = None
 
 
 @dataclass
@@ -71,6 +87,13 @@ class RawGraph:
     links: dict[int, RawLink] = field(default_factory=dict)
     duplicate_ids: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    errors: list[WorkflowFormatError] = field(default_factory=list)
+    """Structural problems found so far (the bad node or link is left out)."""
+
+    def raise_errors(self) -> None:
+        """Raise every structural problem found, at once (nothing when there is none)."""
+        if self.errors:
+            raise WorkflowFormatErrors(self.errors)
 
 
 def node_id_of(value: Any, *, where: str, node_id: str | None = None) -> str:
@@ -147,7 +170,11 @@ def parse_input(entry: Any, index: int, node_id: str) -> RawInput:
     if widget is not None and widget is not False and widget_name is None:
         widget_name = name
     link = _optional_link(entry.get("link"), where=f"{where}.link", node_id=node_id)
-    return RawInput(name=name, type=_type_name(entry.get("type")), link=link, widget=widget_name)
+    held = entry.get("links")
+    links = [int_of(v, where=f"{where}.links[{j}]", node_id=node_id)
+             for j, v in enumerate(held)] if isinstance(held, list) else []
+    return RawInput(name=name, type=_type_name(entry.get("type")), link=link, widget=widget_name,
+                    links=links)
 
 
 def parse_output(entry: Any, index: int, node_id: str) -> RawOutput:
@@ -210,7 +237,10 @@ def parse_node(entry: Any, index: int) -> RawNode:
             node_id=nid,
             field="widgets_values",
         )
-    return RawNode(nid, class_type, title, mode, inputs, outputs, widgets)
+    properties = entry.get("properties")
+    listed = "inputs" in entry or "outputs" in entry
+    return RawNode(nid, class_type, title, mode, inputs, outputs, widgets,
+                   properties if isinstance(properties, dict) else {}, listed)
 
 
 def parse_link(entry: Any, index: int, *, where: str = "links") -> RawLink | None:
@@ -218,6 +248,7 @@ def parse_link(entry: Any, index: int, *, where: str = "links") -> RawLink | Non
     here = f"{where}[{index}]"
     if entry is None:
         return None
+    target_name = None
     if isinstance(entry, list):
         if len(entry) < 5:
             raise WorkflowFormatError(
@@ -227,6 +258,9 @@ def parse_link(entry: Any, index: int, *, where: str = "links") -> RawLink | Non
             )
         lid, origin, origin_slot, target, target_slot = entry[:5]
         link_type = entry[5] if len(entry) > 5 else None
+        if len(entry) >= 7 and isinstance(origin_slot, str) and isinstance(entry[5], str):
+            # DNNE, hand-written: [id, origin, "out", target, slot, "in", type]
+            target_name, link_type = entry[5], entry[6]
     elif isinstance(entry, dict):
         missing = [
             k
@@ -242,18 +276,24 @@ def parse_link(entry: Any, index: int, *, where: str = "links") -> RawLink | Non
         raise WorkflowFormatError(
             f"{here} must be an array or an object, got {json_type(entry)}", field=here
         )
+    named = isinstance(origin_slot, str) and bool(origin_slot) and target_name is not None
     return RawLink(
         id=int_of(lid, where=f"{here} id"),
         origin=node_id_of(origin, where=f"{here} origin_id"),
-        origin_slot=int_of(origin_slot, where=f"{here} origin_slot"),
+        origin_slot=origin_slot if named else int_of(origin_slot, where=f"{here} origin_slot"),
         target=node_id_of(target, where=f"{here} target_id"),
         target_slot=int_of(target_slot, where=f"{here} target_slot"),
         type=_type_name(link_type),
+        target_name=target_name,
     )
 
 
 def parse_graph(nodes: Any, links: Any, *, where: str = "") -> RawGraph:
-    """Check a ``nodes`` list and a ``links`` list (top level or a subgraph definition)."""
+    """Check a ``nodes`` list and a ``links`` list (top level or a subgraph definition).
+
+    A list that is no list raises at once; problems in single nodes and links are collected
+    in :attr:`RawGraph.errors` (see :meth:`RawGraph.raise_errors`).
+    """
     prefix = f"{where}." if where else ""
     if not isinstance(nodes, list):
         raise WorkflowFormatError(
@@ -266,6 +306,7 @@ def parse_graph(nodes: Any, links: Any, *, where: str = "") -> RawGraph:
             f"'{prefix}links' must be a list, got {json_type(links)}", field=f"{prefix}links"
         )
     graph = RawGraph()
+    errors = graph.errors
     for index, entry in enumerate(nodes):
         try:
             node = parse_node(entry, index)
@@ -273,7 +314,8 @@ def parse_graph(nodes: Any, links: Any, *, where: str = "") -> RawGraph:
             if where and exc.field is not None:
                 exc.field = f"{prefix}{exc.field}"
                 exc.message = f"in {where}: {exc.message}"
-            raise
+            errors.append(exc)
+            continue
         if node.id in graph.nodes:
             if node.id not in graph.duplicate_ids:
                 graph.duplicate_ids.append(node.id)
@@ -284,7 +326,11 @@ def parse_graph(nodes: Any, links: Any, *, where: str = "") -> RawGraph:
             continue
         graph.nodes[node.id] = node
     for index, entry in enumerate(links):
-        link = parse_link(entry, index, where=f"{prefix}links")
+        try:
+            link = parse_link(entry, index, where=f"{prefix}links")
+        except WorkflowFormatError as exc:
+            errors.append(exc)
+            continue
         if link is None:
             graph.notes.append(f"{prefix}links[{index}] is null; ignored")
             continue
