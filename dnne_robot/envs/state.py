@@ -7,10 +7,11 @@ Floats are stored as Python floats, which round-trip float64 exactly.
 
 What is captured per sub-env:
 
-* physics: our adapters' ``capture_sim_state`` (MuJoCo integration state via ``mj_getState``;
-  PyBullet joint and base states); gymnasium classic-control ``state`` and its bookkeeping;
-  gymnasium MuJoCo envs' integration state plus the derived kinematic arrays their ``step``
-  reads before simulating;
+* physics: ``TaskEnv.capture_sim_state`` (MuJoCo integration state via ``mj_getState``;
+  PyBullet joint and base states; the task's own state); gymnasium classic-control ``state``
+  and its bookkeeping; gymnasium MuJoCo envs' integration state plus the derived kinematic
+  arrays their ``step`` reads before simulating (done by ``physics/mujoco.py``, the one module
+  that uses mujoco);
 * ``np_random`` bit-generator state, and the action space's sampler state when used;
 * ``TimeLimit`` elapsed steps and ``OrderEnforcing``'s has-reset flag.
 
@@ -26,22 +27,12 @@ import numpy as np
 from gymnasium.vector import AsyncVectorEnv, SyncVectorEnv, VectorEnv
 
 from .errors import StateNotSupportedError
+from .physics import physics_module
 
 FORMAT = "dnne-envs-state/1"
 
 # Attributes of gymnasium classic-control envs that carry state between steps.
 _CLASSIC_ATTRS = ("state", "steps_beyond_terminated", "last_u")
-
-# MjData arrays computed from the previous step that gymnasium's MuJoCo envs may read in step()
-# before simulating (Ant-v5 and Humanoid-v5 read body positions left by the last mj_step).
-_MJ_DERIVED = (
-    "xpos", "xquat", "xmat", "xipos", "ximat", "xanchor", "xaxis",
-    "geom_xpos", "geom_xmat", "site_xpos", "site_xmat", "cam_xpos", "cam_xmat",
-    "subtree_com", "subtree_linvel", "subtree_angmom", "cinert", "cdof", "cvel", "cacc",
-    "cfrc_int", "cfrc_ext", "qacc", "qfrc_actuator", "qfrc_bias", "qfrc_passive",
-    "qfrc_constraint", "actuator_force", "actuator_length", "actuator_velocity",
-    "ten_length", "ten_velocity", "sensordata", "energy",
-)  # fmt: skip
 
 
 # -- plain-value encoding ------------------------------------------------------------------
@@ -111,17 +102,7 @@ def _physics_state(env: gym.Env) -> dict[str, Any]:
             "attrs": {k: encode(getattr(env, k)) for k in _CLASSIC_ATTRS if hasattr(env, k)},
         }
     if _is_gym_mujoco(env):
-        import mujoco
-
-        sig = int(mujoco.mjtState.mjSTATE_INTEGRATION)
-        buf = np.empty(mujoco.mj_stateSize(env.model, sig), dtype=np.float64)
-        mujoco.mj_getState(env.model, env.data, buf, sig)
-        derived = {
-            name: getattr(env.data, name).tolist()
-            for name in _MJ_DERIVED
-            if isinstance(getattr(env.data, name, None), np.ndarray)
-        }
-        return {"engine": "gymnasium_mujoco", "physics": buf.tolist(), "derived": derived}
+        return physics_module("mujoco").capture_gym_env(env)
     raise StateNotSupportedError(
         f"cannot capture the state of {type(env).__module__}.{type(env).__name__}: supported are "
         "the dnne adapters (mujoco, pybullet), gymnasium classic-control envs and gymnasium "
@@ -137,19 +118,7 @@ def _set_physics_state(env: gym.Env, state: dict[str, Any]) -> None:
         for key, value in state["attrs"].items():
             setattr(env, key, decode(value))
     elif engine == "gymnasium_mujoco" and _is_gym_mujoco(env):
-        import mujoco
-
-        sig = int(mujoco.mjtState.mjSTATE_INTEGRATION)
-        buf = np.array(state["physics"], dtype=np.float64)
-        if buf.size != mujoco.mj_stateSize(env.model, sig):
-            raise StateNotSupportedError(
-                f"{type(env).__name__}: the saved MuJoCo state does not fit this model"
-            )
-        mujoco.mj_setState(env.model, env.data, buf, sig)
-        for name, values in state["derived"].items():
-            getattr(env.data, name)[...] = np.array(values, dtype=np.float64).reshape(
-                getattr(env.data, name).shape
-            )
+        physics_module("mujoco").restore_gym_env(env, state)
     else:
         raise StateNotSupportedError(f"cannot restore a {engine!r} state into {type(env).__name__}")
 
