@@ -70,14 +70,17 @@ class TaskEnv(EndsUnstableEpisodes, gym.Env[np.ndarray, Any]):
         self.render_mode = render_mode
         self.unstable_count = 0
         self._obs_size = int(np.prod(self.observation_space.shape))
-        # Bound once: step() is the hot path (a few microseconds of physics per call).
+        # Bound once: step() is the hot path (a few microseconds of physics per call). The
+        # base class's after_step and get_termination do nothing, so they are not called.
         self._before_step = task.before_step
         self._physics_step = physics.step
         self._state_is_finite = task.state_is_finite
         self._after_step = None if type(task).after_step is Task.after_step else task.after_step
         self._get_observation = task.get_observation
         self._get_reward = task.get_reward
-        self._get_termination = task.get_termination
+        self._get_termination = (
+            None if type(task).get_termination is Task.get_termination else task.get_termination
+        )
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -97,13 +100,10 @@ class TaskEnv(EndsUnstableEpisodes, gym.Env[np.ndarray, Any]):
             return self._unstable(self._obs_size)
         if self._after_step is not None:
             self._after_step(physics)
-        return (
-            self._get_observation(physics),
-            self._get_reward(physics),
-            self._get_termination(physics),
-            False,
-            {},
-        )
+        obs = self._get_observation(physics)
+        reward = self._get_reward(physics)
+        terminated = self._get_termination is not None and self._get_termination(physics)
+        return obs, reward, terminated, False, {}
 
     def _unstable_label(self) -> str:
         return f"{self.task.name} on {self.engine}"

@@ -8,7 +8,7 @@ joints, advance one control period, snapshot the state, render, close.
 
 Hot path: :meth:`Physics.step` reads the joint state once, as Python floats, into
 :attr:`Physics.qpos` / :attr:`Physics.qvel`; a task's hooks read those lists instead of calling
-into the engine again. Every change of state replaces both lists with new ones (never edits
+into the engine again. Every change of state replaces them with new sequences (never edits
 them in place), so a task may memoise values computed from them by identity.
 """
 
@@ -76,10 +76,10 @@ class Physics(ABC):
 
     #: Seconds of simulated time per :meth:`step` (the control period).
     dt: float
-    #: Joint positions after the last step or change of state (new list on every change).
-    qpos: list[float]
-    #: Joint velocities after the last step or change of state (new list on every change).
-    qvel: list[float]
+    #: Joint positions after the last step or change of state (a new sequence on every change).
+    qpos: Sequence[float]
+    #: Joint velocities after the last step or change of state (a new sequence on every change).
+    qvel: Sequence[float]
 
     @classmethod
     @abstractmethod

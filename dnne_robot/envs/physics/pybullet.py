@@ -123,6 +123,8 @@ class PyBulletPhysics(Physics):
         actuated = range(len(self.joints)) if spec.actuated is None else spec.actuated
         self.actuated = tuple(self.joints[i] for i in actuated)
         self._gear = spec.gear
+        single = len(self.actuated) == 1 and not self.substep_calls
+        self._single_motor = self.actuated[0] if single else None
         self._forces: Sequence[float] = [0.0] * len(self.actuated)
         self.width, self.height = width, height
         self.camera: Camera = camera or spec.camera or DEFAULT_CAMERA
@@ -156,9 +158,7 @@ class PyBulletPhysics(Physics):
         return np.zeros(len(self.joints))
 
     def _read(self) -> None:
-        states = self._get_states(self.body, self.joints, physicsClientId=self.client)
-        self.qpos = [s[0] for s in states]
-        self.qvel = [s[1] for s in states]
+        self._split(self._get_states(self.body, self.joints, physicsClientId=self.client))
 
     def _set_joints(self, positions: Sequence[float], velocities: Sequence[float]) -> None:
         p, cid = self._p, self.client
@@ -182,10 +182,10 @@ class PyBulletPhysics(Physics):
         )
         qvel = list(self.qvel)
         qvel[index] = value
-        self.qvel = qvel
+        self.qvel = tuple(qvel)
 
     def state_vector(self) -> np.ndarray:
-        values = self.qpos + self.qvel
+        values = [*self.qpos, *self.qvel]
         if not self.fixed_base:
             p, cid = self._p, self.client
             pos, orn = p.getBasePositionAndOrientation(self.body, physicsClientId=cid)
@@ -211,7 +211,15 @@ class PyBulletPhysics(Physics):
 
     def step(self) -> None:
         cid, body, forces = self.client, self.body, self._forces
-        if self.substep_calls:
+        if self._single_motor is not None:  # once per period, on the one actuated joint
+            self._set_motor(body, self._single_motor, self._torque, force=forces[0],
+                            physicsClientId=cid)  # fmt: skip
+            self._step_sim(physicsClientId=cid)
+        elif not self.substep_calls:  # once per period
+            self._set_motors(body, self.actuated, self._torque, forces=forces,
+                             physicsClientId=cid)  # fmt: skip
+            self._step_sim(physicsClientId=cid)
+        else:  # damped joints: torques before every physics step
             set_motors, step_sim, joints, torque = (
                 self._set_motors,
                 self._step_sim,
@@ -221,17 +229,20 @@ class PyBulletPhysics(Physics):
             for _ in range(self.substeps):
                 set_motors(body, joints, torque, forces=forces, physicsClientId=cid)
                 step_sim(physicsClientId=cid)
+        self._split(self._get_states(body, self.joints, physicsClientId=cid))
+
+    def _split(self, states: Sequence[Sequence[Any]]) -> None:
+        """Joint states -> ``qpos``, ``qvel`` (unpacked directly for the usual 1 or 2 joints)."""
+        n = len(states)
+        if n == 2:
+            (q0, v0, _, _), (q1, v1, _, _) = states
+            self.qpos, self.qvel = (q0, q1), (v0, v1)
+        elif n == 1:
+            ((q0, v0, _, _),) = states
+            self.qpos, self.qvel = (q0,), (v0,)
         else:
-            if len(forces) == 1:
-                self._set_motor(body, self.actuated[0], self._torque, force=forces[0],
-                                physicsClientId=cid)  # fmt: skip
-            else:
-                self._set_motors(body, self.actuated, self._torque, forces=forces,
-                                 physicsClientId=cid)  # fmt: skip
-            self._step_sim(physicsClientId=cid)
-        states = self._get_states(body, self.joints, physicsClientId=cid)
-        self.qpos = [s[0] for s in states]
-        self.qvel = [s[1] for s in states]
+            self.qpos = tuple([s[0] for s in states])
+            self.qvel = tuple([s[1] for s in states])
 
     # -- snapshots ---------------------------------------------------------------------------
     def capture(self) -> dict[str, Any]:
