@@ -32,7 +32,8 @@ class ModelSpec:
 
     Attributes:
         path: the model file (MJCF ``.xml`` for mujoco, URDF ``.urdf`` for pybullet).
-        substeps: physics steps per control period; None gives about 20 ms per period.
+        substeps: physics steps per control period. None: about 20 ms per period from an
+            MJCF's timestep; 4 for a URDF (4 x 5 ms by default).
         timestep: seconds per physics step, for formats that do not state it (URDF; None is
             5 ms). An MJCF states its own ``<option timestep>``: it must stay None there.
         gravity: m/s^2 along -z, for formats that do not state it (URDF; None is 9.81). An

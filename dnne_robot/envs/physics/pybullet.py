@@ -30,7 +30,7 @@ from .base import ModelSpec, Physics, Position
 Camera = tuple[tuple[float, float, float], tuple[float, float, float], tuple[float, float, float]]
 
 DEFAULT_TIMESTEP = 0.005
-DEFAULT_PERIOD = 0.02
+DEFAULT_SUBSTEPS = 4
 DEFAULT_GRAVITY = 9.81
 DEFAULT_CAMERA: Camera = ((0.0, -4.0, 1.0), (0.0, 0.0, 0.0), (0.0, 0.0, 1.0))
 _MARKER_RADIUS = 0.015
@@ -63,9 +63,7 @@ class PyBulletPhysics(Physics):
         camera: Camera | None = None,
     ) -> None:
         timestep = DEFAULT_TIMESTEP if spec.timestep is None else spec.timestep
-        substeps = spec.substeps
-        if substeps is None:
-            substeps = max(1, round(DEFAULT_PERIOD / timestep))
+        substeps = DEFAULT_SUBSTEPS if spec.substeps is None else spec.substeps
         if substeps < 1:
             raise ValueError(f"substeps must be >= 1, got {substeps}")
         fixed_base = spec.fixed_base

@@ -24,7 +24,8 @@ class ModelFile(Task):
     """Observation: ``physics.state_vector()`` as float32. Action: the physics' controls.
 
     Reset: the model's reference joint positions plus uniform noise of ``reset_noise``, and
-    velocities of the same noise. ``frame_skip`` defaults to about 20 ms per step. The
+    velocities of the same noise. ``frame_skip`` defaults to about 20 ms of an MJCF's timestep,
+    and to 4 (of ``timestep``, 5 ms by default) for a URDF. The
     URDF-only options (``fixed_base``, ``base_position``, ``timestep``, ``gravity``, ``ground``)
     are refused for an MJCF, which states them itself.
     """
