@@ -102,6 +102,7 @@ class PyBulletPhysics(Physics):
         movable = (p.JOINT_REVOLUTE, p.JOINT_PRISMATIC)
         infos = [p.getJointInfo(self.body, j, physicsClientId=cid) for j in range(n)]
         self.joints = tuple(j for j, info in enumerate(infos) if info[2] in movable)
+        self._n = len(self.joints)
         self.joint_effort = tuple(float(infos[j][10]) for j in self.joints)
         # Free joints: no default velocity motor, no Bullet-invented link damping.
         p.setJointMotorControlArray(
@@ -227,20 +228,22 @@ class PyBulletPhysics(Physics):
             for _ in range(self.substeps):
                 set_motors(body, joints, torque, forces=forces, physicsClientId=cid)
                 step_sim(physicsClientId=cid)
-        self._split(self._get_states(body, self.joints, physicsClientId=cid))
-
-    def _split(self, states: Sequence[Sequence[Any]]) -> None:
-        """Joint states -> ``qpos``, ``qvel`` (unpacked directly for the usual 1 or 2 joints)."""
-        n = len(states)
-        if n == 2:
-            (q0, v0, _, _), (q1, v1, _, _) = states
-            self.qpos, self.qvel = (q0, q1), (v0, v1)
-        elif n == 1:
+        # Inlined _split for the usual one or two joints: this runs once per control period.
+        states = self._get_states(body, self.joints, physicsClientId=cid)
+        n = self._n
+        if n == 1:
             ((q0, v0, _, _),) = states
             self.qpos, self.qvel = (q0,), (v0,)
+        elif n == 2:
+            (q0, v0, _, _), (q1, v1, _, _) = states
+            self.qpos, self.qvel = (q0, q1), (v0, v1)
         else:
-            self.qpos = tuple([s[0] for s in states])
-            self.qvel = tuple([s[1] for s in states])
+            self._split(states)
+
+    def _split(self, states: Sequence[Sequence[Any]]) -> None:
+        """Joint states (``getJointStates``) -> ``qpos``, ``qvel``."""
+        self.qpos = tuple([s[0] for s in states])
+        self.qvel = tuple([s[1] for s in states])
 
     # -- snapshots ---------------------------------------------------------------------------
     def capture(self) -> dict[str, Any]:
