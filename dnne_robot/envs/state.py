@@ -145,13 +145,36 @@ def get_env_state(env: gym.Env) -> dict[str, Any]:
     }
 
 
+#: The per-task, per-engine classes that ran our tasks before ``TaskEnv``, by class name, as
+#: (task, engine). Their states have the same physics layout, without the task's name.
+_LEGACY_CLASSES = {
+    f"{task}{suffix}": (task, engine)
+    for task in ("CartPole", "Pendulum", "Reach")
+    for engine, suffix in (("mujoco", "Mujoco"), ("pybullet", "PyBullet"))
+} | {"MujocoModelEnv": ("ModelFile", "mujoco"), "PyBulletModelEnv": ("ModelFile", "pybullet")}
+
+
+def _legacy_physics(base: gym.Env, state: dict[str, Any]) -> dict[str, Any] | None:
+    """A pre-TaskEnv state of the same task and engine as ``base``, given the task name."""
+    module, _, cls = str(state["env"]).rpartition(":")
+    task = getattr(base, "task", None)
+    if not module.endswith(("mujoco_envs", "pybullet_envs")) or task is None:
+        return None
+    if _LEGACY_CLASSES.get(cls) != (task.name, getattr(base, "engine", None)):
+        return None
+    return {**state["physics"], "task_name": task.name}
+
+
 def set_env_state(env: gym.Env, state: dict[str, Any]) -> None:
     """Put ``env`` (made the same way as the captured one) into the captured state."""
     base = env.unwrapped
     name = f"{type(base).__module__}:{type(base).__name__}"
+    physics = state["physics"]
     if state["env"] != name:
-        raise StateNotSupportedError(f"state was captured from {state['env']}, not {name}")
-    _set_physics_state(base, state["physics"])
+        physics = _legacy_physics(base, state)
+        if physics is None:
+            raise StateNotSupportedError(f"state was captured from {state['env']}, not {name}")
+    _set_physics_state(base, physics)
     base._np_random = make_rng(state["np_random"])
     base._np_random_seed = state["np_random_seed"]
     if state["action_space_rng"] is not None:
