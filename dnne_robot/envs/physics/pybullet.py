@@ -165,6 +165,7 @@ class PyBulletPhysics(Physics):
             p.resetJointState(self.body, j, q, v, physicsClientId=cid)
 
     def reset(self, qpos: Sequence[float], qvel: Sequence[float]) -> None:
+        self._forces = [0.0] * len(self.actuated)
         self._set_joints(qpos, qvel)
         if not self.fixed_base:
             p, cid = self._p, self.client

@@ -104,3 +104,16 @@ def test_render_and_close(engine: str) -> None:
 def test_model_spec_defaults() -> None:
     spec = ModelSpec("robot.urdf")
     assert spec.substeps is None and spec.fixed_base and not spec.damped
+
+
+def test_reset_clears_the_controls(physics: Physics) -> None:
+    """After a reset, stepping without new controls is the free motion of the model."""
+    physics.reset((0.1, 0.2), (0.0, 0.0))
+    physics.set_control((1.0, 1.0))
+    physics.reset((0.1, 0.2), (0.0, 0.0))
+    physics.step()
+    free = (physics.qpos, physics.qvel)
+    physics.reset((0.1, 0.2), (0.0, 0.0))
+    physics.set_control((0.0, 0.0))
+    physics.step()
+    assert (physics.qpos, physics.qvel) == free
