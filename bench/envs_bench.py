@@ -5,7 +5,8 @@ For every task on every installed engine it times, side by side in one process:
 * ``direct``: a hand-written loop on the engine's own API doing the same work per step as the
   adapter (the same physics substeps, reading the state, building the float32 observation,
   reward and termination), the way one would write it without ``dnne_robot.envs``;
-* ``adapter``: the adapter's ``step`` on the unwrapped env;
+* ``adapter``: the env's own ``step`` on the unwrapped env: for mujoco and pybullet a
+  ``TaskEnv``, the task's hooks over the engine's physics (``envs/tasks``, ``envs/physics``);
 * ``gym.make``: the same env behind gymnasium's TimeLimit / OrderEnforcing / PassiveEnvChecker;
 * ``vector``: ``make_env(..., num_envs=1)``, the SyncVectorEnv (SAME_STEP autoreset) trainers use;
 * ``vector8``: the same with 8 sub-envs, counted in env steps (the per-call cost amortised);

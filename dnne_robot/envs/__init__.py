@@ -8,15 +8,32 @@ reward, termination, truncation and control period. See ``docs/tasks.md``.
     vec = make_env("CartPole", "pybullet", num_envs=8, seed=0)
     obs, info = vec.reset()
 
-This package is copied verbatim into every exported project (as ``framework/envs``): it imports
-only the standard library, numpy and gymnasium at import time; mujoco, pybullet and imageio are
-imported inside the adapters that need them.
+Each task is written once (``tasks/``: reset, action, observation, reward, termination) over a
+small physics interface (``physics/base.py``) that each engine implements in its own module
+(``physics/mujoco.py``, ``physics/pybullet.py``); ``TaskEnv`` (``env.py``) joins the two into a
+gymnasium env. The engines are declared once, as data, in ``engines.py`` (:data:`ENGINE_SPECS`).
+
+This package is copied verbatim into every exported project (as ``framework/envs``), possibly
+without the physics modules of engines the export does not use: it imports only the standard
+library, numpy and gymnasium at import time; mujoco and pybullet are imported by their physics
+module, when an env on that engine is made, and imageio by ``record_rollout``.
 """
 
 from __future__ import annotations
 
-from .engines import ENGINES, PIP_INSTALL, engine_installed, prefer_headless_gl
+from .engines import (
+    ENGINE_SPECS,
+    ENGINES,
+    PIP_INSTALL,
+    Engine,
+    check_engine,
+    engine_installed,
+    get_engine,
+    physics_available,
+    prefer_headless_gl,
+)
 from .errors import (
+    EngineNotExportedError,
     EngineNotInstalledError,
     EnvError,
     ModelFileError,
@@ -47,12 +64,15 @@ prefer_headless_gl()
 
 __all__ = [
     "ENGINES",
+    "ENGINE_SPECS",
     "ISAAC_TASKS",
     "MODEL_FILE_IDS",
     "PIP_INSTALL",
     "REGISTERED_IDS",
     "TASKS",
     "TASK_ENGINES",
+    "Engine",
+    "EngineNotExportedError",
     "EngineNotInstalledError",
     "EnvError",
     "ModelFileError",
@@ -62,13 +82,16 @@ __all__ = [
     "UnknownEngineError",
     "UnknownTaskError",
     "capture_state",
+    "check_engine",
     "engine_installed",
     "env_id",
     "evaluate_policy",
     "format_table",
+    "get_engine",
     "isaac_task",
     "list_tasks",
     "make_env",
+    "physics_available",
     "record_rollout",
     "register_envs",
     "resolve_spec",

@@ -31,6 +31,10 @@ class EngineNotInstalledError(EnvError, ImportError):
     """The Python package of an engine (or of a renderer) is not installed."""
 
 
+class EngineNotExportedError(EnvError):
+    """This copy of ``envs`` (an exported package) was exported without the engine's physics."""
+
+
 class ModelFileError(EnvError):
     """An MJCF or URDF file that is missing or that the engine refuses to load."""
 

@@ -7,8 +7,15 @@ from typing import Any
 
 import numpy as np
 
-from .engines import ENGINES, PIP_INSTALL, check_engine, engine_installed
-from .errors import EngineNotInstalledError
+from .engines import (
+    ENGINES,
+    PIP_INSTALL,
+    check_engine,
+    engine_installed,
+    not_exported_error,
+    physics_available,
+)
+from .errors import EngineNotExportedError, EngineNotInstalledError
 from .make import make_env, resolve_spec
 from .registry import TASK_ENGINES, resolve_task
 
@@ -80,7 +87,8 @@ def sim_to_sim_table(
     """Evaluate one policy on every engine of ``task`` (or on ``engines``), one row each.
 
     A row is :func:`evaluate_policy`'s dict plus ``task``, ``engine`` and ``skipped`` (None, or
-    why the engine was not run: the task does not exist there, or its package is missing).
+    why the engine was not run: the task does not exist there, its package is missing, or this
+    package was exported without the engine's physics module).
     """
     name = resolve_task(task)
     rows: list[dict[str, Any]] = []
@@ -91,12 +99,14 @@ def sim_to_sim_table(
             if engines is None:
                 continue
             row["skipped"] = f"{name} is not available on {engine}"
+        elif not physics_available(engine):
+            row["skipped"] = str(not_exported_error(engine))
         elif not engine_installed(engine):
             row["skipped"] = f"{engine} is not installed: {PIP_INSTALL[engine]}"
         else:
             try:
                 row.update(evaluate_policy(act_fn, name, engine, episodes=episodes, seed=seed))
-            except EngineNotInstalledError as err:
+            except (EngineNotInstalledError, EngineNotExportedError) as err:
                 row["skipped"] = str(err)
         rows.append(row)
     return rows

@@ -12,8 +12,9 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, VectorEnv
 
 from .batched import BATCHED
-from .engines import ENGINES, PIP_INSTALL, check_engine, import_mujoco, import_pybullet
+from .engines import ENGINE_SPECS, PIP_INSTALL, check_engine
 from .errors import EngineNotInstalledError, EnvError, UnknownTaskError, did_you_mean
+from .physics import physics_class
 from .registry import ISAAC_TASKS, MODEL_FILE_IDS, TASK_ENGINES, TASKS, env_id
 from .state import EnvAccess
 
@@ -61,18 +62,21 @@ def resolve_spec(
 
 def _engine_of(spec_id: str) -> str | None:
     """The engine package behind a registered id, when it is one of ours."""
-    for engine in ENGINES:
+    for engine in ENGINE_SPECS:
         if spec_id.endswith(f"-{engine}-v0") and spec_id.startswith("dnne/"):
             return engine
     return None
 
 
 def _require_engine(spec_id: str) -> None:
+    """Fail early, in this process: the engine's physics module is here, its package installed.
+
+    Raises EngineNotExportedError (an export without this engine's physics module) before
+    EngineNotInstalledError: re-exporting, not ``pip install``, is what fixes the first.
+    """
     engine = _engine_of(spec_id)
-    if engine == "mujoco":
-        import_mujoco()
-    elif engine == "pybullet":
-        import_pybullet()
+    if engine is not None and ENGINE_SPECS[engine].physics_module is not None:
+        physics_class(engine).require_engine()
 
 
 def make_single(
@@ -197,11 +201,6 @@ def _make_batched(
 
 def _check_model_file(spec_id: str, path: str) -> None:
     """Raise ModelFileError for a missing/invalid model before any worker sees it."""
-    if spec_id == MODEL_FILE_IDS["mujoco"]:
-        from .mujoco_envs import load_mjcf
-
-        load_mjcf(path)
-    else:
-        from .pybullet_envs import find_urdf
-
-        find_urdf(path)
+    engine = _engine_of(spec_id)
+    if engine is not None:
+        physics_class(engine).check_model_file(path)

@@ -3,8 +3,9 @@
 Ids read ``dnne/<Task>-<engine>-v0``. A task means the same thing on every engine that has it:
 the same observation layout and units, action space, reward, termination, truncation and
 control period (see ``docs/tasks.md``). The gymnasium rows alias the classic-control classes
-themselves; the mujoco and pybullet rows are our adapters, imported only when made. Behaviour
-changes get a new version (``-v1`` beside ``-v0``), never an edit in place.
+themselves; the mujoco and pybullet rows are :class:`~.env.TaskEnv` (a task over that engine's
+physics), imported only when made. Behaviour changes get a new version (``-v1`` beside
+``-v0``), never an edit in place.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from .errors import TaskNotOnEngineError, UnknownTaskError, did_you_mean
 
 # "dnne_robot.envs" here, "framework.envs" inside an exported package.
 _PKG = __name__.rpartition(".")[0]
+#: Every task on a physics engine is a TaskEnv; importing it imports no engine.
+_TASK_ENV = f"{_PKG}.env:TaskEnv"
 _ID = re.compile(r"^dnne/(?P<task>\w+)-(?P<engine>\w+)-v(?P<version>\d+)$")
 
 #: Every id registered by :func:`register_envs`, in registration order.
@@ -53,39 +56,33 @@ def register_envs() -> None:
     _register(id="dnne/CartPole-gymnasium-v0",
               entry_point="gymnasium.envs.classic_control.cartpole:CartPoleEnv",
               max_episode_steps=500, reward_threshold=475.0)
-    _register(id="dnne/CartPole-mujoco-v0",
-              entry_point=f"{_PKG}.mujoco_envs:CartPoleMujoco",
-              max_episode_steps=500, reward_threshold=475.0)
-    _register(id="dnne/CartPole-pybullet-v0",
-              entry_point=f"{_PKG}.pybullet_envs:CartPolePyBullet",
-              max_episode_steps=500, reward_threshold=475.0)
+    _register(id="dnne/CartPole-mujoco-v0", entry_point=_TASK_ENV,
+              max_episode_steps=500, reward_threshold=475.0,
+              kwargs={"task": "CartPole", "engine": "mujoco"})
+    _register(id="dnne/CartPole-pybullet-v0", entry_point=_TASK_ENV,
+              max_episode_steps=500, reward_threshold=475.0,
+              kwargs={"task": "CartPole", "engine": "pybullet"})
 
     # Pendulum: Pendulum-v1 swing-up. Box(-2, 2) torque, dt 0.05 s, 200 steps, g = 10.
     _register(id="dnne/Pendulum-gymnasium-v0",
               entry_point="gymnasium.envs.classic_control.pendulum:PendulumEnv",
               max_episode_steps=200, kwargs={"g": 10.0})
-    _register(id="dnne/Pendulum-mujoco-v0",
-              entry_point=f"{_PKG}.mujoco_envs:PendulumMujoco",
-              max_episode_steps=200)
-    _register(id="dnne/Pendulum-pybullet-v0",
-              entry_point=f"{_PKG}.pybullet_envs:PendulumPyBullet",
-              max_episode_steps=200)
+    _register(id="dnne/Pendulum-mujoco-v0", entry_point=_TASK_ENV,
+              max_episode_steps=200, kwargs={"task": "Pendulum", "engine": "mujoco"})
+    _register(id="dnne/Pendulum-pybullet-v0", entry_point=_TASK_ENV,
+              max_episode_steps=200, kwargs={"task": "Pendulum", "engine": "pybullet"})
 
     # Reach: planar two-link arm to a random target. Box(-1, 1)^2 torques, dt 0.02 s, 100 steps.
-    _register(id="dnne/Reach-mujoco-v0",
-              entry_point=f"{_PKG}.mujoco_envs:ReachMujoco",
-              max_episode_steps=100)
-    _register(id="dnne/Reach-pybullet-v0",
-              entry_point=f"{_PKG}.pybullet_envs:ReachPyBullet",
-              max_episode_steps=100)
+    _register(id="dnne/Reach-mujoco-v0", entry_point=_TASK_ENV,
+              max_episode_steps=100, kwargs={"task": "Reach", "engine": "mujoco"})
+    _register(id="dnne/Reach-pybullet-v0", entry_point=_TASK_ENV,
+              max_episode_steps=100, kwargs={"task": "Reach", "engine": "pybullet"})
 
     # Any model file: make_env("robot.xml", "mujoco") / make_env("robot.urdf", "pybullet").
-    _register(id="dnne/ModelFile-mujoco-v0",
-              entry_point=f"{_PKG}.mujoco_envs:MujocoModelEnv",
-              max_episode_steps=1000)
-    _register(id="dnne/ModelFile-pybullet-v0",
-              entry_point=f"{_PKG}.pybullet_envs:PyBulletModelEnv",
-              max_episode_steps=1000)
+    _register(id="dnne/ModelFile-mujoco-v0", entry_point=_TASK_ENV,
+              max_episode_steps=1000, kwargs={"task": "ModelFile", "engine": "mujoco"})
+    _register(id="dnne/ModelFile-pybullet-v0", entry_point=_TASK_ENV,
+              max_episode_steps=1000, kwargs={"task": "ModelFile", "engine": "pybullet"})
 # fmt: on
 
 

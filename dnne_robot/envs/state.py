@@ -7,10 +7,11 @@ Floats are stored as Python floats, which round-trip float64 exactly.
 
 What is captured per sub-env:
 
-* physics: our adapters' ``capture_sim_state`` (MuJoCo integration state via ``mj_getState``;
-  PyBullet joint and base states); gymnasium classic-control ``state`` and its bookkeeping;
-  gymnasium MuJoCo envs' integration state plus the derived kinematic arrays their ``step``
-  reads before simulating;
+* physics: ``TaskEnv.capture_sim_state`` (MuJoCo integration state via ``mj_getState``;
+  PyBullet joint and base states; the task's own state); gymnasium classic-control ``state``
+  and its bookkeeping; gymnasium MuJoCo envs' integration state plus the derived kinematic
+  arrays their ``step`` reads before simulating (done by ``physics/mujoco.py``, the one module
+  that uses mujoco);
 * ``np_random`` bit-generator state, and the action space's sampler state when used;
 * ``TimeLimit`` elapsed steps and ``OrderEnforcing``'s has-reset flag.
 
@@ -26,22 +27,12 @@ import numpy as np
 from gymnasium.vector import AsyncVectorEnv, SyncVectorEnv, VectorEnv
 
 from .errors import StateNotSupportedError
+from .physics import physics_module
 
 FORMAT = "dnne-envs-state/1"
 
 # Attributes of gymnasium classic-control envs that carry state between steps.
 _CLASSIC_ATTRS = ("state", "steps_beyond_terminated", "last_u")
-
-# MjData arrays computed from the previous step that gymnasium's MuJoCo envs may read in step()
-# before simulating (Ant-v5 and Humanoid-v5 read body positions left by the last mj_step).
-_MJ_DERIVED = (
-    "xpos", "xquat", "xmat", "xipos", "ximat", "xanchor", "xaxis",
-    "geom_xpos", "geom_xmat", "site_xpos", "site_xmat", "cam_xpos", "cam_xmat",
-    "subtree_com", "subtree_linvel", "subtree_angmom", "cinert", "cdof", "cvel", "cacc",
-    "cfrc_int", "cfrc_ext", "qacc", "qfrc_actuator", "qfrc_bias", "qfrc_passive",
-    "qfrc_constraint", "actuator_force", "actuator_length", "actuator_velocity",
-    "ten_length", "ten_velocity", "sensordata", "energy",
-)  # fmt: skip
 
 
 # -- plain-value encoding ------------------------------------------------------------------
@@ -111,17 +102,7 @@ def _physics_state(env: gym.Env) -> dict[str, Any]:
             "attrs": {k: encode(getattr(env, k)) for k in _CLASSIC_ATTRS if hasattr(env, k)},
         }
     if _is_gym_mujoco(env):
-        import mujoco
-
-        sig = int(mujoco.mjtState.mjSTATE_INTEGRATION)
-        buf = np.empty(mujoco.mj_stateSize(env.model, sig), dtype=np.float64)
-        mujoco.mj_getState(env.model, env.data, buf, sig)
-        derived = {
-            name: getattr(env.data, name).tolist()
-            for name in _MJ_DERIVED
-            if isinstance(getattr(env.data, name, None), np.ndarray)
-        }
-        return {"engine": "gymnasium_mujoco", "physics": buf.tolist(), "derived": derived}
+        return physics_module("mujoco").capture_gym_env(env)
     raise StateNotSupportedError(
         f"cannot capture the state of {type(env).__module__}.{type(env).__name__}: supported are "
         "the dnne adapters (mujoco, pybullet), gymnasium classic-control envs and gymnasium "
@@ -137,19 +118,7 @@ def _set_physics_state(env: gym.Env, state: dict[str, Any]) -> None:
         for key, value in state["attrs"].items():
             setattr(env, key, decode(value))
     elif engine == "gymnasium_mujoco" and _is_gym_mujoco(env):
-        import mujoco
-
-        sig = int(mujoco.mjtState.mjSTATE_INTEGRATION)
-        buf = np.array(state["physics"], dtype=np.float64)
-        if buf.size != mujoco.mj_stateSize(env.model, sig):
-            raise StateNotSupportedError(
-                f"{type(env).__name__}: the saved MuJoCo state does not fit this model"
-            )
-        mujoco.mj_setState(env.model, env.data, buf, sig)
-        for name, values in state["derived"].items():
-            getattr(env.data, name)[...] = np.array(values, dtype=np.float64).reshape(
-                getattr(env.data, name).shape
-            )
+        physics_module("mujoco").restore_gym_env(env, state)
     else:
         raise StateNotSupportedError(f"cannot restore a {engine!r} state into {type(env).__name__}")
 
@@ -176,13 +145,36 @@ def get_env_state(env: gym.Env) -> dict[str, Any]:
     }
 
 
+#: The per-task, per-engine classes that ran our tasks before ``TaskEnv``, by class name, as
+#: (task, engine). Their states have the same physics layout, without the task's name.
+_LEGACY_CLASSES = {
+    f"{task}{suffix}": (task, engine)
+    for task in ("CartPole", "Pendulum", "Reach")
+    for engine, suffix in (("mujoco", "Mujoco"), ("pybullet", "PyBullet"))
+} | {"MujocoModelEnv": ("ModelFile", "mujoco"), "PyBulletModelEnv": ("ModelFile", "pybullet")}
+
+
+def _legacy_physics(base: gym.Env, state: dict[str, Any]) -> dict[str, Any] | None:
+    """A pre-TaskEnv state of the same task and engine as ``base``, given the task name."""
+    module, _, cls = str(state["env"]).rpartition(":")
+    task = getattr(base, "task", None)
+    if not module.endswith(("mujoco_envs", "pybullet_envs")) or task is None:
+        return None
+    if _LEGACY_CLASSES.get(cls) != (task.name, getattr(base, "engine", None)):
+        return None
+    return {**state["physics"], "task_name": task.name}
+
+
 def set_env_state(env: gym.Env, state: dict[str, Any]) -> None:
     """Put ``env`` (made the same way as the captured one) into the captured state."""
     base = env.unwrapped
     name = f"{type(base).__module__}:{type(base).__name__}"
+    physics = state["physics"]
     if state["env"] != name:
-        raise StateNotSupportedError(f"state was captured from {state['env']}, not {name}")
-    _set_physics_state(base, state["physics"])
+        physics = _legacy_physics(base, state)
+        if physics is None:
+            raise StateNotSupportedError(f"state was captured from {state['env']}, not {name}")
+    _set_physics_state(base, physics)
     base._np_random = make_rng(state["np_random"])
     base._np_random_seed = state["np_random_seed"]
     if state["action_space_rng"] is not None:

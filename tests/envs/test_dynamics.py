@@ -59,10 +59,8 @@ def test_cartpole_push_signs(engine: str) -> None:
 
 def _set_cartpole_state(env: gym.Env, state: list[float]) -> None:
     """Put any engine's CartPole into ``[x, x_dot, theta, theta_dot]``."""
-    if hasattr(env, "data"):
-        env._set_physics((state[0], state[2]), (state[1], state[3]))
-    elif hasattr(env, "body"):
-        env._set_joints((state[0], state[2]), (state[1], state[3]))
+    if hasattr(env, "physics"):  # a TaskEnv, on any physics engine
+        env.physics.reset((state[0], state[2]), (state[1], state[3]))
     else:
         env.state = np.array(state, dtype=np.float64)
 
@@ -154,6 +152,7 @@ def test_reach_observation_is_consistent() -> None:
     """The fingertip-target vector equals forward kinematics of the reported joint angles."""
     pytest.importorskip("mujoco")
     env = gym.make(env_id("Reach", "mujoco")).unwrapped
+    physics = env.physics
     obs, _ = env.reset(seed=2)
     for _ in range(10):
         obs, *_ = env.step(np.array([0.7, -0.4], dtype=np.float32))
@@ -164,7 +163,7 @@ def test_reach_observation_is_consistent() -> None:
     # ... and equals MuJoCo's own fingertip site.
     import mujoco
 
-    mujoco.mj_kinematics(env.model, env.data)
-    site = env.data.site("fingertip").xpos[:2]
+    mujoco.mj_kinematics(physics.model, physics.data)
+    site = physics.data.site("fingertip").xpos[:2]
     np.testing.assert_allclose(site - [tx, ty], [dx, dy], atol=1e-6)
     env.close()

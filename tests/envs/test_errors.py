@@ -121,13 +121,15 @@ def test_model_file_engine_mismatch(tmp_path) -> None:
 
 
 def _inject_nan(env: gym.Env) -> None:
-    if hasattr(env, "data"):
-        env.data.qvel[0] = np.nan
+    physics = env.physics
+    if physics.engine == "mujoco":
+        physics.data.qvel[0] = np.nan
     else:
         import pybullet as p
 
-        state = p.getJointState(env.body, env.joints[0], physicsClientId=env._client)
-        p.resetJointState(env.body, env.joints[0], state[0], np.nan, physicsClientId=env._client)
+        body, joint, cid = physics.body, physics.joints[0], physics.client
+        state = p.getJointState(body, joint, physicsClientId=cid)
+        p.resetJointState(body, joint, state[0], np.nan, physicsClientId=cid)
 
 
 @pytest.mark.parametrize(

@@ -153,7 +153,7 @@ def test_mujoco_assets_match_task_constants() -> None:
     pytest.importorskip("mujoco")
     from dnne_robot.envs.tasks import CARTPOLE, PENDULUM, REACH
 
-    cart = gym.make("dnne/CartPole-mujoco-v0").unwrapped.model
+    cart = gym.make("dnne/CartPole-mujoco-v0").unwrapped.physics.model
     assert cart.opt.gravity[2] == pytest.approx(-CARTPOLE.gravity)
     assert cart.opt.timestep * CARTPOLE.substeps == pytest.approx(CARTPOLE.dt)
     assert cart.body("cart").mass[0] == pytest.approx(CARTPOLE.cart_mass)
@@ -162,12 +162,12 @@ def test_mujoco_assets_match_task_constants() -> None:
     rod_inertia = CARTPOLE.pole_mass * (2 * CARTPOLE.pole_half_length) ** 2 / 12
     assert cart.body("pole").inertia[1] == pytest.approx(rod_inertia)
 
-    pend = gym.make("dnne/Pendulum-mujoco-v0").unwrapped.model
+    pend = gym.make("dnne/Pendulum-mujoco-v0").unwrapped.physics.model
     assert pend.opt.gravity[2] == pytest.approx(-PENDULUM.gravity)
     assert pend.body("rod").mass[0] == pytest.approx(PENDULUM.mass)
     assert pend.body("rod").inertia[1] == pytest.approx(PENDULUM.mass * PENDULUM.length**2 / 12)
 
-    reach = gym.make("dnne/Reach-mujoco-v0").unwrapped.model
+    reach = gym.make("dnne/Reach-mujoco-v0").unwrapped.physics.model
     for link in ("link1", "link2"):
         assert reach.body(link).mass[0] == pytest.approx(REACH.link_mass)
     assert list(reach.dof_damping) == pytest.approx([REACH.joint_damping] * 2)
@@ -180,8 +180,9 @@ def test_pybullet_assets_match_task_constants() -> None:
 
     def dyn(spec_id: str) -> tuple:
         env = gym.make(spec_id).unwrapped
-        info = [p.getDynamicsInfo(env.body, j, physicsClientId=env._client) for j in env.joints]
-        joints = [p.getJointInfo(env.body, j, physicsClientId=env._client) for j in env.joints]
+        body, cid, movable = env.physics.body, env.physics.client, env.physics.joints
+        info = [p.getDynamicsInfo(body, j, physicsClientId=cid) for j in movable]
+        joints = [p.getJointInfo(body, j, physicsClientId=cid) for j in movable]
         env.close()
         return info, joints
 

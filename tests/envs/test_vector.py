@@ -56,9 +56,9 @@ def test_spec_forms_give_vector_envs(spec, engine: str, expected_id: str) -> Non
 def test_model_file_env_semantics() -> None:
     pytest.importorskip("mujoco")
     vec = make_env(asset_path("reach.xml"), "mujoco", num_envs=2, seed=0, max_episode_steps=5)
-    env = vec.envs[0].unwrapped
-    assert vec.single_observation_space.shape == (env.model.nq + env.model.nv,)
-    assert vec.single_action_space.shape == (env.model.nu,)
+    model = vec.envs[0].unwrapped.physics.model
+    assert vec.single_observation_space.shape == (model.nq + model.nv,)
+    assert vec.single_action_space.shape == (model.nu,)
     np.testing.assert_array_equal(vec.single_action_space.high, [1.0, 1.0])
     vec.reset()
     for _ in range(5):

@@ -1,0 +1,64 @@
+"""The tasks, each written once over the physics interface (dm_control's Task/Physics split).
+
+One module per task holds the numbers every engine must agree on (a frozen ``*Params``
+dataclass: masses, lengths, control period, limits, horizon) and the :class:`Task` that gives
+them meaning: reset distribution, action, observation, reward, termination. The MJCF/URDF
+assets encode the same numbers, and ``tests/envs`` checks the compiled models against these
+constants. Spaces are built from the params, so every engine hands out equal spaces.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import UnknownTaskError, did_you_mean
+from .base import ASSET_DIR, Task, asset_path
+from .cartpole import CARTPOLE, CartPole, CartPoleParams, cartpole_reset
+from .model_file import ModelFile
+from .pendulum import (
+    PENDULUM,
+    Pendulum,
+    PendulumParams,
+    angle_normalize,
+    pendulum_cost,
+    pendulum_reset,
+)
+from .reach import REACH, Reach, ReachParams
+
+#: Every task class by name; ``TaskEnv(task="Reach", engine=...)`` looks them up here.
+TASK_CLASSES: dict[str, type[Task]] = {
+    cls.name: cls for cls in (CartPole, Pendulum, Reach, ModelFile)
+}
+
+
+def make_task(name: str, **options: Any) -> Task:
+    """A new instance of the task called ``name`` (options go to its constructor)."""
+    if name not in TASK_CLASSES:
+        raise UnknownTaskError(
+            f"unknown task {name!r}.{did_you_mean(name, TASK_CLASSES)}"
+            f" Tasks: {', '.join(TASK_CLASSES)}."
+        )
+    return TASK_CLASSES[name](**options)
+
+
+__all__ = [
+    "ASSET_DIR",
+    "CARTPOLE",
+    "PENDULUM",
+    "REACH",
+    "TASK_CLASSES",
+    "CartPole",
+    "CartPoleParams",
+    "ModelFile",
+    "Pendulum",
+    "PendulumParams",
+    "Reach",
+    "ReachParams",
+    "Task",
+    "angle_normalize",
+    "asset_path",
+    "cartpole_reset",
+    "make_task",
+    "pendulum_cost",
+    "pendulum_reset",
+]
