@@ -44,7 +44,7 @@ from .errors import (
     UnknownTaskError,
 )
 from .evaluate import evaluate_policy, format_table, sim_to_sim_table
-from .make import make_env, resolve_spec
+from .make import make_env, required_engines, resolve_spec
 from .record import record_rollout
 from .registry import (
     ISAAC_TASKS,
@@ -94,6 +94,7 @@ __all__ = [
     "physics_available",
     "record_rollout",
     "register_envs",
+    "required_engines",
     "resolve_spec",
     "restore_state",
     "sim_to_sim_table",

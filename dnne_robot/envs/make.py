@@ -22,6 +22,25 @@ _MODEL_SUFFIX_ENGINE = {".xml": "mujoco", ".mjcf": "mujoco", ".urdf": "pybullet"
 VECTORIZATIONS = ("auto", "sync", "async", "batched")
 
 
+def required_engines(spec: str | os.PathLike[str], engine: str = "gymnasium") -> tuple[str, ...]:
+    """The engines ``make_env(spec, engine)`` steps and checkpoints with, without making it.
+
+    A model file needs the engine its suffix names; a dnne task, the engine asked for; a
+    gymnasium id whose env is MuJoCo's (``InvertedPendulum-v5``) needs mujoco too, whose
+    physics module captures its state for checkpoints.
+    """
+    text = os.fspath(spec)
+    suffix = Path(text).suffix.lower()
+    if suffix in _MODEL_SUFFIX_ENGINE:
+        return (_MODEL_SUFFIX_ENGINE[suffix],)
+    if text in TASK_ENGINES or text in ISAAC_TASKS:
+        return (engine,)
+    registered = gym.registry.get(text)
+    if registered is not None and "mujoco" in str(registered.entry_point):
+        return ("gymnasium", "mujoco")
+    return (engine,)
+
+
 def resolve_spec(
     spec: str | os.PathLike[str], engine: str = "gymnasium"
 ) -> tuple[str, dict[str, Any]]:

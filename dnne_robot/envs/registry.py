@@ -16,12 +16,14 @@ from typing import Any
 import gymnasium as gym
 
 from .engines import ENGINES, check_engine
+from .env import TaskEnv
 from .errors import TaskNotOnEngineError, UnknownTaskError, did_you_mean
 
 # "dnne_robot.envs" here, "framework.envs" inside an exported package.
 _PKG = __name__.rpartition(".")[0]
-#: Every task on a physics engine is a TaskEnv; importing it imports no engine.
-_TASK_ENV = f"{_PKG}.env:TaskEnv"
+#: Every task on a physics engine is a TaskEnv; importing it imports no engine (an export
+#: copies the modules its registry imports, so this is an import, not an entry-point string).
+_TASK_ENV = TaskEnv
 _ID = re.compile(r"^dnne/(?P<task>\w+)-(?P<engine>\w+)-v(?P<version>\d+)$")
 
 #: Every id registered by :func:`register_envs`, in registration order.
@@ -30,7 +32,7 @@ REGISTERED_IDS: list[str] = []
 
 def _register(
     id: str,  # noqa: A002 - the name gymnasium.register uses
-    entry_point: str,
+    entry_point: Any,
     max_episode_steps: int,
     reward_threshold: float | None = None,
     kwargs: dict[str, Any] | None = None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from ..envs import ISAAC_TASKS, env_id
+from ..envs import ISAAC_TASKS, env_id, get_engine, required_engines
 from ..envs.errors import EnvError
 from .base import Constant, NodeExporter, constant_name
 from .rl import ConfigExporter
@@ -38,8 +38,30 @@ def resolve_task(node: PlannedNode, plan: Plan, field: str) -> tuple[str | None,
 
 
 def engine_of(node: PlannedNode, plan: Plan) -> str:
+    """The engine the env node runs on: its ``engine`` widget, else ``--sim``; a model file
+    under ``auto`` runs on the engine that loads it."""
     engine = node.params.get("engine", "auto")
-    return plan.sim if engine in (None, "auto") else engine
+    if engine not in (None, "auto"):
+        return engine
+    if str(node.params.get("env_name", "")).lower().endswith((".xml", ".mjcf", ".urdf")):
+        return required_engines(str(node.params["env_name"]))[0]
+    return plan.sim
+
+
+class EngineExporter(NodeExporter):
+    """A node that makes a simulator: it carries the physics and requirements of its engines."""
+
+    def engines(self, node: PlannedNode, plan: Plan) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    def modules(self, node: PlannedNode, plan: Plan) -> list[str]:
+        physics = [f"envs.{get_engine(e).physics_module}" for e in self.engines(node, plan)
+                   if get_engine(e).physics_module is not None]
+        return [*super().modules(node, plan), *physics]
+
+    def requirements_for(self, node: PlannedNode, plan: Plan) -> list[str]:
+        reqs = [r for e in self.engines(node, plan) for r in get_engine(e).requirements]
+        return [*super().requirements_for(node, plan), *reqs]
 
 
 def ignored_notices(node: PlannedNode, plan: Plan, widgets: dict[str, str]) -> list[str]:
@@ -56,9 +78,12 @@ def ignored_notices(node: PlannedNode, plan: Plan, widgets: dict[str, str]) -> l
     return notes
 
 
-class SimEnvExporter(NodeExporter):
+class SimEnvExporter(EngineExporter):
     base = "nodes.robotics:SimEnvNode"
     requirements = ("torch>=2.4", "numpy>=1.24")
+
+    def engines(self, node: PlannedNode, plan: Plan) -> tuple[str, ...]:
+        return required_engines(str(node.params["env_name"]), engine_of(node, plan))
 
     def validate_parameters(self, node: PlannedNode, plan: Plan) -> list[Problem]:
         _, error = resolve_task(node, plan, "env_name")
@@ -95,8 +120,11 @@ class RewardExporter(NodeExporter):
     requirements = ("torch>=2.4",)
 
 
-class EnvConfigExporter(ConfigExporter):
+class EnvConfigExporter(EngineExporter, ConfigExporter):
     base = "nodes.flow:EnvConfigNode"
+
+    def engines(self, node: PlannedNode, plan: Plan) -> tuple[str, ...]:
+        return (plan.sim,)
 
     def validate_parameters(self, node: PlannedNode, plan: Plan) -> list[Problem]:
         task = node.params["task"]

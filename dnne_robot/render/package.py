@@ -18,13 +18,6 @@ from .framework import DEPLOY, PACKAGE_ROOT, POLICY_COMMANDS, RAY, RUNNER, closu
 from .jinja import environment
 from .literals import docstring_text, py_literal
 
-SIM_REQUIREMENTS = {
-    "gymnasium": ["gymnasium>=1.1"],
-    "mujoco": ["gymnasium>=1.1", "mujoco>=3.1"],
-    "pybullet": ["gymnasium>=1.1", "pybullet>=3.2"],
-}
-SIM_PHYSICS = {"mujoco": "envs.mujoco_envs", "pybullet": "envs.pybullet_envs"}
-
 
 class RenderError(Exception):
     """A template failed or produced invalid Python; names the template and the node."""
@@ -122,17 +115,13 @@ def framework_files(plan: Plan, meta: dict) -> dict[str, str]:
         for module in part.modules:
             roots.setdefault(module, part.why)
     files = closure(roots)
-    if "envs/__init__.py" in files and plan.sim in SIM_PHYSICS:
-        files = closure({**roots, SIM_PHYSICS[plan.sim]: f"--sim {plan.sim}: its physics"})
     return {**files, **data_files(files)}
 
 
-def requirements(plan: Plan, copied: dict[str, str]) -> list[str]:
+def requirements(plan: Plan) -> list[str]:
     reqs = {"numpy>=1.24", "tqdm>=4.60"}  # tqdm: the runner's progress bar
     for node in module_nodes(plan):
         reqs.update(get_exporter(node.spec.exporter).requirements_for(node, plan))
-    if "envs/__init__.py" in copied:
-        reqs.update(SIM_REQUIREMENTS[plan.sim])
     if plan.backend == "ray":
         reqs.add("ray[default]>=2.9")
     return sorted(reqs)
@@ -168,7 +157,7 @@ def render(plan: Plan, template_dirs: list[Path] | None = None) -> RenderedPacka
     meta = _meta(plan)
     parts = runner_parts(plan, meta)
     copied = framework_files(plan, meta)
-    reqs = requirements(plan, copied)
+    reqs = requirements(plan)
     common = {
         "plan": plan,
         "nodes": [node_context(n, plan) for n in plan.nodes],

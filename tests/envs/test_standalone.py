@@ -93,7 +93,8 @@ def test_copied_as_framework_envs(tmp_path: Path) -> None:
         vec = envs.make_env("Reach", "pybullet", seed=0)
         vec.reset()
         vec.step(vec.action_space.sample())
-        print(gym.spec("dnne/Reach-pybullet-v0").entry_point)
+        entry = gym.spec("dnne/Reach-pybullet-v0").entry_point
+        print(f"{entry.__module__}:{entry.__name__}")
         print(any(m.startswith("dnne_robot") for m in sys.modules))
         """,
         cwd=tmp_path,
