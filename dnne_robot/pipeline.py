@@ -14,12 +14,18 @@ from .validate import Problem, ValidationError, check_workflow
 from .workflow import WidgetInfo, Workflow, load_workflow
 
 
-def widget_lookup(class_type: str) -> list[WidgetInfo] | None:
-    """The catalog's widget order, for UI files whose inputs do not name their widgets."""
+def widget_lookup(class_type: str, n_values: int | None = None) -> list[WidgetInfo] | None:
+    """The catalog's widget order, for UI files whose inputs do not name their widgets (an
+    older layout of the type when ``n_values`` fits it and not the current one)."""
     spec = get_spec(class_type)
     if spec is None:
         return None
-    return [WidgetInfo(w.name, w.control_after_generate) for w in spec.widgets]
+    current = [WidgetInfo(w.name, w.control_after_generate) for w in spec.widgets]
+    if n_values is not None and n_values != len(current):
+        for layout in spec.legacy_widgets:
+            if len(layout) == n_values:
+                return [WidgetInfo(name) for name in layout]
+    return current
 
 
 def port_lookup(class_type: str) -> tuple[list[str], list[str]] | None:
@@ -54,16 +60,23 @@ def _linked_widgets(plan: Plan) -> list[Problem]:
 
 
 def check(path: Path, *, ui_workflow: Path | None = None, sim: str = "gymnasium",
-          backend: str = "local", optimize: bool = False) -> Checked:
-    """Read and validate; the plan is built only when the graph has no errors."""
+          backend: str = "local", optimize: bool = False,
+          allow_custom_code: Path | None = None) -> Checked:
+    """Read and validate; the plan is built only when the graph has no errors.
+
+    ``allow_custom_code`` is the folder user scripts (DNNE's Custom Computation) may come
+    from; without it a graph that runs user code is refused.
+    """
     wf = load_workflow(path, ui_workflow=ui_workflow, widgets=widget_lookup, ports=port_lookup)
     problems = check_workflow(wf)
     if any(p.severity == "error" for p in problems):
         return Checked(wf, None, problems)
     plan = make_plan(wf, sim=sim, backend=backend, source_name=Path(path).name,
                      optimize=optimize)
+    plan.workflow_dir = Path(path).resolve().parent
+    plan.custom_code_dir = Path(allow_custom_code) if allow_custom_code is not None else None
     problems += _linked_widgets(plan)
-    for node in plan.nodes:
+    for node in (*plan.nodes, *plan.absorbed):
         problems += get_exporter(node.spec.exporter).validate_parameters(node, plan)
     if optimize:
         optimize_plan(plan)
@@ -75,9 +88,10 @@ def check(path: Path, *, ui_workflow: Path | None = None, sim: str = "gymnasium"
 
 def export(path: Path, out_dir: Path, *, ui_workflow: Path | None = None, sim: str = "gymnasium",
            backend: str = "local", optimize: bool = False, force: bool = False,
-           templates: list[Path] | None = None) -> Checked:
+           templates: list[Path] | None = None, allow_custom_code: Path | None = None) -> Checked:
     """Export ``path`` to ``out_dir``; raises ValidationError listing every problem."""
-    checked = check(path, ui_workflow=ui_workflow, sim=sim, backend=backend, optimize=optimize)
+    checked = check(path, ui_workflow=ui_workflow, sim=sim, backend=backend, optimize=optimize,
+                    allow_custom_code=allow_custom_code)
     if checked.errors or checked.plan is None:
         raise ValidationError(checked.problems)
     pkg = render(checked.plan, templates)

@@ -30,12 +30,18 @@ def get_spec(class_type: str) -> NodeSpec | None:
     return _index().get(class_type)
 
 
-def suggest(class_type: str) -> str | None:
-    """The closest known type name, for "did you mean" messages."""
-    match = difflib.get_close_matches(class_type, list(_index()), n=1, cutoff=0.6)
+def suggest(class_type: str, families: set[str] | None = None) -> str | None:
+    """The closest known type name, for "did you mean" messages.
+
+    With ``families`` (ml, rl, robotics, flow: those of the nodes the unknown one is wired
+    to), only names of those families are offered; without, only a very close name is.
+    """
+    names = [n for n, spec in _index().items() if not families or spec.category in families]
+    cutoff = 0.6 if families else 0.85
+    match = difflib.get_close_matches(class_type, names, n=1, cutoff=cutoff)
     if not match:
-        lowered = {k.lower(): k for k in _index()}
-        match = difflib.get_close_matches(class_type.lower(), list(lowered), n=1, cutoff=0.6)
+        lowered = {k.lower(): k for k in names}
+        match = difflib.get_close_matches(class_type.lower(), list(lowered), n=1, cutoff=cutoff)
         return lowered[match[0]] if match else None
     return match[0]
 

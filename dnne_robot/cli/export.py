@@ -25,6 +25,10 @@ def export(
     templates: Annotated[list[Path] | None, typer.Option(
         help="Folder whose templates override the built-in ones (repeatable); "
              "nodes/<type>.py.jinja overrides one node type, e.g. nodes/reward.py.jinja.")] = None,
+    allow_custom_code: Annotated[Path | None, typer.Option(
+        help="Folder the workflow's user scripts (DNNE Custom Computation src_path) come from; "
+             "they are copied into the export and run by it. Without it such a workflow is "
+             "refused: a script is code.")] = None,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No warnings.")] = False,
 ) -> None:
     """Export WORKFLOW to a runnable package in OUTPUT."""
@@ -39,7 +43,8 @@ def export(
             say(f"error: --backend {backend!r} is not one of: {', '.join(BACKENDS)}")
             raise typer.Exit(2)
         checked = run_export(workflow, output, ui_workflow=ui_workflow, sim=sim, backend=backend,
-                             optimize=optimize, force=force, templates=templates)
+                             optimize=optimize, force=force, templates=templates,
+                             allow_custom_code=allow_custom_code)
         if not quiet:
             for problem in checked.problems:
                 say(str(problem), "yellow")

@@ -18,12 +18,15 @@ def validate(
         Path | None, typer.Option(help="UI file an API prompt came from.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print problems as JSON.")] = False,
+    allow_custom_code: Annotated[Path | None, typer.Option(
+        help="Folder the workflow's user scripts come from (as for export).")] = None,
 ) -> None:
     """Check WORKFLOW; exit 1 when it has errors."""
     from ..pipeline import check
 
     with user_errors():
-        checked = check(workflow, ui_workflow=ui_workflow, sim=sim)
+        checked = check(workflow, ui_workflow=ui_workflow, sim=sim,
+                        allow_custom_code=allow_custom_code)
         if as_json:
             typer.echo(json.dumps([p.__dict__ for p in checked.problems], indent=2))
         else:

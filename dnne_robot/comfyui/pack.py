@@ -22,8 +22,8 @@ from .. import __version__
 from ..catalog import get_spec, object_info
 from ..plan.names import NameAllocator, camel
 from ..render.jinja import environment
+from ..render.layout import py_block
 from ..render.literals import UnsafeLiteralError, comment_text
-from .literal_block import py_block
 
 #: The output node's type name, display name and default file name.
 EXPORT_NODE = "DNNERobotExportWorkflow"

@@ -58,6 +58,7 @@ from .registry import (
     register_envs,
 )
 from .state import capture_state, restore_state
+from .tasks import observation_fields
 
 # Headless machines: let MuJoCo pick EGL before anything imports it (no-op with a display).
 prefer_headless_gl()
@@ -90,6 +91,7 @@ __all__ = [
     "get_engine",
     "isaac_task",
     "list_tasks",
+    "observation_fields",
     "make_env",
     "physics_available",
     "record_rollout",

@@ -42,9 +42,12 @@ class NodeExporter:
             module relative to the framework (``"nodes.rl:PPOTrainerNode"``).
         framework: further framework modules the generated module imports (``"runtime"``).
         requirements: pip requirements the module needs.
+        derived: constants the exporter adds beyond the widget values (read from the graph:
+            a network's layers, an optimizer's networks); the framework class reads them.
     """
 
     template: ClassVar[str] = "nodes/subclass.py.jinja"
+    derived: ClassVar[tuple[str, ...]] = ()
     base: ClassVar[str] = ""
     framework: ClassVar[tuple[str, ...]] = ("runtime",)
     requirements: ClassVar[tuple[str, ...]] = ()
@@ -60,6 +63,11 @@ class NodeExporter:
 
     def meta(self, node: PlannedNode, plan: Plan) -> dict[str, Any]:
         """What this node tells ``runner.py``'s ``META`` (the first node to say a key wins)."""
+        return {}
+
+    def files(self, node: PlannedNode, plan: Plan) -> dict[str, bytes]:
+        """Files the export carries for this node (a data file, a user script), by their
+        path inside the export; ``manifest.json`` records each with its sha256."""
         return {}
 
     def validate_parameters(self, node: PlannedNode, plan: Plan) -> list[Problem]:

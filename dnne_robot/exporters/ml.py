@@ -50,6 +50,7 @@ class BatchNormExporter(TorchNodeExporter):
 
 class NetworkExporter(TorchNodeExporter):
     base = "nodes.ml:NetworkNode"
+    derived = ("LAYER_SIZES",)
 
     def validate_parameters(self, node: PlannedNode, plan: Plan) -> list[Problem]:
         try:
@@ -65,3 +66,146 @@ class NetworkExporter(TorchNodeExporter):
 
 class SupervisedTrainerExporter(TorchNodeExporter):
     base = "nodes.ml:SupervisedTrainerNode"
+
+
+# ----------------------------------------------------------------------------- DNNE
+class DatasetExporter(TorchNodeExporter):
+    """MNIST / CIFAR-10: the node reads the standard files at ``data_path`` when it runs."""
+
+    def meta(self, node: PlannedNode, plan: Plan) -> dict:
+        return {"data_path": str(node.params["data_path"])}
+
+
+class MNISTDatasetExporter(DatasetExporter):
+    base = "nodes.data:MNISTDatasetNode"
+
+
+class CIFAR10DatasetExporter(DatasetExporter):
+    base = "nodes.data:CIFAR10DatasetNode"
+
+
+class BatchSamplerExporter(TorchNodeExporter):
+    base = "nodes.data:BatchSamplerNode"
+
+
+class GetBatchExporter(TorchNodeExporter):
+    base = "nodes.data:GetBatchNode"
+
+
+class DNNENetworkExporter(TorchNodeExporter):
+    """DNNE's Neural Network: the Linear Layers from 'layers' back to 'to_output'."""
+
+    base = "nodes.learning:DNNENetworkNode"
+    derived = ("LAYERS",)
+
+    def layers(self, node: PlannedNode, plan: Plan) -> list[PlannedNode]:
+        """The Linear Layer chain, first to last, walked back from ``to_output``."""
+        chain: list[PlannedNode] = []
+        link = node.links.get("to_output")
+        while link is not None:
+            source = plan.by_id(link.source)
+            if source.spec.exporter != "ml.dnne_linear" or source in chain:
+                break
+            chain.insert(0, source)
+            link = source.links.get("input")
+        return chain
+
+    def validate_parameters(self, node: PlannedNode, plan: Plan) -> list[Problem]:
+        if not self.layers(node, plan):
+            return [self.problem(node, "to_output", "no Linear Layer feeds it: wire the "
+                                 "network's 'layers' output through Linear Layer nodes back "
+                                 "into 'to_output'")]
+        return []
+
+    def constants(self, node: PlannedNode, plan: Plan) -> list[Constant]:
+        layers = tuple(
+            (int(n.params["output_size"]), bool(n.params["bias"]), str(n.params["activation"]),
+             float(n.params["dropout"]), str(n.params["weight_init"]))
+            for n in self.layers(node, plan))
+        ids = ", ".join(f"#{n.id}" for n in self.layers(node, plan))
+        return [Constant("LAYERS", layers, f"Linear Layers {ids}"),
+                *super().constants(node, plan)]
+
+
+class LinearLayerExporter(NodeExporter):
+    """DNNE's Linear Layer runs inside its Neural Network: nothing of its own to export."""
+
+
+class CrossEntropyExporter(TorchNodeExporter):
+    base = "nodes.learning:CrossEntropyLossNode"
+
+
+def _networks(node: PlannedNode, plan: Plan) -> tuple[str, ...]:
+    return tuple(link.source for name, link in node.all_links() if name == "model")
+
+
+class SGDExporter(TorchNodeExporter):
+    base = "nodes.learning:SGDOptimizerNode"
+    derived = ("MODEL_IDS", "SEQUENCED")
+
+    def validate_parameters(self, node: PlannedNode, plan: Plan) -> list[Problem]:
+        bad = [m for m in _networks(node, plan)
+               if plan.by_id(m).spec.exporter != "ml.dnne_network"]
+        if bad:
+            return [self.problem(node, "model", f"node #{bad[0]} is not a Neural Network: an "
+                                 "optimizer's 'model' takes Neural Network 'model' outputs")]
+        return []
+
+    def constants(self, node: PlannedNode, plan: Plan) -> list[Constant]:
+        loss = node.links.get("loss")
+        sequenced = loss is not None and \
+            plan.by_id(loss.source).spec.exporter == "ml.training_sequencer"
+        return [Constant("MODEL_IDS", _networks(node, plan), "the networks it trains"),
+                Constant("SEQUENCED", sequenced, "a Training Sequencer backpropagates for it"),
+                *super().constants(node, plan)]
+
+
+class TrainingSequencerExporter(TorchNodeExporter):
+    base = "nodes.learning:TrainingSequencerNode"
+    derived = ("ORDER_INDICES", "OPTIMIZER_MODELS")
+
+    def order(self, node: PlannedNode) -> tuple[tuple[int, ...], str | None]:
+        connected = [i for i in range(1, 5) if f"loss{i}" in node.links]
+        text = str(node.params["order"])
+        try:
+            named = [int(p) for p in text.replace(" ", "").split(",") if p]
+        except ValueError:
+            return (), f"{text!r} is not a comma-separated list of loss numbers (e.g. '2,1')"
+        extra = [i for i in named if i not in connected]
+        if extra:
+            return (), f"names loss{extra[0]}, which is not connected"
+        return tuple(dict.fromkeys([*named, *connected])), None
+
+    def optimizers(self, node: PlannedNode, plan: Plan) -> dict[int, tuple[str, ...]]:
+        found = {}
+        for i in self.order(node)[0]:
+            feeds = [(n, name) for n, name, link in plan.consumers(node.id)
+                     if node.spec.outputs[link.source_slot].name == f"to_opt{i}"]
+            sgd = next((n for n, name in feeds if n.spec.exporter == "ml.sgd"), None)
+            found[i] = _networks(sgd, plan) if sgd is not None else ()
+        return found
+
+    def validate_parameters(self, node: PlannedNode, plan: Plan) -> list[Problem]:
+        order, why = self.order(node)
+        if why:
+            return [self.problem(node, "order", why)]
+        if not order:
+            return [self.problem(node, "loss1", "no loss is connected")]
+        lonely = [i for i, models in self.optimizers(node, plan).items() if not models]
+        if lonely:
+            return [self.problem(node, f"to_opt{lonely[0]}", "must feed an SGD Optimizer's "
+                                 "'loss', whose networks this loss trains")]
+        return []
+
+    def constants(self, node: PlannedNode, plan: Plan) -> list[Constant]:
+        return [Constant("ORDER_INDICES", self.order(node)[0], "order, connected losses"),
+                Constant("OPTIMIZER_MODELS", self.optimizers(node, plan),
+                         "loss -> its optimizer's networks"),
+                *super().constants(node, plan)]
+
+
+class EpochTrackerExporter(TorchNodeExporter):
+    base = "nodes.learning:EpochTrackerNode"
+
+    def meta(self, node: PlannedNode, plan: Plan) -> dict:
+        return {"default_steps": None}  # the tracker ends the run after max_epochs

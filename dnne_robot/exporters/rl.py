@@ -6,6 +6,7 @@ import math
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import TYPE_CHECKING
 
+from ..envs import ISAAC_TASKS, get_engine
 from .base import Constant, NodeExporter, parse_sizes
 
 if TYPE_CHECKING:
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
 
 class PPOAgentExporter(NodeExporter):
     base = "nodes.rl:PPOAgentNode"
+    derived = ("LAYER_SIZES",)
     requirements = ("torch>=2.4",)
 
     def validate_parameters(self, node: PlannedNode, plan: Plan) -> list[Problem]:
@@ -58,36 +60,40 @@ class PPOTrainerExporter(NodeExporter):
         return []
 
 
-class ConfigExporter(NodeExporter):
-    """A config node: its widget values as one ``CONFIG`` dict."""
-
-    template = "nodes/config.py.jinja"
-
-    def config(self, node: PlannedNode, plan: Plan) -> dict:
-        return dict(node.params)
-
-    def constants(self, node: PlannedNode, plan: Plan) -> list[Constant]:
-        return [Constant("CONFIG", self.config(node, plan))]
+class VirtualConfigExporter(NodeExporter):
+    """DNNE's PPO Config and Balancer Config: read by the PPO Agent they feed, never run."""
 
 
-class PPOConfigExporter(ConfigExporter):
-    base = "nodes.flow:PPOConfigNode"
-
-
-class BalancerConfigExporter(ConfigExporter):
-    base = "nodes.flow:BalancerConfigNode"
+#: The actor-critic of an Isaac Gym task's PPO, from IsaacGymEnvs' ``cfg/train/<Task>PPO``
+#: (``network.mlp``); DNNE's PPO Agent trains with it.
+ISAAC_TRAIN_NETWORKS: dict[str, tuple[tuple[int, ...], str]] = {"Cartpole": ((32, 32), "elu")}
+DEFAULT_TRAIN_NETWORK = ((256, 128, 64), "elu")
 
 
 class CompactPPOAgentExporter(NodeExporter):
+    """DNNE's PPO Agent: the env and PPO config nodes wired into it become its constants."""
+
     base = "nodes.rl:CompactPPOAgentNode"
+    derived = ("ENV", "PPO", "BALANCING", "HIDDEN_SIZES", "ACTIVATION")
     requirements = ("torch>=2.4",)
 
     def meta(self, node: PlannedNode, plan: Plan) -> dict:
         meta = {"agent_node": node.id, "default_run_dir": str(node.params["save_path"]),
-                "default_steps": None}  # MAX_ITERATIONS rollouts
+                "default_steps": None}  # PPO Config's max_iterations rollouts
+        env = _linked(node, plan, "env_config")
+        if env is not None:
+            task = str(env.params["task"])
+            meta.update(env_node=env.id, task=ISAAC_TASKS.get(task, task), engine=plan.sim)
         if node.params["resume_from"]:
             meta["resume_from"] = str(node.params["resume_from"])
         return meta
+
+    def modules(self, node: PlannedNode, plan: Plan) -> list[str]:
+        physics = get_engine(plan.sim).physics_module
+        return [*super().modules(node, plan), *([f"envs.{physics}"] if physics else [])]
+
+    def requirements_for(self, node: PlannedNode, plan: Plan) -> list[str]:
+        return [*super().requirements_for(node, plan), *get_engine(plan.sim).requirements]
 
     def validate_parameters(self, node: PlannedNode, plan: Plan) -> list[Problem]:
         problems = []
@@ -95,30 +101,58 @@ class CompactPPOAgentExporter(NodeExporter):
             why = _unsafe_path(str(node.params[field]), optional)
             if why:
                 problems.append(self.problem(node, field, why))
+        env, ppo = _linked(node, plan, "env_config"), _linked(node, plan, "ppo_config")
+        if env is None or env.spec.exporter != "robotics.env_config":
+            problems.append(self.problem(node, "env_config", "takes an Isaac Gym Environment "
+                                         "Config node's 'env' output"))
+        if ppo is None or ppo.spec.exporter != "rl.ppo_config":
+            problems.append(self.problem(node, "ppo_config", "takes a PPO Config node's "
+                                         "'config' output"))
+        if problems:
+            return problems
+        assert ppo is not None
+        if ppo.params["max_iterations"] != node.params["max_iterations"]:
+            plan.notices.append(
+                f"node #{node.id}: PPO Config #{ppo.id} max_iterations="
+                f"{ppo.params['max_iterations']} bounds the training, as in DNNE "
+                f"(the agent's max_iterations={node.params['max_iterations']} does not)")
         if "balancing_config" in node.links:
-            plan.notices.append(f"node #{node.id} {node.title!r}: balancing_config recorded but "
-                                "not used: the local backend runs one process")
-        ppo = _linked_params(node, plan, "ppo_config")
-        if ppo is not None:
-            text = str(ppo.get("hidden_sizes", "64,64"))
-            try:  # the agent's module splits on commas only
-                if parse_sizes(text) != tuple(int(s) for s in text.split(",")):
-                    raise ValueError("write the layer widths as '64,64'")
-            except ValueError as exc:
-                source = plan.by_id(node.links["ppo_config"].source)
-                problems.append(self.problem(source, "hidden_sizes", str(exc)))
-        if ppo and ppo.get("max_iterations") != node.params["max_iterations"]:
-            plan.notices.append(f"node #{node.id}: max_iterations={node.params['max_iterations']} "
-                                f"wins over PPOConfig max_iterations={ppo.get('max_iterations')}")
-        if ppo and ppo.get("lr_schedule") == "adaptive":
-            plan.notices.append(f"node #{node.id}: lr_schedule=adaptive runs a fixed learning "
-                                "rate with KL early stopping (target_kl 0.02)")
+            plan.notices.append(f"node #{node.id}: balancing_config recorded in hparams.json; "
+                                "one process runs the agent")
         return problems
 
+    def constants(self, node: PlannedNode, plan: Plan) -> list[Constant]:
+        env, ppo = _linked(node, plan, "env_config"), _linked(node, plan, "ppo_config")
+        balancer = _linked(node, plan, "balancing_config")
+        assert env is not None and ppo is not None
+        task = str(env.params["task"])
+        sizes, activation = ISAAC_TRAIN_NETWORKS.get(task, DEFAULT_TRAIN_NETWORK)
+        env_config = {"task": task, "dnne_task": ISAAC_TASKS.get(task, task),
+                      "engine": plan.sim, "num_envs": int(env.params["num_envs"]),
+                      "seed": int(env.params["seed"])}
+        return [
+            Constant("ENV", env_config, f"from #{env.id} Isaac Gym Environment Config"),
+            Constant("PPO", {k: ppo.params[k] for k in (w.name for w in ppo.spec.widgets)},
+                     f"from #{ppo.id} PPO Config"),
+            Constant("BALANCING", dict(balancer.params) if balancer is not None else None,
+                     f"from #{balancer.id}" if balancer is not None else "none wired"),
+            Constant("HIDDEN_SIZES", sizes, f"{task}'s PPO network (IsaacGymEnvs)"),
+            Constant("ACTIVATION", activation),
+            *super().constants(node, plan),
+        ]
 
-def _linked_params(node: PlannedNode, plan: Plan, input_name: str) -> dict | None:
+
+class SimulationTrackerExporter(NodeExporter):
+    base = "nodes.rl:SimulationTrackerNode"
+    requirements = ("torch>=2.4",)
+
+    def meta(self, node: PlannedNode, plan: Plan) -> dict:
+        return {"default_steps": None}  # the tracker ends the run
+
+
+def _linked(node: PlannedNode, plan: Plan, input_name: str) -> PlannedNode | None:
     link = node.links.get(input_name)
-    return dict(plan.by_id(link.source).params) if link else None
+    return plan.by_id(link.source) if link else None
 
 
 def _unsafe_path(text: str, optional: bool) -> str | None:

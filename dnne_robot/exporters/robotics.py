@@ -5,24 +5,13 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from ..envs import ISAAC_TASKS, env_id, get_engine, required_engines
+from ..envs import ISAAC_TASKS, env_id, get_engine, observation_fields, required_engines
 from ..envs.errors import EnvError
 from .base import Constant, NodeExporter, constant_name
-from .rl import ConfigExporter
 
 if TYPE_CHECKING:
     from ..plan import Plan, PlannedNode
     from ..validate import Problem
-
-#: DNNE / Isaac Gym widgets that have no meaning once the task runs on --sim.
-ISAAC_ONLY = {
-    "isaac_gym_path": "Isaac Gym is not used: the task runs on --sim {sim}",
-    "isaac_gym_envs_path": "Isaac Gym is not used: the task runs on --sim {sim}",
-    "headless": "simulators always run headless here (use `runner.py record` to see a rollout)",
-    "physics_engine": "physics_engine={value} has no meaning under --sim {sim}",
-    "device": "simulation runs on the CPU under --sim {sim}; the learner's device is "
-              "`runner.py train --device`",
-}
 
 
 def resolve_task(node: PlannedNode, plan: Plan, field: str) -> tuple[str | None, str | None]:
@@ -64,20 +53,6 @@ class EngineExporter(NodeExporter):
         return [*super().requirements_for(node, plan), *reqs]
 
 
-def ignored_notices(node: PlannedNode, plan: Plan, widgets: dict[str, str]) -> list[str]:
-    notes = []
-    for name, why in widgets.items():
-        if name not in node.node.inputs:
-            continue
-        spec = node.spec.input(name)
-        if spec is not None and node.params.get(name) == spec.default and name != "physics_engine":
-            continue
-        value = node.params.get(name)
-        notes.append(f"node #{node.id} {node.title!r}: {name} ignored: "
-                     + why.format(sim=plan.sim, value=value))
-    return notes
-
-
 class SimEnvExporter(EngineExporter):
     base = "nodes.robotics:SimEnvNode"
     requirements = ("torch>=2.4", "numpy>=1.24")
@@ -87,9 +62,7 @@ class SimEnvExporter(EngineExporter):
 
     def validate_parameters(self, node: PlannedNode, plan: Plan) -> list[Problem]:
         _, error = resolve_task(node, plan, "env_name")
-        problems = [self.problem(node, "env_name", error)] if error else []
-        plan.notices.extend(ignored_notices(node, plan, ISAAC_ONLY))
-        return problems
+        return [self.problem(node, "env_name", error)] if error else []
 
     def constants(self, node: PlannedNode, plan: Plan) -> list[Constant]:
         engine = engine_of(node, plan)
@@ -120,32 +93,77 @@ class RewardExporter(NodeExporter):
     requirements = ("torch>=2.4",)
 
 
-class EnvConfigExporter(EngineExporter, ConfigExporter):
-    base = "nodes.flow:EnvConfigNode"
+class EnvConfigExporter(NodeExporter):
+    """DNNE's Isaac Gym Environment Config: read by the simulator or PPO Agent it feeds."""
+
+    def validate_parameters(self, node: PlannedNode, plan: Plan) -> list[Problem]:
+        task = node.params["task"]
+        if task == "FrankaDNNE":
+            return [self.problem(node, "task", "FrankaDNNE is DNNE's Franka Panda arm task, "
+                                 "which runs on Isaac Gym only: dnne-robot has no Franka Panda "
+                                 f"on --sim {plan.sim}")]
+        if task not in ISAAC_TASKS:
+            known = ", ".join(f"{k} (as {v})" for k, v in sorted(ISAAC_TASKS.items()))
+            return [self.problem(node, "task", f"Isaac Gym task {task!r} has no counterpart "
+                                               f"off Isaac Gym; tasks that run here: {known}")]
+        return []
+
+
+def env_config_node(node: PlannedNode, plan: Plan) -> PlannedNode | None:
+    """The Isaac Gym Environment Config node wired into ``node``'s ``env_config``."""
+    link = node.links.get("env_config")
+    return plan.by_id(link.source) if link is not None else None
+
+
+def dnne_task(config: PlannedNode) -> str:
+    """The dnne task an Isaac Gym task runs as (``Cartpole`` -> ``CartPole``)."""
+    task = str(config.params["task"])
+    return ISAAC_TASKS.get(task, task)
+
+
+def observation_schema(sim: PlannedNode, plan: Plan) -> dict[str, tuple[int, int]] | None:
+    """The observation fields of the task a DNNE simulator node runs, or None."""
+    config = env_config_node(sim, plan)
+    if config is None:
+        return None
+    return observation_fields(dnne_task(config)) or None
+
+
+class IsaacGymSimExporter(EngineExporter):
+    """DNNE's simulator: the env config node's task, on the --sim engine, one env."""
+
+    base = "nodes.robotics:IsaacGymSimNode"
+    derived = ("TASK", "ENGINE", "SEED", "NULL_ACTION")
+    requirements = ("torch>=2.4", "numpy>=1.24")
 
     def engines(self, node: PlannedNode, plan: Plan) -> tuple[str, ...]:
         return (plan.sim,)
 
     def validate_parameters(self, node: PlannedNode, plan: Plan) -> list[Problem]:
-        task = node.params["task"]
-        if task not in ISAAC_TASKS:
-            known = ", ".join(sorted(ISAAC_TASKS))
-            return [self.problem(node, "task", f"Isaac Gym task {task!r} has no counterpart "
-                                               f"here; tasks that exist: {known}")]
-        notes = ignored_notices(node, plan, {
-            "headless": ISAAC_ONLY["headless"],
-            "physics_engine": ISAAC_ONLY["physics_engine"],
-            "device": ISAAC_ONLY["device"],
-            "dt": "dt={value} ignored: the task's own control period is used so the task means "
-                  "the same on every engine",
-        })
-        plan.notices.extend(notes)
+        config = env_config_node(node, plan)
+        if config is None or config.spec.exporter != "robotics.env_config":
+            return [self.problem(node, "env_config", "takes an Isaac Gym Environment Config "
+                                 "node's 'env' output")]
+        text = str(node.params["null_action"]).strip()
+        try:
+            [float(v) for v in text.split(",") if v.strip()]
+        except ValueError:
+            return [self.problem(node, "null_action", f"{text!r} is not comma-separated "
+                                 "numbers")]
         return []
 
-    def config(self, node: PlannedNode, plan: Plan) -> dict:
-        task = node.params["task"]
-        return {**node.params, "engine": plan.sim, "dnne_task": ISAAC_TASKS.get(task, task)}
+    def constants(self, node: PlannedNode, plan: Plan) -> list[Constant]:
+        config = env_config_node(node, plan)
+        assert config is not None
+        null = tuple(float(v) for v in str(node.params["null_action"]).split(",") if v.strip())
+        return [Constant("TASK", dnne_task(config), f"from #{config.id} task="
+                                                   f"{config.params['task']!r}"),
+                Constant("ENGINE", plan.sim, "export --sim"),
+                Constant("SEED", int(config.params["seed"]), f"from #{config.id}"),
+                Constant("NULL_ACTION", null),
+                *super().constants(node, plan)]
 
     def meta(self, node: PlannedNode, plan: Plan) -> dict:
-        task = node.params["task"]
-        return {"env_node": node.id, "task": ISAAC_TASKS.get(task, task), "engine": plan.sim}
+        config = env_config_node(node, plan)
+        task = dnne_task(config) if config is not None else None
+        return {"env_node": node.id, "task": task, "engine": plan.sim}

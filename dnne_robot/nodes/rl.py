@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from typing import Any, ClassVar
 
 import torch
@@ -26,9 +27,10 @@ from ..rl import (
     PPOTrainer,
     preload_optimizer,
 )
-from ..runtime import END, In, QueueNode
+from ..runtime import END, In, QueueNode, RunComplete
 from .sim import SimHandle
 from .sync import PolicyModel
+from .timing import parse_duration
 
 
 class PPOAgentNode(QueueNode):
@@ -249,17 +251,44 @@ class PPOTrainerNode(QueueNode):
             self.logger.close()
 
 
-class CompactPPOAgentNode(QueueNode):
-    """DNNE's compact-style PPO agent: builds the simulator, the policy and the trainer from
-    its config nodes' values and trains in its own loop for ``MAX_ITERATIONS`` rollouts
-    (unless ``runner.py train --steps`` says otherwise)."""
+def dnne_ppo_config(ppo: dict[str, Any], batch_size: int) -> PPOConfig:
+    """DNNE's PPO Config values (rl_games' names and meanings) as this PPO's hyperparameters.
 
-    INPUTS = (
-        In("env_config", mode="sticky"),
-        In("ppo_config", mode="sticky"),
-        In("balancing_config", mode="sticky", optional=True),
+    ``minibatch_size`` is capped at the rollout (rl_games requires it to fit); without
+    ``truncate_grads`` gradients are not clipped; ``value_loss_coef`` is rl_games'
+    ``critic_coef``, whose value loss carries the same 1/2 as this PPO's.
+    """
+    return PPOConfig(
+        num_steps=ppo["horizon_length"],
+        num_epochs=ppo["num_epochs"],
+        minibatch_size=min(ppo["minibatch_size"], batch_size),
+        gamma=ppo["gamma"],
+        gae_lambda=ppo["gae_lambda"],
+        clip_coef=ppo["clip_param"],
+        clip_vloss=ppo["use_clipped_value_loss"],
+        vf_coef=ppo["value_loss_coef"],
+        ent_coef=ppo["entropy_coef"],
+        learning_rate=ppo["learning_rate"],
+        anneal_lr=ppo["lr_schedule"] == "linear",
+        max_grad_norm=ppo["max_grad_norm"] if ppo["truncate_grads"] else float("inf"),
+        norm_adv=ppo["normalize_advantage"],
+        target_kl=None,
     )
-    OUTPUTS = ("agent",)
+
+
+class CompactPPOAgentNode(QueueNode):
+    """DNNE's PPO Agent: trains PPO on ``ENV``'s task with ``PPO``'s settings (DNNE's PPO
+    Config values), in its own loop, for PPO Config's ``max_iterations`` rollouts (unless
+    ``runner.py train --steps`` says otherwise). The actor-critic is the task's own
+    (``HIDDEN_SIZES``, ``ACTIVATION``), with a running observation normaliser when
+    ``normalize_input`` is on; rewards are scaled by ``reward_shaper_scale``."""
+
+    OUTPUTS = ("agent", "training_stats", "eval_stats")
+    ENV: ClassVar[dict[str, Any]]
+    PPO: ClassVar[dict[str, Any]]
+    BALANCING: ClassVar[dict[str, Any] | None]
+    HIDDEN_SIZES: ClassVar[tuple[int, ...]]
+    ACTIVATION: ClassVar[str]
     MAX_ITERATIONS: ClassVar[int]
     CHECKPOINT_INTERVAL: ClassVar[int]
     EVAL_INTERVAL: ClassVar[int]
@@ -269,81 +298,44 @@ class CompactPPOAgentNode(QueueNode):
     RESUME_FROM: ClassVar[str]
 
     def setup(self) -> None:
-        self.sim: SimHandle | None = None
-        self.policy: ActorCritic | None = None
-        self.trainer: PPOTrainer | None = None
-        self.logger: MetricsLogger | None = None
-        self.pending_state: dict[str, Any] | None = None
-        self.updates = 0
-        if self.ctx.command == "train":
-            preload_optimizer()
-            self.ctx.boundary_nodes.add(self.node_id)  # Ctrl-C stops the run after an update
-
-    @staticmethod
-    def ppo_config(ppo: dict[str, Any]) -> PPOConfig:
-        """DNNE's PPOConfig values as this project's PPO hyperparameters."""
-        return PPOConfig(
-            num_steps=ppo["horizon_length"],
-            num_epochs=ppo["num_epochs"],
-            minibatch_size=ppo["minibatch_size"],
-            gamma=ppo["gamma"],
-            gae_lambda=ppo["gae_lambda"],
-            clip_coef=ppo["clip_param"],
-            clip_vloss=False,
-            vf_coef=ppo["value_loss_coef"],
-            ent_coef=ppo["entropy_coef"],
-            learning_rate=ppo["learning_rate"],
-            anneal_lr=ppo["lr_schedule"] == "linear",
-            max_grad_norm=ppo["max_grad_norm"],
-            target_kl=0.02 if ppo["lr_schedule"] == "adaptive" else None,
-        )
-
-    def build(self, env_config: dict[str, Any], ppo: dict[str, Any]) -> None:
-        """Simulator, policy and trainer from the config nodes' values."""
-        num_envs = self.ctx.options.get("num_envs") or env_config["num_envs"]
-        self.sim = SimHandle(
-            self.ctx,
-            task=env_config["dnne_task"],
-            engine=env_config["engine"],
-            num_envs=num_envs,
-            seed=self.ctx.seed + env_config["seed"],
-        )
-        sizes = tuple(int(s) for s in str(ppo.get("hidden_sizes", "64,64")).split(","))
+        env, ppo = self.ENV, self.PPO
+        num_envs = self.ctx.options.get("num_envs") or env["num_envs"]
+        self.sim = SimHandle(self.ctx, task=env["dnne_task"], engine=env["engine"],
+                             num_envs=num_envs, seed=self.ctx.seed + env["seed"])
         self.policy = ActorCritic(
             self.ctx.env_info["obs_dim"],
             ActionSpec.from_dict(self.ctx.env_info["action"]),
-            hidden_sizes=sizes,
-            activation=ppo.get("activation", "tanh"),
+            hidden_sizes=self.HIDDEN_SIZES,
+            activation=self.ACTIVATION,
+            normalize_obs=ppo["normalize_input"],
         ).to(self.ctx.device)
-        config = self.ppo_config(ppo)
+        config = dnne_ppo_config(ppo, ppo["horizon_length"] * num_envs)
         if self.ctx.max_steps is None:
-            self.ctx.max_steps = self.MAX_ITERATIONS * config.num_steps * num_envs
-        self.trainer = PPOTrainer(
-            self.policy, config, num_envs, self.ctx.max_steps,
-            seed=self.ctx.seed, device=self.ctx.device,
-        )
+            self.ctx.max_steps = ppo["max_iterations"] * config.num_steps * num_envs
+        self.reward_scale = float(ppo["reward_shaper_scale"])
+        self.trainer = PPOTrainer(self.policy, config, num_envs, self.ctx.max_steps,
+                                  seed=self.ctx.seed, device=self.ctx.device)
+        self.logger: MetricsLogger | None = None
+        self.updates = 0
         if self.ctx.command == "train":
-            hparams = {"node": self.node_id, **config.to_dict(), "env": env_config}
+            hparams = {"node": self.node_id, **config.to_dict(), "env": env,
+                       "dnne_ppo_config": ppo, "balancing": self.BALANCING}
             self.logger = MetricsLogger(self.ctx.run_dir, hparams, self.ctx.seed)
-        if self.pending_state is not None:
-            self.load_state_dict(self.pending_state)
+            preload_optimizer()
+            self.ctx.boundary_nodes.add(self.node_id)  # Ctrl-C stops the run after an update
 
-    async def compute(
-        self, env_config: dict[str, Any], ppo_config: dict[str, Any],
-        balancing_config: dict[str, Any] | None = None,
-    ) -> Any:
-        if self.sim is None:
-            self.build(env_config, ppo_config)
+    async def compute(self) -> Any:
         sim, policy, trainer = self.sim, self.policy, self.trainer
-        assert sim is not None and policy is not None and trainer is not None
         obs = sim.obs
         while self.ctx.budget_left() and not self.ctx.stopping:
             # log-probabilities and values: scored per rollout by the trainer
             step = policy.act(obs, update_normalizer=True, score=False)
             result = sim.step(step.env_action)
             done = result.done
+            rewards = result.rewards * self.reward_scale if self.reward_scale != 1.0 \
+                else result.rewards
             stats = trainer.record(
-                step, result.rewards, done.terminated, done.truncated,
+                step, rewards, done.terminated, done.truncated,
                 result.next_observations, done.final_observations,
             )
             obs = result.next_observations
@@ -357,7 +349,6 @@ class CompactPPOAgentNode(QueueNode):
     def after_update(self, stats: dict[str, Any]) -> None:
         """Counters, evaluation, metrics, progress and checkpoints after an update."""
         sim, trainer = self.sim, self.trainer
-        assert sim is not None and trainer is not None and self.policy is not None
         self.updates += 1
         self.ctx.opt_steps = self.updates
         self.ctx.summary["updates"] = self.updates
@@ -383,10 +374,7 @@ class CompactPPOAgentNode(QueueNode):
         if (due or last) and self.ctx.checkpointer is not None:
             self.ctx.checkpointer.save(f"update {self.updates}")
 
-    def state_dict(self) -> dict[str, Any] | None:
-        if self.trainer is None:
-            return self.pending_state
-        assert self.sim is not None and self.policy is not None
+    def state_dict(self) -> dict[str, Any]:
         return {
             "sim": self.sim.state_dict(),
             "policy_config": self.policy.config(),
@@ -396,18 +384,93 @@ class CompactPPOAgentNode(QueueNode):
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if self.trainer is None:
-            self.pending_state = state
-            return
-        assert self.sim is not None and self.policy is not None
         self.sim.load_state_dict(state["sim"])
         self.policy.load_state_dict(state["policy"])
         self.trainer.load_state_dict(state["trainer"])
         self.updates = state["updates"]
-        self.pending_state = None
 
     def close(self, reason: str) -> None:
         if getattr(self, "logger", None) is not None:
             self.logger.close()
         if getattr(self, "sim", None) is not None:
+            self.ctx.summary["episodes"] = len(self.sim.episodes)
             self.sim.close()
+
+
+class SimulationTrackerNode(QueueNode):
+    """DNNE's Simulation Tracker: counts steps (``step_done``), episodes (``episode_done``)
+    and the losses between them, and ends the run when it is done: ``MAX_EPISODES``
+    episodes; a success rate of ``SUCCESS_THRESHOLD`` over the last 100 (``custom_metrics``
+    ``success``); or no better average episode loss for min(500, max_episodes / 10)
+    episodes. With ``TELEMETRY_LEVEL`` on, it logs its counts every ``TELEMETRY_INTERVAL``
+    ("<N>_steps", "<N>_episodes" or a duration such as "30s")."""
+
+    INPUTS = (
+        In("step_done", mode="any", optional=True),
+        In("episode_done", mode="any", optional=True),
+        In("loss", mode="any", optional=True),
+        In("custom_metrics", mode="any", optional=True),
+    )
+    OUTPUTS = ()
+    MAX_EPISODES: ClassVar[int]
+    SUCCESS_THRESHOLD: ClassVar[float]
+    TELEMETRY_INTERVAL: ClassVar[str]
+    TELEMETRY_LEVEL: ClassVar[str]
+
+    def setup(self) -> None:
+        self.steps = self.episodes = 0
+        self.episode_length = 0
+        self.loss_sum = 0.0
+        self.metrics: dict[str, Any] = {}
+        self.successes: deque[bool] = deque(maxlen=100)
+        self.best_loss = float("inf")
+        self.best_episode = 0
+        self.last_report = (time.monotonic(), 0, 0)
+
+    def compute(self, **inputs: Any) -> dict[str, Any]:
+        ((name, value),) = inputs.items()
+        if name == "step_done":
+            self.steps += 1
+            self.episode_length += 1
+        elif name == "loss":
+            self.loss_sum += float(value.detach()) if isinstance(value, torch.Tensor) \
+                else float(value)
+        elif name == "custom_metrics":
+            self.metrics = dict(value) if isinstance(value, dict) else {}
+        else:
+            self._episode_done()
+        self._telemetry()
+        return {}
+
+    def _episode_done(self) -> None:
+        self.episodes += 1
+        average = self.loss_sum / max(1, self.episode_length)
+        self.successes.append(bool(self.metrics.get("success", False)))
+        if average < self.best_loss:
+            self.best_loss, self.best_episode = average, self.episodes
+        self.ctx.summary.update(tracked_episodes=self.episodes, episode_loss=average)
+        self.loss_sum, self.episode_length = 0.0, 0
+        patience = min(500, self.MAX_EPISODES // 10)
+        if self.episodes >= self.MAX_EPISODES:
+            raise RunComplete(f"{self.episodes} episodes (max_episodes)")
+        if len(self.successes) == 100 and \
+                sum(self.successes) / 100 >= self.SUCCESS_THRESHOLD:
+            raise RunComplete(f"success rate {sum(self.successes)}% over 100 episodes")
+        if self.episodes - self.best_episode > patience:
+            raise RunComplete(f"no better episode loss for {patience} episodes")
+
+    def _telemetry(self) -> None:
+        if self.TELEMETRY_LEVEL == "off":
+            return
+        when, steps, episodes = self.last_report
+        text = self.TELEMETRY_INTERVAL.strip()
+        if text.endswith("_steps"):
+            due = self.steps - steps >= max(1, int(text.removesuffix("_steps") or 1))
+        elif text.endswith("_episodes"):
+            due = self.episodes - episodes >= max(1, int(text.removesuffix("_episodes") or 1))
+        else:
+            due = time.monotonic() - when >= (parse_duration(text) or 30.0)
+        if due:
+            self.last_report = (time.monotonic(), self.steps, self.episodes)
+            self.log.warning("steps %d, episodes %d, best episode loss %.5f", self.steps,
+                             self.episodes, self.best_loss)

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from ..runtime import END, In, QueueNode
+from ..runtime import END, In, QueueNode, RunComplete
 from .sim import SimHandle
 
 #: CartPole-v1's pole angle limit (radians), which the reward node checks.
@@ -133,3 +133,88 @@ class CartPoleRewardNode(QueueNode):
         if self.consumers["info_dict"]:  # counted only when read: int() waits for the tensor
             outputs["info_dict"] = {"out_of_bounds": int(done.sum())}
         return outputs
+
+
+class IsaacGymSimNode(QueueNode):
+    """DNNE's Isaac Gym Simulator, on the ``--sim`` engine: one environment, one step per
+    action.
+
+    It starts with a step of ``NULL_ACTION`` and sends that observation before any action
+    comes, which starts the graph's control loop. Each ``action`` steps the env; when the
+    episode ends, the terminal observation goes out with ``done``, then (``RESET_WHEN_DONE``)
+    the new episode's first observation. A ``reset`` message starts a new episode. The run
+    ends when ``runner.py train --steps`` environment steps are spent.
+
+    ``TASK`` and ``ENGINE`` come from the Isaac Gym Environment Config node it is wired to.
+    """
+
+    INPUTS = (In("action", mode="any"), In("reset", mode="any", optional=True))
+    OUTPUTS = ("observation", "done")
+    TASK: ClassVar[str]
+    ENGINE: ClassVar[str]
+    SEED: ClassVar[int]
+    NULL_ACTION: ClassVar[tuple[float, ...]]
+    RESET_WHEN_DONE: ClassVar[bool]
+
+    def setup(self) -> None:
+        self.sim = SimHandle(self.ctx, task=self.TASK, engine=self.ENGINE, num_envs=1,
+                             seed=self.ctx.seed + self.SEED, vectorization="sync")
+        action = self.ctx.env_info["action"]
+        self.discrete = action["kind"] == "discrete"
+        self.width = 1 if self.discrete else len(action["low"])
+        self.low = torch.tensor(action["low"] or [0.0]) if not self.discrete else None
+        self.high = torch.tensor(action["high"] or [0.0]) if not self.discrete else None
+        null = torch.tensor(self.NULL_ACTION or (0.0,) * self.width, dtype=torch.float32)
+        if null.numel() != self.width:
+            raise ValueError(f"null_action has {null.numel()} values; the task's action has "
+                             f"{self.width}")
+        self.null = null
+
+    def env_action(self, action: torch.Tensor) -> torch.Tensor:
+        """The action as the env takes it: a discrete index (a float is a push direction:
+        >= 0 is index 1), or values clipped into the bounds."""
+        values = torch.as_tensor(action, dtype=torch.float32).detach().reshape(-1)
+        if values.numel() != self.width:
+            raise ValueError(f"action of {values.numel()} values; the task takes {self.width}")
+        if self.discrete:
+            value = float(values[0])
+            index = int(value) if value.is_integer() else int(value >= 0)
+            return torch.tensor([index])
+        assert self.low is not None and self.high is not None
+        return torch.clamp(values, self.low, self.high).reshape(1, -1)
+
+    def startup_outputs(self) -> dict[str, Any]:
+        return self._step(self.null)
+
+    def _step(self, action: torch.Tensor) -> dict[str, Any]:
+        result = self.sim.step(self.env_action(action))
+        if bool(result.done.any[0]):
+            self.pending_first = result.next_observations
+            return {"observation": result.observations, "done": True}
+        return {"observation": result.next_observations}
+
+    async def compute(self, **inputs: Any) -> dict[str, Any]:
+        if "reset" in inputs:
+            self.sim.reset()
+            return self._step(self.null)
+        out = self._step(inputs["action"])
+        if "done" in out:
+            await self.emit(out)
+            out = {"observation": self.pending_first} if self.RESET_WHEN_DONE else {}
+        if not self.ctx.budget_left():
+            if out:
+                await self.emit(out)
+            raise RunComplete(f"{self.ctx.env_steps} environment steps (--steps)")
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.sim.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.sim.load_state_dict(state)
+
+    def close(self, reason: str) -> None:
+        sim = getattr(self, "sim", None)
+        if sim is not None:
+            self.ctx.summary["episodes"] = len(sim.episodes)
+            sim.close()

@@ -76,6 +76,14 @@ class SimHandle:
         )
 
     # ------------------------------------------------------------------ stepping
+    def reset(self) -> torch.Tensor:
+        """Start new episodes in every env (their RNGs go on); returns the observations."""
+        obs, _ = self.env.reset()
+        self.obs = torch.as_tensor(np.asarray(obs, dtype=np.float32))
+        self.episode_return[:] = 0.0
+        self.episode_length[:] = 0
+        return self.obs
+
     def step(self, actions: torch.Tensor) -> StepResult:
         act = actions.detach().cpu().numpy()
         if self.discrete:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..catalog import NodeSpec, get_spec
@@ -29,6 +30,18 @@ class PlannedNode:
     class_name: str
     var: str
     fused_from: list[str] = field(default_factory=list)
+    more_links: dict[str, list[Link]] = field(default_factory=dict)
+    """Further links into an input that has one in ``links`` (DNNE allows several)."""
+
+    def all_links(self) -> list[tuple[str, Link]]:
+        """Every link into this node as (input name, link), several per input in turn."""
+        return [(name, lk) for name, first in self.links.items()
+                for lk in (first, *self.more_links.get(name, ()))]
+
+    def run_links(self) -> list[tuple[str, Link]]:
+        """The links that carry messages when the graph runs (virtual inputs left out)."""
+        return [(name, lk) for name, lk in self.all_links()
+                if not ((inp := self.spec.input(name)) is not None and inp.virtual)]
 
     @property
     def id(self) -> str:
@@ -51,13 +64,20 @@ class Plan:
     workflow_hash: str = ""
     notices: list[str] = field(default_factory=list)
     optimize: bool = False
+    absorbed: list[PlannedNode] = field(default_factory=list)
+    """Virtual nodes (DNNE's Linear Layers): read by the nodes they run inside, never run."""
+    workflow_dir: Path | None = None
+    """The workflow file's folder: data files the workflow names are looked up from there."""
+    custom_code_dir: Path | None = None
+    """``--allow-custom-code DIR``: where user scripts may come from (None: refused)."""
 
     def by_id(self, node_id: str) -> PlannedNode:
-        return next(n for n in self.nodes if n.id == node_id)
+        return next(n for n in (*self.nodes, *self.absorbed) if n.id == node_id)
 
     def consumers(self, node_id: str) -> list[tuple[PlannedNode, str, Link]]:
-        return [(n, name, link) for n in self.nodes for name, link in n.links.items()
-                if link.source == node_id]
+        """Every (node, input, link) fed by ``node_id``, virtual nodes and links included."""
+        return [(n, name, link) for n in (*self.nodes, *self.absorbed)
+                for name, link in n.all_links() if link.source == node_id]
 
     def categories(self) -> set[str]:
         return {n.spec.category for n in self.nodes}
@@ -82,28 +102,52 @@ def make_plan(wf: Workflow, *, sim: str = "gymnasium", backend: str = "local",
     assert all(specs.values()), "make_plan needs a validated workflow"
     order = execution_order(wf, specs)  # type: ignore[arg-type]
     modules, classes = NameAllocator(), NameAllocator()
-    planned = []
+    planned, absorbed, notices = [], [], []
     for nid in order:
         node, spec = wf.nodes[nid], specs[nid]
         assert spec is not None
         params = {w.name: w.default for w in spec.widgets}
         links: dict[str, Link] = {}
         for name, value in node.inputs.items():
-            if spec.input(name) is None:
+            inp = spec.input(name)
+            if inp is None:
                 continue
             if isinstance(value, Link):
                 links[name] = value
-            else:
-                params[name] = _coerce(spec, name, value)
+                continue
+            current = inp.legacy(value)
+            if current is not value:
+                notices.append(f"node #{nid} {node.title!r}: {name}={value!r} read as "
+                               f"{current!r}")
+            params[name] = _coerce(spec, name, current)
         stem = snake(node.title if node.title != node.class_type else spec.display_name)
         numeric = nid.isascii() and nid.isdigit()  # '²'.isdigit() too, but is no identifier
         id_part = nid if numeric else snake(nid, fallback="n")
         module = modules.take(f"node_{id_part}_{stem}"[:60])
         cls_id = nid if numeric else camel(nid, fallback="N")
         class_name = classes.take(f"Node{cls_id}{camel(stem)}"[:60])
-        planned.append(PlannedNode(node, spec, params, links, module, class_name,
-                                   module.removeprefix("node_")))
-    return Plan(wf, planned, sim, backend, source_name, workflow_hash(wf), optimize=optimize)
+        more = {name: list(ls) for name, ls in node.more_links.items() if name in links}
+        entry = PlannedNode(node, spec, params, links, module, class_name,
+                            module.removeprefix("node_"), more_links=more)
+        (absorbed if spec.virtual else planned).append(entry)
+    plan = Plan(wf, planned, sim, backend, source_name, workflow_hash(wf), optimize=optimize,
+                absorbed=absorbed)
+    plan.notices.extend(notices)
+    plan.notices.extend(unused_widgets_notice(planned + absorbed))
+    return plan
+
+
+def unused_widgets_notice(nodes: list[PlannedNode]) -> list[str]:
+    """One notice listing every widget a file sets that has no effect here (Isaac Gym's)."""
+    parts = []
+    for node in nodes:
+        names = [w.name for w in node.spec.widgets if w.unused and w.name in node.node.inputs]
+        if names:
+            parts.append(f"#{node.id} {node.spec.class_type}: {', '.join(names)}")
+    if not parts:
+        return []
+    return ["settings with no effect here (Isaac Gym and editor settings; `dnne-robot nodes "
+            "TYPE` says why), ignored: " + "; ".join(parts)]
 
 
 def _coerce(spec: NodeSpec, name: str, value: Any) -> Any:

@@ -47,6 +47,11 @@ POLICY_COMMANDS = RunnerPart(
     commands=("*POLICY_COMMANDS", "SERVE_ROBOT"),
     why="runner.py of an RL graph: evaluate, export-policy, sim2sim, record, serve-robot",
 )
+GRAPH_COMMANDS = RunnerPart(
+    ("session.evaluation",), ("from framework.session.evaluation import EVALUATE_GRAPH",),
+    commands=("EVALUATE_GRAPH",),
+    why="runner.py of a graph without a policy: evaluate (the trained graph on test data)",
+)
 DEPLOY = RunnerPart(("robot.deploy",), why="deploy.py: the policy on a robot")
 RAY = RunnerPart(("distributed",), ("from framework.distributed import RayBackend",),
                  backends=("RayBackend()",), why="--backend ray: rollouts on Ray workers")

@@ -7,7 +7,8 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from ..catalog.plugins import plugin_template_dirs
-from .literals import comment_text, docstring_block, docstring_text, py_block, py_literal
+from .layout import py_assignment, py_block
+from .literals import comment_text, docstring_block, docstring_text, py_literal
 
 
 def builtin_templates_dir() -> Path:
@@ -31,6 +32,7 @@ def environment(overrides: list[Path] | None = None) -> Environment:
     )
     env.filters["py"] = py_literal
     env.filters["pyblock"] = py_block
+    env.globals["assign"] = py_assignment
     env.filters["comment"] = comment_text
     env.filters["doc"] = docstring_text
     env.filters["docstring"] = docstring_block

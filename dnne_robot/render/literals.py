@@ -65,21 +65,6 @@ def py_literal(value: Any, _depth: int = 0) -> str:
     raise UnsafeLiteralError(f"cannot write a {type(value).__name__} as a Python literal")
 
 
-def py_block(value: Any, indent: int = 0, width: int = 100) -> str:
-    """Like :func:`py_literal`, but a dict or list too long for one line gets one item a line."""
-    flat = py_literal(value)
-    if len(flat) + indent <= width or not isinstance(value, (dict, list)) or not value:
-        return flat
-    pad = " " * (indent + 4)
-    if isinstance(value, dict):
-        items = [
-            f"{pad}{py_literal(k)}: {py_block(v, indent + 4, width)}," for k, v in value.items()
-        ]
-        return "{\n" + "\n".join(items) + "\n" + " " * indent + "}"
-    items = [f"{pad}{py_block(v, indent + 4, width)}," for v in value]
-    return "[\n" + "\n".join(items) + "\n" + " " * indent + "]"
-
-
 def comment_text(text: str, limit: int = 80) -> str:
     """Text safe inside a ``#`` comment: one line, printable, bounded."""
     cleaned = "".join(ch if ch.isprintable() else " " for ch in str(text))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import os
 import re
@@ -14,7 +15,16 @@ from pathlib import Path
 from .. import __version__
 from ..exporters.registry import get_exporter
 from ..plan import Plan, PlannedNode
-from .framework import DEPLOY, PACKAGE_ROOT, POLICY_COMMANDS, RAY, RUNNER, closure, data_files
+from .framework import (
+    DEPLOY,
+    GRAPH_COMMANDS,
+    PACKAGE_ROOT,
+    POLICY_COMMANDS,
+    RAY,
+    RUNNER,
+    closure,
+    data_files,
+)
 from .jinja import environment
 from .literals import docstring_text, py_literal
 
@@ -99,6 +109,8 @@ def runner_parts(plan: Plan, meta: dict) -> list:
     parts = [RUNNER]
     if meta["kind"] == "rl":
         parts += [POLICY_COMMANDS, DEPLOY]
+    else:
+        parts.append(GRAPH_COMMANDS)
     if plan.backend == "ray":
         parts.append(RAY)
     return parts
@@ -168,6 +180,7 @@ def render(plan: Plan, template_dirs: list[Path] | None = None) -> RenderedPacka
         "commands": [c for part in parts for c in part.commands],
         "backends": [b for part in parts for b in part.backends],
         "edges": _edges(plan),
+        "wired": {f"node_{v}" for edge in _edges(plan) for v in (edge[0], edge[2])},
         "source": plan.source_name,
         "source_doc": docstring_text(plan.source_name),
         "version": __version__,
@@ -189,6 +202,11 @@ def render(plan: Plan, template_dirs: list[Path] | None = None) -> RenderedPacka
     files["framework/__init__.py"] = b'"""dnne-robot framework, copied in."""\n'
     for rel in copied:
         files[f"framework/{rel}"] = (PACKAGE_ROOT / rel).read_bytes()
+    carried = carried_files(plan)
+    for rel, (data, _) in carried.items():
+        if rel in files:
+            raise RenderError(f"{rel} is both a generated file and a file a node carries")
+        files[rel] = data
     manifest = {
         "tool": "dnne-robot",
         "tool_version": __version__,
@@ -202,21 +220,41 @@ def render(plan: Plan, template_dirs: list[Path] | None = None) -> RenderedPacka
                   for n in plan.nodes},
         "notices": plan.notices,
         "framework": {f"framework/{rel}": why for rel, why in copied.items()},
+        "files": {rel: {"sha256": hashlib.sha256(data).hexdigest(), "nodes": ids}
+                  for rel, (data, ids) in carried.items()},
     }
     files["manifest.json"] = (json.dumps(manifest, indent=2, sort_keys=True,
                                          ensure_ascii=True) + "\n").encode()
     return RenderedPackage(dict(sorted(files.items())), manifest)
 
 
+def carried_files(plan: Plan) -> dict[str, tuple[bytes, list[str]]]:
+    """The files nodes carry (data files, user scripts): path -> (bytes, node ids)."""
+    carried: dict[str, tuple[bytes, list[str]]] = {}
+    for node in module_nodes(plan):
+        for rel, data in get_exporter(node.spec.exporter).files(node, plan).items():
+            target = Path(rel)
+            if target.is_absolute() or ".." in target.parts:
+                raise RenderError(f"node {node.node.label()} would write {rel!r} outside the "
+                                  "package")
+            if rel in carried and carried[rel][0] != data:
+                raise RenderError(f"two nodes carry different files named {rel!r}: "
+                                  f"#{carried[rel][1][0]} and #{node.id}")
+            carried.setdefault(rel, (data, []))[1].append(node.id)
+    return carried
+
+
 def _edges(plan: Plan) -> list[tuple[str, str, str, str]]:
+    """The queues to wire: every link that carries messages when the graph runs (several
+    into one input each get one), none from or into a node that runs inside another."""
     by_id = {n.id: n for n in plan.nodes}
-    var = {n.id: n.var for n in plan.nodes}
     edges = []
     for node in plan.nodes:
-        for name, link in node.links.items():
-            src = by_id[link.source]
-            edges.append((var[link.source], src.spec.outputs[link.source_slot].name,
-                          node.var, name))
+        for name, link in node.run_links():
+            src = by_id.get(link.source)
+            if src is None:  # a virtual node's output: structure the exporters read
+                continue
+            edges.append((src.var, src.spec.outputs[link.source_slot].name, node.var, name))
     return edges
 
 
@@ -227,7 +265,7 @@ def _meta(plan: Plan) -> dict:
     for node in module_nodes(plan):
         for key, value in get_exporter(node.spec.exporter).meta(node, plan).items():
             meta.setdefault(key, value)
-    meta["kind"] = "rl" if "env_node" in meta else "ml"
+    meta["kind"] = "rl" if "agent_node" in meta else "ml"
     meta.setdefault("default_steps", 100_000 if meta["kind"] == "rl" else 2_000)
     return meta
 

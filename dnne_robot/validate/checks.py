@@ -84,7 +84,12 @@ def _short(value: Any) -> str:
 
 
 def _types_match(out_type: str, in_type: str) -> bool:
-    if "*" in (out_type, in_type):
+    """Whether an output of ``out_type`` may feed an input of ``in_type``.
+
+    ``*`` takes anything; so does a DNNE input type written ``*NAME`` (``*TENSOR``,
+    ``*TRIGGER``), which DNNE's editor connects to any output.
+    """
+    if "*" in (out_type, in_type) or in_type.startswith("*"):
         return True
     outs = set(out_type.split(","))
     ins = set(in_type.split(","))
@@ -113,7 +118,7 @@ def check_workflow(
     for node in wf.nodes.values():
         spec = get_spec(node.class_type)
         if spec is None:
-            hint = suggest(node.class_type)
+            hint = suggest(node.class_type, _families(wf, node))
             msg = f"unknown node type {node.class_type!r}"
             msg += f"; did you mean {hint!r}?" if hint else "; run `dnne-robot nodes` for the list"
             problems.append(_problem(node, msg, "class_type"))
@@ -126,6 +131,14 @@ def check_workflow(
     problems.extend(_check_links(wf, specs))
     problems.extend(_check_cycles(wf, specs))
     return sorted(problems, key=lambda p: p.severity != "error")
+
+
+def _families(wf: Workflow, node: Node) -> set[str]:
+    """The families (ml, rl, robotics, flow) of the known nodes an unknown node is wired to."""
+    neighbours = [link.source for link in node.links()]
+    neighbours += [n.id for n in wf.nodes.values() if any(lk.source == node.id for lk in n.links())]
+    return {spec.category for nid in neighbours
+            if nid in wf.nodes and (spec := get_spec(wf.nodes[nid].class_type)) is not None}
 
 
 def _check_node(wf: Workflow, node: Node, spec: NodeSpec) -> list[Problem]:
@@ -142,11 +155,17 @@ def _check_node(wf: Workflow, node: Node, spec: NodeSpec) -> list[Problem]:
             problems.append(_problem(node, f"input of type {inp.type} must be a link, "
                                            f"got the value {_short(value)}", name))
             continue
-        why = check_value(inp, value)
+        why = check_value(inp, inp.legacy(value))
         if why:
             problems.append(_problem(node, why, name))
     for inp in spec.inputs:
         if inp.required and inp.name not in node.inputs:
+            if inp.is_widget and inp.default is not None and spec.source == "dnne":
+                # An older save of the type (DNNE's SGD Optimizer before batch_size): the
+                # editor would show the default, and so does the export.
+                problems.append(_problem(node, f"no value in the file; takes the default "
+                                               f"{_short(inp.default)}", inp.name, "warning"))
+                continue
             what = "link" if not inp.is_widget else "value"
             problems.append(_problem(node, f"missing required input ({what} of type {inp.type})",
                                      inp.name))
@@ -161,9 +180,8 @@ def _check_links(wf: Workflow, specs: dict[str, NodeSpec]) -> list[Problem]:
     problems = []
     for node in wf.nodes.values():
         spec = specs.get(node.id)
-        for name, link in node.inputs.items():
-            if not isinstance(link, Link):
-                continue
+        for link in node.links():
+            name = link.target_input
             source = wf.nodes.get(link.source)
             if source is None:
                 problems.append(_problem(node, f"linked to node #{link.source}, which does not "
@@ -194,33 +212,69 @@ def _check_links(wf: Workflow, specs: dict[str, NodeSpec]) -> list[Problem]:
 
 
 def _check_cycles(wf: Workflow, specs: dict[str, NodeSpec]) -> list[Problem]:
-    """A cycle is legal only through a node that can start it (the OR merge fed from outside)."""
-    graph: dict[str, set[str]] = {nid: set() for nid in wf.nodes}
-    for node in wf.nodes.values():
-        for link in node.links():
-            if link.source in wf.nodes and link.source != node.id:
-                graph[node.id].add(link.source)
+    """A feedback loop needs a node that sends before the loop feeds it: an OR merge fed from
+    outside the loop, or a node that starts loops (a source that sends first, an optimizer
+    with ``enable_bootstrap`` on). Links that carry structure only (``virtual``) and the
+    nodes that run inside others (DNNE's Linear Layers) are no part of any loop."""
+    graph = _run_graph(wf, specs)
     problems = []
     for scc in strongly_connected(graph):
         if len(scc) < 2:
             continue
-        starters = [n for n in scc if (s := specs.get(n)) is not None and s.starts_cycle]
+        starters = [n for n in scc if (s := specs.get(n)) is not None
+                    and s.can_start_loop(_params(wf.nodes[n], s))]
         fed_from_outside = [
             n for n in starters
             if specs[n].class_type != "ORNode" or any(src not in scc for src in graph[n])
         ]
         if not fed_from_outside:
-            names = ", ".join(f"#{n} {wf.nodes[n].class_type}" for n in sorted(scc, key=_id_key))
-            first = wf.nodes[sorted(scc, key=_id_key)[0]]
+            ordered = sorted(scc, key=_id_key)
+            names = ", ".join(f"#{n} {wf.nodes[n].class_type}" for n in ordered)
+            first = wf.nodes[ordered[0]]
             # The field is the first node's input that the loop feeds back into.
-            field = next((name for name, value in first.inputs.items()
-                          if isinstance(value, Link) and value.source in scc), None)
+            field = next((lk.target_input for lk in first.links() if lk.source in scc), None)
             why = ("has no node that can start it" if not starters else
                    "passes an OR merge that nothing outside the loop feeds")
-            problems.append(_problem(first, f"feedback loop {why}: {names}. Close loops through "
-                                            "an ORNode that also takes the env's first "
-                                            "observation", field))
+            problems.append(_problem(first, f"feedback loop {why}: {names}. "
+                                            + _loop_advice(wf, ordered, specs), field))
     return problems
+
+
+def _run_graph(wf: Workflow, specs: dict[str, NodeSpec]) -> dict[str, set[str]]:
+    """Node id -> the ids it takes messages from when the graph runs."""
+    graph: dict[str, set[str]] = {}
+    for node in wf.nodes.values():
+        spec = specs.get(node.id)
+        if spec is not None and spec.virtual:
+            continue
+        graph[node.id] = set()
+        for link in node.links():
+            source = specs.get(link.source)
+            inp = spec.input(link.target_input) if spec is not None else None
+            if (link.source in wf.nodes and link.source != node.id
+                    and not (inp is not None and inp.virtual)
+                    and not (source is not None and source.virtual)):
+                graph[node.id].add(link.source)
+    return graph
+
+
+def _params(node: Node, spec: NodeSpec) -> dict[str, Any]:
+    return {name: value for name, value in node.inputs.items() if not isinstance(value, Link)}
+
+
+def _loop_advice(wf: Workflow, ids: list[str], specs: dict[str, NodeSpec]) -> str:
+    """What would start this loop, in the loop's own family."""
+    loop_specs = [specs[n] for n in ids if n in specs]
+    switches = [f"{s.starts_cycle} on #{n} {s.class_type}" for n, s in zip(ids, loop_specs,
+                                                                             strict=False)
+                if isinstance(s.starts_cycle, str)]
+    if switches:
+        return "Turn " + " or ".join(switches) + " so that it sends first"
+    if any(s.category == "ml" for s in loop_specs):
+        return ("A training loop starts from an optimizer that sends its first step_complete "
+                "itself (SGD Optimizer's enable_bootstrap) or a data source fed from outside")
+    return ("Close the loop through an ORNode that also takes the env's first observation, "
+            "or through a node that sends first (a simulator's bootstrap step)")
 
 
 def _id_key(node_id: str) -> tuple:
@@ -277,19 +331,22 @@ def strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def execution_order(wf: Workflow, specs: dict[str, NodeSpec]) -> list[str]:
-    """Node ids in dependency order, loops broken at the nodes that start them."""
+    """Node ids in dependency order, loops broken at the nodes that start them; nodes that
+    run inside others (virtual) come right after the nodes they feed from."""
     sorter: TopologicalSorter = TopologicalSorter()
     ordered_ids = sorted(wf.nodes, key=_id_key)
     for nid in ordered_ids:
         node = wf.nodes[nid]
         spec = specs[nid]
         deps = []
-        for name, link in node.inputs.items():
-            if not isinstance(link, Link) or link.source not in wf.nodes:
+        for link in node.links():
+            if link.source not in wf.nodes or link.source == nid:
                 continue
-            inp = spec.input(name)
+            inp = spec.input(link.target_input)
             if spec.starts_cycle and inp is not None and inp.mode == "any":
                 continue  # feedback edges into a loop starter do not order it
+            if inp is not None and inp.virtual:
+                continue  # structure, not data: a Network's loop-back, an optimizer's models
             deps.append(link.source)
         sorter.add(nid, *deps)
     try:

@@ -32,8 +32,9 @@ class WidgetInfo:
     control_after_generate: bool = False
 
 
-WidgetLookup = Callable[[str], Sequence[WidgetInfo] | None]
-"""``widgets(class_type)``: the type's widgets in order, or ``None`` when the type is unknown."""
+WidgetLookup = Callable[[str, int], Sequence[WidgetInfo] | None]
+"""``widgets(class_type, n_values)``: the type's widgets in order for a node that stores
+``n_values`` values (a type may know older layouts), or ``None`` when the type is unknown."""
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ def choose_widget_slots(
     inputs* that way, though, so when those cannot account for every value and the catalog
     knows more, the catalog's list is used.
     """
-    catalog_infos = lookup(class_type) if lookup is not None else None
+    catalog_infos = lookup(class_type, n_values) if lookup is not None else None
     catalog = _from_lookup(catalog_infos) if catalog_infos is not None else None
     if from_inputs:
         if (

@@ -13,7 +13,6 @@ from dnne_robot.render.literals import (
     comment_text,
     docstring_block,
     docstring_text,
-    py_block,
     py_literal,
 )
 
@@ -167,15 +166,6 @@ def test_subclasses_are_written_as_their_base_type() -> None:
 
     assert py_literal(MyStr("a")) == '"a"'
     assert py_literal(MyInt(4)) == "4"
-
-
-def test_py_block_breaks_long_values_and_round_trips() -> None:
-    value = {f"key_{i}": [f"value {i}" * 3, i, {"n": i}] for i in range(8)}
-    block = py_block(value, indent=0, width=100)
-    assert "\n" in block
-    assert all(len(line) <= 100 for line in block.splitlines())
-    assert _eval(block) == value
-    assert py_block({"a": 1}) == '{"a": 1}'
 
 
 @pytest.mark.parametrize("text", HOSTILE_STRINGS)

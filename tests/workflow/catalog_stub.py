@@ -67,7 +67,7 @@ _WIDGETS: dict[str, list[WidgetInfo]] = {
 }
 
 
-def widgets(class_type: str) -> list[WidgetInfo] | None:
+def widgets(class_type: str, n_values: int | None = None) -> list[WidgetInfo] | None:
     """The stub lookup: ``None`` for unknown types, like the catalog's."""
     found = _WIDGETS.get(class_type)
     return list(found) if found is not None else None

@@ -32,7 +32,7 @@ def test_control_after_generate_is_skipped_with_the_catalog_flag() -> None:
 
 
 def test_control_value_is_skipped_by_the_seed_heuristic_when_there_is_a_spare_value() -> None:
-    def no_flags(class_type: str):
+    def no_flags(class_type: str, n_values: int | None = None):
         found = widgets(class_type)
         return None if found is None else [WidgetInfo(w.name) for w in found]
 
@@ -100,7 +100,7 @@ def test_list_widget_value_in_a_ui_file_stays_a_list() -> None:
 
 
 def test_lookup_returning_bare_names_is_tolerated() -> None:
-    wf = read_workflow(_ksampler(values=[1, 2]), widgets=lambda t: ["a", "b"])
+    wf = read_workflow(_ksampler(values=[1, 2]), widgets=lambda t, n=None: ["a", "b"])
     assert wf.nodes["3"].inputs == {"a": 1, "b": 2}
 
 

@@ -31,6 +31,12 @@ TASK_CLASSES: dict[str, type[Task]] = {
 }
 
 
+def observation_fields(name: str) -> dict[str, tuple[int, int]]:
+    """The named observation fields of task ``name`` (inclusive index ranges)."""
+    cls = TASK_CLASSES.get(name)
+    return dict(cls.observation_fields) if cls is not None else {}
+
+
 def make_task(name: str, **options: Any) -> Task:
     """A new instance of the task called ``name`` (options go to its constructor)."""
     if name not in TASK_CLASSES:
@@ -59,6 +65,7 @@ __all__ = [
     "asset_path",
     "cartpole_reset",
     "make_task",
+    "observation_fields",
     "pendulum_cost",
     "pendulum_reset",
 ]

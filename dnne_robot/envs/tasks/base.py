@@ -43,6 +43,9 @@ class Task:
     #: The model per engine (files in ``envs/assets``); the task exists on these engines.
     #: An MJCF states its own timestep, gravity and actuators; a URDF's spec says them.
     models: ClassVar[Mapping[str, ModelSpec]] = {}
+    #: The observation's named fields: name -> (first, last) index, both inclusive (DNNE's
+    #: observation schema; a Split "by name" cuts by them).
+    observation_fields: ClassVar[Mapping[str, tuple[int, int]]] = {}
 
     observation_space: spaces.Space
     action_space: spaces.Space

@@ -61,6 +61,8 @@ class CartPole(Task):
     """
 
     name = "CartPole"
+    observation_fields = {"cart_position": (0, 0), "cart_velocity": (1, 1), "pole_angle": (2, 2),
+                          "pole_angular_velocity": (3, 3)}
     models = {
         "mujoco": ModelSpec(asset_path("cartpole.xml"), CARTPOLE.substeps, camera="track"),
         "pybullet": ModelSpec(

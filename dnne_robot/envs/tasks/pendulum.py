@@ -71,6 +71,7 @@ class Pendulum(Task):
     """
 
     name = "Pendulum"
+    observation_fields = {"cos_theta": (0, 0), "sin_theta": (1, 1), "theta_dot": (2, 2)}
     models = {
         "mujoco": ModelSpec(asset_path("pendulum.xml"), PENDULUM.substeps, camera="front"),
         "pybullet": ModelSpec(

@@ -90,6 +90,8 @@ class Reach(Task):
     """
 
     name = "Reach"
+    observation_fields = {"cos_q": (0, 1), "sin_q": (2, 3), "q_dot": (4, 5), "target_pos": (6, 7),
+                          "tip_to_target": (8, 9)}
     models = {
         "mujoco": ModelSpec(asset_path("reach.xml"), REACH.substeps, camera="top"),
         "pybullet": ModelSpec(

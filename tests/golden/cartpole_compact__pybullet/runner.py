@@ -17,41 +17,28 @@ from framework.robot.server import COMMAND as SERVE_ROBOT  # noqa: E402
 from framework.runtime import Graph, RunContext  # noqa: E402
 from framework.session import main  # noqa: E402
 from framework.session.commands import POLICY_COMMANDS  # noqa: E402
-from generated_nodes.node_1_cartpole_env import Node1CartpoleEnv  # noqa: E402
-from generated_nodes.node_2_ppo_config import Node2PpoConfig  # noqa: E402
-from generated_nodes.node_3_balancer import Node3Balancer  # noqa: E402
 from generated_nodes.node_4_ppo_agent import Node4PpoAgent  # noqa: E402
 
 META = {
     "workflow": "cartpole_compact.json",
-    "workflow_sha256": "733fc51b449c3a2957522f6d7d40972af9198458e45551ec9b4a1c8506fb6e9c",
+    "workflow_sha256": "0abef8e64cb913f2dc6d5bdbbd1141428aeec27739783e17e3cb1998757a89e3",
     "sim": "pybullet",
     "backend": "local",
     "tool_version": "0.1.0",
-    "env_node": "1",
-    "task": "CartPole",
-    "engine": "pybullet",
     "agent_node": "4",
     "default_run_dir": "ppo_checkpoints",
     "default_steps": None,
+    "env_node": "1",
+    "task": "CartPole",
+    "engine": "pybullet",
     "kind": "rl",
 }
 
 
 def build_graph(ctx: RunContext) -> Graph:
     graph = Graph(ctx)
-    # #1 Cartpole Env (IsaacGymEnvs)
-    node_1_cartpole_env = graph.add(Node1CartpoleEnv("1", "Cartpole Env", ctx))
-    # #2 PPO Config (PPOConfig)
-    node_2_ppo_config = graph.add(Node2PpoConfig("2", "PPO Config", ctx))
-    # #3 Balancer (BalancerConfig)
-    node_3_balancer = graph.add(Node3Balancer("3", "Balancer", ctx))
     # #4 PPO Agent (PPOAgent)
-    node_4_ppo_agent = graph.add(Node4PpoAgent("4", "PPO Agent", ctx))
-
-    graph.connect(node_1_cartpole_env, "env", node_4_ppo_agent, "env_config")
-    graph.connect(node_2_ppo_config, "config", node_4_ppo_agent, "ppo_config")
-    graph.connect(node_3_balancer, "config", node_4_ppo_agent, "balancing_config")
+    graph.add(Node4PpoAgent("4", "PPO Agent", ctx))
     return graph
 
 

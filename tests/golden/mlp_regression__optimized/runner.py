@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from framework.runtime import Graph, RunContext  # noqa: E402
 from framework.session import main  # noqa: E402
+from framework.session.evaluation import EVALUATE_GRAPH  # noqa: E402
 from generated_nodes.node_1_sine_data import Node1SineData  # noqa: E402
 from generated_nodes.node_2_to_4_fused import Node2To4Fused  # noqa: E402
 from generated_nodes.node_5_trainer import Node5Trainer  # noqa: E402
@@ -47,7 +48,7 @@ def build_graph(ctx: RunContext) -> Graph:
 
 
 # What this export's runner offers besides `train` on the local backend.
-COMMANDS = []
+COMMANDS = [EVALUATE_GRAPH]
 BACKENDS = []
 
 

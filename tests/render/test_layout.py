@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dnne_robot.comfyui.literal_block import py_block, split_string
+from dnne_robot.render.layout import py_block, split_string
 from dnne_robot.render.literals import py_literal
 
 WIDTH = 100
@@ -71,3 +71,15 @@ def test_long_values_keep_to_the_width() -> None:
 @pytest.mark.parametrize("value", [(), ("one",), [], {}])
 def test_empty_and_single_containers(value: Any) -> None:
     assert ast.literal_eval(py_block(value, 0, 0, 0, 4)) == value
+
+
+def test_an_assignment_that_does_not_fit_spreads_its_value_and_lifts_its_comment() -> None:
+    from dnne_robot.render.layout import py_assignment
+
+    value = {f"key_{i}": [f"value {i}" * 3, i] for i in range(8)}
+    text = py_assignment("SETTINGS", value, "from node #3", indent=4)
+    lines = text.splitlines()
+    assert lines[0] == "# from node #3" and lines[1].startswith("    SETTINGS = {")
+    assert all(len(line) <= 96 for line in lines)
+    assert ast.literal_eval(text.split(" = ", 1)[1]) == value
+    assert py_assignment("N", 3, "three") == "N = 3  # three"

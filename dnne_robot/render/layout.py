@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..render.literals import py_literal
+from .literals import comment_text, py_literal
 
 INDENT = 4
 #: Below this many columns a string is cut character by character rather than at spaces.
@@ -42,8 +42,8 @@ def py_block(value: Any, indent: int = 0, lead: int = 0, trail: int = 1, width: 
     pad = " " * inner
     if isinstance(value, str):
         pieces = split_string(value, max(width - inner, MIN_PIECE))
-        if len(pieces) < 2:
-            return flat
+        if len(pieces) < 2 and inner + len(flat) > width:
+            return flat  # one unbreakable piece that does not fit anywhere
         body = "".join(f"{pad}{py_literal(piece)}\n" for piece in pieces)
         return f"(\n{body}{' ' * indent})"
     if isinstance(value, dict) and value:
@@ -86,3 +86,16 @@ def split_string(text: str, budget: int) -> list[str]:
     if current or not pieces:
         pieces.append(current)
     return pieces
+
+
+def py_assignment(name: str, value: Any, comment: str = "", indent: int = 4,
+                  width: int = 100) -> str:
+    """``NAME = value  # comment`` on one line when it fits; else the comment on a line of
+    its own above, and the value spread over lines (``indent`` is the line's own)."""
+    pad = " " * indent
+    note = comment_text(comment) if comment else ""
+    line = f"{name} = {py_literal(value)}"
+    if len(pad) + len(line) + (len(note) + 4 if note else 0) <= width:
+        return f"{line}  # {note}" if note else line
+    above = f"# {note}\n{pad}" if note else ""
+    return f"{above}{name} = {py_block(value, indent, len(name) + 3, 0, width)}"
