@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from .context import RunContext
@@ -207,8 +208,12 @@ class GraphRunner:
         self.setup()
         return self.run_loop()
 
-    def run_loop(self) -> str:
-        """Run an already set-up graph (see :meth:`setup`); closes every node at the end."""
+    def run_loop(self, before_close: Callable[[str], None] | None = None) -> str:
+        """Run an already set-up graph (see :meth:`setup`); closes every node at the end.
+
+        ``before_close(reason)`` runs after the last node stopped and before any closes, while
+        every node still holds its state (the run's final checkpoint is written there).
+        """
         try:
             asyncio.run(self.run_async())
         except KeyboardInterrupt:
@@ -216,11 +221,18 @@ class GraphRunner:
         # A trainer that stopped the run at its update on a signal's request says so.
         self.interrupted = self.interrupted or self.ctx.interrupt_checkpoint is not None
         reason = "error" if self.error else "interrupted" if self.interrupted else "done"
+        try:
+            if before_close is not None:
+                before_close(reason)
+        finally:
+            self._close_all(reason)
+        if self.error is not None:
+            raise self.error
+        return reason
+
+    def _close_all(self, reason: str) -> None:
         for node in self.graph.nodes:
             try:
                 node.close(reason)
             except Exception as exc:  # noqa: BLE001
                 log.error("%s failed while closing: %s", node.label, exc)
-        if self.error is not None:
-            raise self.error
-        return reason

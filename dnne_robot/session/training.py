@@ -136,6 +136,14 @@ class TrainingSession:
         self.ctx.progress, close = progress_reporter(self.ctx.max_steps, enabled, self.steps)
         return close
 
+    def end_checkpoint(self, reason: str) -> None:
+        """At the end of a complete run, while the nodes still hold their state: the final
+        checkpoint, unless an RL trainer wrote one at its last update."""
+        checkpointer = self.ctx.checkpointer
+        if reason == "done" and checkpointer is not None and (
+                checkpointer.last_path is None or self.meta.get("kind") != "rl"):
+            checkpointer.save("end")
+
     def interrupted(self) -> None:
         """Make sure an interrupted run leaves a checkpoint, and say where it is."""
         checkpointer = self.ctx.checkpointer
@@ -163,8 +171,6 @@ class TrainingSession:
             "run_dir": str(self.run_dir),
         }
         if reason == "done":
-            if ctx.checkpointer.last_path is None or self.meta.get("kind") != "rl":
-                ctx.checkpointer.save("end")
             summary["checkpoint"] = str(ctx.checkpointer.last_path)
             if self.meta.get("kind") == "rl" and not getattr(self.args, "no_export_policy", False):
                 report = export_checkpoint(ctx.checkpointer.last_path,
@@ -201,7 +207,7 @@ class LocalBackend:
         t0 = time.perf_counter()
         reason = "error"
         try:
-            reason = runner.run_loop()
+            reason = runner.run_loop(before_close=session.end_checkpoint)
         finally:
             terminate_as_interrupt()  # asyncio put SIGTERM back to its default on the way out
             close_progress()
