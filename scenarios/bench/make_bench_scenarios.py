@@ -8,66 +8,15 @@ always follows the catalog.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from dnne_robot.catalog import get_spec
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from ui_builder import ui, write_scenarios  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
-
-
-def ui(nodes, edges):
-    """nodes: (id, type, title, widgets dict); edges: (src, out_name, dst, in_name)."""
-    out_nodes, links, by = [], [], {}
-    for nid, typ, title, widgets in nodes:
-        spec = get_spec(typ)
-        unknown = set(widgets) - {w.name for w in spec.widgets}
-        if unknown:
-            raise ValueError(f"{typ}: unknown widgets {sorted(unknown)}")
-        inputs = [
-            {"name": i.name, "type": i.type, "link": None} for i in spec.inputs if not i.is_widget
-        ]
-        outputs = [
-            {"name": o.name, "type": o.type, "links": [], "slot_index": k}
-            for k, o in enumerate(spec.outputs)
-        ]
-        n = {
-            "id": nid,
-            "type": typ,
-            "pos": [100 + 250 * (len(out_nodes) % 4), 100 + 200 * (len(out_nodes) // 4)],
-            "size": [240, 160],
-            "flags": {},
-            "order": len(out_nodes),
-            "mode": 0,
-            "title": title,
-            "inputs": inputs,
-            "outputs": outputs,
-            "properties": {"Node name for S&R": typ},
-            "widgets_values": [widgets.get(w.name, w.default) for w in spec.widgets],
-        }
-        out_nodes.append(n)
-        by[nid] = (n, spec)
-    for lid, (src, oname, dst, iname) in enumerate(edges, start=1):
-        sn, ss = by[src]
-        dn, _ = by[dst]
-        oslot = ss.output_index(oname)
-        tslot = [i["name"] for i in dn["inputs"]].index(iname)
-        links.append([lid, src, oslot, dst, tslot, ss.outputs[oslot].type])
-        dn["inputs"][tslot]["link"] = lid
-        sn["outputs"][oslot]["links"].append(lid)
-    for n in out_nodes:
-        for o in n["outputs"]:
-            if not o["links"]:
-                o["links"] = None
-    return {
-        "last_node_id": max(n["id"] for n in out_nodes),
-        "last_link_id": len(links),
-        "nodes": out_nodes,
-        "links": links,
-        "groups": [],
-        "config": {},
-        "extra": {"ds": {"scale": 1, "offset": [0, 0]}},
-        "version": 0.4,
-    }
 
 
 # The stream graph of scenarios/reach_ppo.json: env -> merge -> agent -> action -> step -> trainer,
@@ -198,10 +147,7 @@ SCENARIOS = {
 
 
 def main() -> None:
-    for name, data in SCENARIOS.items():
-        path = HERE / f"{name}.json"
-        path.write_text(json.dumps(data, indent=2) + "\n")
-        print(f"wrote {path}")
+    write_scenarios(SCENARIOS, HERE)
 
 
 if __name__ == "__main__":

@@ -4,34 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from typing import Any, ClassVar
 
 import pytest
 
-from dnne_robot.runtime import END, Graph, GraphRunner, In, NodeError, QueueNode, RunContext
+from dnne_robot.runtime import END, Graph, In, NodeError, QueueNode, RunContext
 from dnne_robot.runtime.errors import WiringError
 
-TIMEOUT = 10.0
-
-
-def run_graph(graph: Graph, **kwargs: Any) -> str:
-    """Run in a worker thread so a hang fails the test instead of freezing the suite."""
-    result: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            result["reason"] = GraphRunner(graph, **kwargs).run()
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the test thread
-            result["error"] = exc
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(TIMEOUT)
-    assert not thread.is_alive(), f"graph did not finish within {TIMEOUT} s"
-    if "error" in result:
-        raise result["error"]
-    return result["reason"]
+from .threaded import run_graph
 
 
 class Count(QueueNode):
