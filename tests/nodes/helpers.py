@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from dnne_robot.runtime import Graph, In, QueueNode, RunContext
+from runtime.threaded import run_graph  # tests/ is on sys.path (rootdir conftest)
 
-from ..runtime.threaded import run_graph
+from dnne_robot.runtime import Graph, In, QueueNode, RunContext
 
 TIMEOUT = 30.0
 
