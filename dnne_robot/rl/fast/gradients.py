@@ -182,17 +182,18 @@ class PPOGradients:
         self, got_terms: LossTerms, want_terms: LossTerms, got: Tensor, want: Tensor
     ) -> str | None:
         """What differs between the two paths' loss terms and gradients (None: nothing)."""
-        scalars = torch.stack(got_terms[:4]), torch.stack(want_terms[:4])
-        pairs = [
-            ("loss terms (policy, value, entropy, total)", *scalars, 1e-6),
-            ("log-ratios", got_terms[4], want_terms[4], 1.0),  # ~0 on a fresh rollout
-        ]
+        pairs = []
         offset = 0
         for index, p in enumerate(self.params):
             n = p.numel()
             pairs.append((f"the gradient of parameter {index} {tuple(p.shape)}",
                           got[offset : offset + n], want[offset : offset + n], 1e-12))  # fmt: skip
             offset += n
+        pairs += [
+            ("the loss terms (policy, value, entropy, total)",
+             torch.stack(got_terms[:4]), torch.stack(want_terms[:4]), 1e-6),
+            ("the log-ratios", got_terms[4], want_terms[4], 1.0),  # ~0 on a fresh rollout
+        ]  # fmt: skip
         return mismatch(pairs, GRADIENT_RTOL)
 
     # -- the network, forward and back ----------------------------------------------

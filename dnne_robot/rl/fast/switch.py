@@ -12,6 +12,7 @@ the first time it runs, and falls back for good on a mismatch.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -121,19 +122,28 @@ def mismatch(pairs: Iterable[tuple[str, Tensor, Tensor, float]], rtol: float) ->
     ``pairs`` holds ``(name, got, want, floor)``. A tensor's error is ``max|got - want|``
     over ``max(max|want|, floor)``: relative to its own scale, so a wrong small tensor is
     caught as surely as a wrong large one, with ``floor`` for tensors that may be near zero.
-    NaN or inf anywhere is a mismatch.
+    NaN or inf anywhere is a mismatch. The answer names the worst tensor and counts the rest.
     """
+    worst: tuple[float, str] | None = None
+    failed = 0
     for name, got, want, floor in pairs:
         got, want = got.detach().double(), want.detach().double()
         if got.shape != want.shape:
-            return f"{name}: shape {tuple(got.shape)} instead of {tuple(want.shape)}"
-        if not want.numel():
+            error, what = math.inf, f"{name}: shape {tuple(got.shape)}, not {tuple(want.shape)}"
+        elif not want.numel():
             continue
-        diff = float((got - want).abs().max())
-        scale = max(float(want.abs().max()), floor, 1e-30)
-        if not diff <= rtol * scale:  # also true for NaN
-            return (
-                f"{name} differs by up to {diff:.3g} ({diff / scale:.3g} of its scale "
+        else:
+            diff = float((got - want).abs().max())
+            scale = max(float(want.abs().max()), floor, 1e-30)
+            error = diff / scale if math.isfinite(diff / scale) else math.inf
+            what = (
+                f"{name}: off by up to {diff:.3g} ({diff / scale:.3g} of its scale "
                 f"{scale:.3g}; tolerance {rtol:g})"
             )
-    return None
+        if not error <= rtol:
+            failed += 1
+            if worst is None or error > worst[0]:
+                worst = (error, what)
+    if worst is None:
+        return None
+    return worst[1] + (f", and {failed - 1} more" if failed > 1 else "")
