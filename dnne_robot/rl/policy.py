@@ -3,6 +3,11 @@
 The policy holds the networks, the observation normaliser and the action scaling, so
 it can be saved, loaded and exported on its own (see :mod:`.export`). The PPO
 algorithm (:mod:`.ppo`) owns the optimiser, the rollout buffer and the schedules.
+
+The modules (``_head``, ``value``, ``evaluate_actions``) are the reference forward pass.
+Where the speed-path switch allows (:mod:`.fast`), ``act`` and ``score`` take a shortcut
+with the same numbers and no module calls, and draw categories by inverting the CDF; it is
+checked against the modules on the first call and dropped for good if they differ.
 """
 
 from __future__ import annotations
