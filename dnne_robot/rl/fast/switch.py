@@ -28,12 +28,13 @@ ENV_VAR = "DNNE_ROBOT_FAST_PATH"
 """``0``/``false``/``off``/``no``: off; ``force``: on whatever the torch version; ``1``,
 empty or unset: on where the torch version is in :data:`TESTED_TORCH`."""
 
-TESTED_TORCH = ((2, 13), (2, 14))
+TESTED_TORCH = ((2, 13), (2, 15))
 """The torch versions, ``(major, minor)``, from the first up to but excluding the second, that
-the speed path runs on. Tested on torch 2.13.0+cpu (Linux x86_64, CPython 3.11): tests/rl,
-tests/training, bit-identical weights to the code before the switch, ``python -m bench --only
-train``. It calls the private ``torch._fused_adam_``: widen the range only after running
-tests/rl on the new version (``DNNE_ROBOT_FAST_PATH=force`` runs it there meanwhile)."""
+the speed path runs on. Tested on Linux x86_64, CPython 3.11, CPU: torch 2.13.0+cpu (tests/rl,
+tests/training, weights bit-identical to the code before the switch, ``python -m bench --only
+train``) and torch 2.14.1+cu130 run on the CPU (tests/rl, tests/training, the same bits). It
+calls the private ``torch._fused_adam_``: widen the range only after running tests/rl on the
+new version (``DNNE_ROBOT_FAST_PATH=force`` runs it there meanwhile)."""
 
 Setting = Literal["on", "off", "force"]
 _ENV_VALUES: dict[str, Setting] = {
