@@ -3,6 +3,9 @@
 This package is copied verbatim into exported projects (as ``framework/rl``), so it
 imports only the standard library, numpy and torch (TensorBoard, matplotlib and
 onnx/onnxruntime are optional and imported lazily), and only relatively.
+
+The speed path (:mod:`.fast`) is on by default; ``DNNE_ROBOT_FAST_PATH=0`` or
+``FAST_PATH.set(False)`` turns it off (see :mod:`.fast.switch`).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from .export import (
     export_policy,
     load_exported,
 )
+from .fast import FAST_PATH
 from .metrics import EpisodeTracker, MetricsLogger
 from .normalizer import RunningMeanStd
 from .policy import ActorCritic, PolicyStep
@@ -35,6 +39,7 @@ from .spaces import ActionSpec
 from .trainer import PPOTrainer
 
 __all__ = [
+    "FAST_PATH",
     "PPO",
     "ActionSpec",
     "ActorCritic",

@@ -1,7 +1,12 @@
 """Proximal Policy Optimisation (clipped surrogate), the algorithm half of the split.
 
 :class:`PPO` owns the optimiser, the learning-rate schedule and the minibatch RNG; the
-policy (:class:`~.policy.ActorCritic`) owns everything inference needs.
+policy (:class:`~.policy.ActorCritic`) owns everything inference needs. The update is
+CleanRL's ``ppo.py``: epochs of shuffled minibatches, the clipped surrogate, the (clipped)
+value loss, the entropy bonus, a global gradient-norm clip, Adam, and an early stop on the
+approximate KL. Two of its steps have a faster stand-in in :mod:`.fast`, which checks itself
+against them on first use and can be switched off (``DNNE_ROBOT_FAST_PATH=0``): the gradient
+of the loss (:meth:`PPO._autograd_gradient` is the reference) and the Adam step.
 """
 
 from __future__ import annotations
@@ -11,15 +16,11 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from .buffer import RolloutBuffer, RolloutMinibatch
-from .gradients import PPOGradients, flat_views, loss_statistics
+from .fast import FAST_PATH, DirectAdam, LossTerms, PPOGradients
 from .policy import ActorCritic
-
-# The kernel Adam(fused=True).step calls; PPO._adam_step calls it directly (a private name,
-# so every use falls back to Adam.step where it is missing or refuses the arguments).
-_FUSED_ADAM = getattr(torch, "_fused_adam_", None)
 
 LOSS_KEYS = (
     "policy_loss",
@@ -39,7 +40,16 @@ class NonFiniteLossError(RuntimeError):
 
 @dataclass
 class PPOConfig:
-    """PPO hyperparameters (defaults: CleanRL's ``ppo.py``)."""
+    """PPO hyperparameters.
+
+    The defaults are CleanRL's, from two of its scripts. The rollout and minibatch shape
+    is ``ppo.py``'s: 128 steps per environment, 4 epochs, minibatches of 128 (its 4
+    environments x 128 steps in 4 minibatches; ``ppo_continuous_action.py`` takes 2048
+    steps, 10 epochs, minibatches of 64). The learning rate 3e-4 and no entropy bonus are
+    ``ppo_continuous_action.py``'s (``ppo.py``: 2.5e-4 and 0.01). The rest is common to both:
+    gamma 0.99, GAE lambda 0.95, clip 0.2 with the value loss clipped too, value weight 0.5,
+    gradient norm 0.5, normalised advantages, a linearly annealed learning rate, no KL stop.
+    """
 
     num_steps: int = 128
     """Rollout horizon: steps per environment between updates."""
@@ -101,6 +111,39 @@ def explained_variance(y_pred: torch.Tensor, y_true: torch.Tensor) -> float:
     return float(1.0 - torch.var(y_true - y_pred) / var_y)
 
 
+def flat_views(flat: Tensor, params: list[nn.Parameter]) -> list[Tensor]:
+    """One view of ``flat`` shaped like each parameter, laid end to end."""
+    views, offset = [], 0
+    for p in params:
+        views.append(flat[offset : offset + p.numel()].view_as(p))
+        offset += p.numel()
+    return views
+
+
+def loss_statistics(
+    pg_loss: Tensor,
+    v_loss: Tensor,
+    entropy: Tensor,
+    loss: Tensor,
+    logratio: Tensor,
+    ratio: Tensor,
+    clip_coef: float,
+) -> Tensor:
+    """One minibatch's statistics, ``LOSS_KEYS`` without ``grad_norm``, as one vector."""
+    ratio_m1 = ratio - 1.0
+    return torch.stack(
+        (
+            pg_loss,
+            v_loss,
+            entropy,
+            loss,
+            (-logratio).mean(),  # old_approx_kl
+            (ratio_m1 - logratio).mean(),  # approx_kl, http://joschu.net/blog/kl-approx.html
+            (ratio_m1.abs() > clip_coef).float().mean(),  # clipfrac
+        )
+    )
+
+
 def make_adam(params: list[nn.Parameter], lr: float) -> torch.optim.Adam:
     """Adam (eps 1e-5, as in CleanRL and SB3), fused into one kernel where torch can.
 
@@ -130,9 +173,8 @@ class PPO:
         policy: The actor-critic to train (updated in place).
         config: Hyperparameters.
         seed: Seeds the ``torch.Generator`` that shuffles minibatches.
-        hand_derived_gradients: Compute the gradient with :class:`~.gradients.PPOGradients`
-            (None: wherever it supports the policy, which is every :class:`ActorCritic`;
-            False: always through autograd, the reference; True: insist).
+        fast_path: False: the plain path (autograd, ``Adam.step``) for this PPO whatever
+            the switch (:data:`~.fast.FAST_PATH`) says; True: the speed path where it allows.
     """
 
     def __init__(
@@ -140,7 +182,7 @@ class PPO:
         policy: ActorCritic,
         config: PPOConfig | None = None,
         seed: int = 0,
-        hand_derived_gradients: bool | None = None,
+        fast_path: bool = True,
     ) -> None:
         self.policy = policy
         self.config = config if config is not None else PPOConfig()
@@ -154,22 +196,19 @@ class PPO:
         self.grads = flat_views(self.flat_grad, self.params)
         for p, g in zip(self.params, self.grads, strict=True):
             p.grad = g
-        self.hand_derived = (
-            PPOGradients(policy, self.params, self.grads)
-            if hand_derived_gradients is not False and PPOGradients.supports(policy)
-            else None
-        )
-        if hand_derived_gradients and self.hand_derived is None:
-            raise ValueError(f"no hand-derived PPO gradient for {type(policy).__name__} {policy}")
         self.optimizer = make_adam(self.params, self.config.learning_rate)
-        self._adam_args: tuple[list[torch.Tensor], ...] | None = None
-        self._adam_steps = torch.zeros(0)
-        self._direct_adam = True
         self.generator = torch.Generator().manual_seed(seed)
         self.num_updates = 0
         self.num_gradient_steps = 0
         self.consecutive_nonfinite = 0
         self.total_nonfinite = 0
+        # The speed path (rl/fast): stand-ins for _autograd_gradient and Adam.step that
+        # check themselves against those on first use. None: the plain path.
+        fast = fast_path and bool(self.params) and FAST_PATH.enabled()
+        self.hand_gradient = PPOGradients.build(policy, self.params, self.grads) if fast else None
+        self.direct_adam = (
+            DirectAdam(self.optimizer, self.params, self.grads, self._adam_step) if fast else None
+        )
 
     # -- schedules -------------------------------------------------------------------
 
@@ -248,7 +287,8 @@ class PPO:
                 for mb in buffer.get(cfg.minibatch_size, self.generator)
             )
             for mb in minibatches:
-                mb_stats = self._gradient(mb)  # fills self.flat_grad
+                # The loss (_autograd_gradient) and its gradient, written into flat_grad.
+                mb_stats = self._gradient(mb)
                 with torch.no_grad():
                     grad_norm = torch.linalg.vector_norm(self.flat_grad).item()
                 values = mb_stats.tolist()  # one read of the whole vector
@@ -264,12 +304,12 @@ class PPO:
                             "check observations and rewards for NaN/inf"
                         )
                     continue
-                # clip_grad_norm_'s rule, on the one flat gradient.
+                # Gradient clipping: clip_grad_norm_(max_grad_norm)'s rule on the flat gradient.
                 clip = cfg.max_grad_norm / (grad_norm + 1e-6)
                 with torch.no_grad():
                     if clip < 1.0:
                         self.flat_grad.mul_(clip)
-                    self._adam_step()
+                    self._optimizer_step()
                 values.append(grad_norm)
                 sums = [total + value for total, value in zip(sums, values, strict=True)]
                 self.consecutive_nonfinite = 0
@@ -278,6 +318,7 @@ class PPO:
                 epoch_kl.append(values[kl_index])
 
             epochs_run += 1
+            # Early stop on the KL (CleanRL tests the epoch's last minibatch; this its mean).
             if (
                 cfg.target_kl is not None
                 and epoch_kl
@@ -298,74 +339,6 @@ class PPO:
         )
         return stats
 
-    def _adam_step(self) -> None:
-        """``optimizer.step()``, calling the fused kernel directly once the state exists.
-
-        ``Adam.step`` spends more time on bookkeeping (hooks, grouping tensors by device)
-        than the fused kernel spends updating a small network. The kernel, its arguments
-        and their order are those ``Adam.step`` uses, so the weights come out identical
-        (tests/rl/test_gradients.py); any other optimiser setup takes the plain call.
-        """
-        args = self._adam_args or self._fused_adam_args()
-        if args is None:
-            self._optimizer_step()
-            return
-        group = self.optimizer.param_groups[0]
-        params, grads, exp_avgs, exp_avg_sqs, steps = args
-        beta1, beta2 = group["betas"]
-        self._adam_steps.add_(1)  # every parameter's step counter: views of this one tensor
-        try:
-            _FUSED_ADAM(
-                params, grads, exp_avgs, exp_avg_sqs, [], steps,
-                amsgrad=False, lr=group["lr"], beta1=beta1, beta2=beta2,
-                weight_decay=group["weight_decay"], eps=group["eps"],
-                maximize=group["maximize"], grad_scale=None, found_inf=None,
-            )  # fmt: skip
-        except (TypeError, RuntimeError):
-            # A torch whose private kernel takes other arguments: it refused before
-            # touching anything, so undo the count and use Adam.step from now on.
-            self._adam_steps.sub_(1)
-            self._direct_adam = False
-            self._adam_args = None
-            self._optimizer_step()
-
-    def _optimizer_step(self) -> None:
-        """``Adam.step`` on this PPO's gradient (re-pointed: another PPO made for the same
-        policy may have pointed the parameters' ``.grad`` at its own)."""
-        for p, g in zip(self.params, self.grads, strict=True):
-            if p.grad is not g:
-                p.grad = g
-        self.optimizer.step()
-
-    def _fused_adam_args(self) -> tuple[list[torch.Tensor], ...] | None:
-        """The fused kernel's tensor lists, or None where ``Adam.step`` must run itself."""
-        groups = self.optimizer.param_groups
-        plain = (
-            self._direct_adam
-            and _FUSED_ADAM is not None
-            and len(groups) == 1
-            and groups[0].get("fused")
-            and not groups[0].get("amsgrad")
-            and not groups[0].get("decoupled_weight_decay", False)
-            and not isinstance(groups[0]["lr"], torch.Tensor)
-            and len(groups[0]["params"]) == len(self.params)
-            and all(a is b for a, b in zip(groups[0]["params"], self.params, strict=True))
-        )
-        state = self.optimizer.state
-        if not plain or any(len(state[p]) == 0 for p in self.params):
-            return None  # the first step creates the state
-        self._adam_steps = torch.stack([state[p]["step"] for p in self.params])
-        for i, p in enumerate(self.params):
-            state[p]["step"] = self._adam_steps[i]
-        self._adam_args = (
-            self.params,
-            self.grads,
-            [state[p]["exp_avg"] for p in self.params],
-            [state[p]["exp_avg_sq"] for p in self.params],
-            [state[p]["step"] for p in self.params],
-        )
-        return self._adam_args
-
     def _normalize_advantages(self, mb: RolloutMinibatch) -> RolloutMinibatch:
         """``mb`` with advantages normalised to zero mean and unit std (``norm_adv``)."""
         adv = mb.mb_advantages
@@ -373,15 +346,24 @@ class PPO:
             mb = mb._replace(mb_advantages=(adv - adv.mean()) / (adv.std() + 1e-8))
         return mb
 
-    def _gradient(self, mb: RolloutMinibatch) -> torch.Tensor:
+    def _gradient(self, mb: RolloutMinibatch) -> Tensor:
         """Write ``dL/dtheta`` of one minibatch into :attr:`flat_grad`; return the loss
         statistics (``LOSS_KEYS`` without ``grad_norm``)."""
-        if self.hand_derived is not None:
-            return self.hand_derived.compute(mb, self.config)
-        return self._autograd_gradient(mb)
+        if self.hand_gradient is not None:  # the speed path: rl/fast/gradients.py
+            terms = self.hand_gradient.gradient(
+                mb, self.config, self.flat_grad, reference=self._autograd_gradient
+            )
+            if self.hand_gradient.failed:  # it differed from autograd: autograd from now on
+                self.hand_gradient = None
+        else:
+            terms = self._autograd_gradient(mb)
+        with torch.no_grad():
+            return loss_statistics(*terms, self.config.clip_coef)
 
-    def _autograd_gradient(self, mb: RolloutMinibatch) -> torch.Tensor:
-        """The reference path: the same loss through autograd (any policy module)."""
+    def _autograd_gradient(self, mb: RolloutMinibatch) -> LossTerms:
+        """The PPO loss through autograd, the reference path (any policy module): write the
+        gradient into :attr:`flat_grad`; return ``(pg_loss, v_loss, entropy, loss, logratio,
+        ratio)``."""
         cfg = self.config
         with torch.enable_grad():
             newlogprob, entropy, newvalue = self.policy.evaluate_actions(mb.mb_obs, mb.mb_actions)
@@ -412,9 +394,23 @@ class PPO:
         with torch.no_grad():
             for view, grad in zip(self.grads, grads, strict=True):
                 view.copy_(grad) if grad is not None else view.zero_()
-            return loss_statistics(
-                pg_loss, v_loss, entropy_loss, loss, logratio, ratio, cfg.clip_coef
-            ).detach()
+        terms = pg_loss, v_loss, entropy_loss, loss, logratio, ratio
+        return tuple(t.detach() for t in terms)  # type: ignore[return-value]
+
+    def _optimizer_step(self) -> None:
+        """``optimizer.step()`` on the clipped gradient."""
+        if self.direct_adam is not None:  # the speed path: rl/fast/adam.py
+            self.direct_adam.step()
+        else:
+            self._adam_step()
+
+    def _adam_step(self) -> None:
+        """``Adam.step`` on this PPO's gradient (re-pointed: another PPO made for the same
+        policy may have pointed the parameters' ``.grad`` at its own)."""
+        for p, g in zip(self.params, self.grads, strict=True):
+            if p.grad is not g:
+                p.grad = g
+        self.optimizer.step()
 
     # -- checkpointing ---------------------------------------------------------------
 
@@ -432,7 +428,8 @@ class PPO:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
-        self._adam_args = None  # the optimiser holds new state tensors
+        if self.direct_adam is not None:
+            self.direct_adam.reset()  # the optimiser holds new state tensors
         self.generator.set_state(state["generator"])
         self.num_updates = int(state["num_updates"])
         self.num_gradient_steps = int(state["num_gradient_steps"])

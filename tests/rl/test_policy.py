@@ -149,7 +149,7 @@ def test_initial_log_std() -> None:
 
 
 def test_categorical_sampling_follows_the_probabilities() -> None:
-    from dnne_robot.rl.policy import sample_categorical
+    from dnne_robot.rl.fast import sample_categorical
 
     probs = torch.tensor([[0.1, 0.6, 0.3], [0.0, 0.5, 0.5], [1.0, 0.0, 0.0]])
     draws = sample_categorical(probs.repeat(20_000, 1), torch.Generator().manual_seed(0))
@@ -162,7 +162,7 @@ def test_categorical_sampling_follows_the_probabilities() -> None:
 
 def test_sampling_never_draws_a_category_of_zero_probability() -> None:
     """Where the float32 CDF ends below the uniform draw, the last positive category wins."""
-    from dnne_robot.rl.policy import sample_categorical
+    from dnne_robot.rl.fast import sample_categorical
 
     probs = torch.tensor([[0.25, 0.25, 0.0]]).repeat(4_000, 1)  # sums to 0.5 < most draws
     draws = sample_categorical(probs, torch.Generator().manual_seed(0))

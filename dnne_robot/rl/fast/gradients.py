@@ -1,16 +1,15 @@
-"""The PPO loss and its gradient for :class:`~.policy.ActorCritic`, derived by hand.
+"""The PPO loss and its gradient for an ``ActorCritic``, derived by hand.
 
 On a CPU the networks PPO trains are tiny (two 64-wide layers, minibatches of a few
 hundred), so a gradient step is dominated by per-operation overhead, not arithmetic:
-autograd records a graph on the way forward, walks it on the way back, and
-``clip_grad_norm_`` and ``Adam.step`` loop over every parameter tensor. This module
-computes the same loss and the same gradient with the chain rule written out, and
-writes the gradient into one flat tensor, so that the norm and the clipping are one
-operation each. With the fused Adam kernel called directly (:meth:`PPO._adam_step`), a
-gradient step of the CartPole network takes about 0.5 ms instead of 1.35 ms through
-autograd; ``tests/rl/test_gradients.py`` checks the gradient against autograd for every
-head, activation and loss option. Advantages arrive normalised (:meth:`PPO.update` does
-that once per minibatch, or once per update when the minibatch is the whole batch).
+autograd records a graph on the way forward and walks it on the way back. This module
+computes the same loss and the same gradient with the chain rule written out, into the
+views of PPO's one flat gradient. With the fused Adam kernel called directly
+(:mod:`.adam`), a gradient step of the CartPole network takes about 0.5 ms instead of
+1.35 ms through autograd. The first minibatch it sees is also run through autograd (PPO's
+``_autograd_gradient``, the reference) and compared (:meth:`PPOGradients.gradient`);
+``tests/rl/test_fast.py`` checks it against autograd for every head, activation and loss
+option. Advantages arrive normalised (``PPO.update`` does that).
 
 Notation (one minibatch of ``B`` rows; every loss term is a mean over rows)::
 
@@ -36,29 +35,34 @@ Categorical head with logits ``o``, ``p = softmax(o)``, ``l = log p``, ``H = -su
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import Protocol
 
 import torch
 from torch import Tensor, nn
 
-from .buffer import RolloutMinibatch
-from .policy import ACTIVATION_FUNCTIONS, ActorCritic, hidden_activations, linear_layers
+from ..buffer import RolloutMinibatch
+from .forward import hidden_activations, layout_problem, linear_layers
+from .switch import log, mismatch
 
-if TYPE_CHECKING:
-    from .ppo import PPOConfig
+LossTerms = tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]
+"""``(pg_loss, v_loss, entropy, loss, logratio, ratio)`` of one minibatch: what PPO turns
+into its statistics (``ppo.loss_statistics``) on either path."""
 
-STAT_KEYS = ("policy_loss", "value_loss", "entropy", "loss", "old_approx_kl", "approx_kl",
-             "clipfrac")  # fmt: skip
-"""The order of the statistics vector :meth:`PPOGradients.compute` returns."""
+GRADIENT_RTOL = 1e-3
+"""Tolerance of the first-use check, relative to each parameter's largest gradient entry
+(and to the largest loss term). The two paths sum the same products in other orders, so
+they differ by float32 rounding: below 2e-6 on the CartPole and test networks. A gradient
+that assumes another network is off by 1e-2 to 1."""
 
 
-def flat_views(flat: Tensor, params: list[nn.Parameter]) -> list[Tensor]:
-    """One view of ``flat`` shaped like each parameter, laid end to end."""
-    views, offset = [], 0
-    for p in params:
-        views.append(flat[offset : offset + p.numel()].view_as(p))
-        offset += p.numel()
-    return views
+class LossConfig(Protocol):
+    """The ``PPOConfig`` fields the loss reads."""
+
+    clip_coef: float
+    clip_vloss: bool
+    vf_coef: float
+    ent_coef: float
 
 
 def _activation_grad(name: str, h: Tensor, dh: Tensor) -> Tensor:
@@ -71,22 +75,22 @@ def _activation_grad(name: str, h: Tensor, dh: Tensor) -> Tensor:
 
 
 class PPOGradients:
-    """Loss statistics and the flat gradient of the PPO loss for one minibatch.
+    """The PPO loss of one minibatch and its gradient, written into PPO's gradient views.
 
     Args:
         policy: The actor-critic being trained; its parameters are read, never copied,
             so the gradient always belongs to the current weights.
         params: The parameters (every one of the policy's).
         grads: Where :meth:`compute` writes each parameter's gradient, in the order of
-            ``params`` (the caller's views of one flat tensor: :func:`flat_views`).
+            ``params`` (views of one flat tensor).
+
+    Make it with :meth:`build`, which returns None for a layout it does not know.
     """
 
-    def __init__(
-        self, policy: ActorCritic, params: list[nn.Parameter], grads: list[Tensor]
-    ) -> None:
-        if policy.activation not in ACTIVATION_FUNCTIONS:
-            raise ValueError(f"no hand-derived gradient for activation {policy.activation!r}")
+    def __init__(self, policy: nn.Module, params: list[nn.Parameter], grads: list[Tensor]) -> None:
         self.policy = policy
+        self.params = params
+        self.grads = grads
         self._grad_of = {id(p): g for p, g in zip(params, grads, strict=True)}
         self._actor = linear_layers(policy.actor_body)
         self._critic = None if policy.critic_body is None else linear_layers(policy.critic_body)
@@ -95,24 +99,104 @@ class PPOGradients:
         self._critic_params = [self._layer(m) for m in self._critic or []]
         self._actor_head = self._layer(policy.actor_head)
         self._critic_head = self._layer(policy.critic_head)
+        self.checked = False
+        """True once the first-use check passed."""
+        self.failed = False
+        """True once the first-use check failed: the caller takes the reference path."""
 
     def _layer(self, layer: nn.Linear) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         w, b = layer.weight, layer.bias
         return w, b, self._grad_of[id(w)], self._grad_of[id(b)]
 
     @classmethod
-    def supports(cls, policy: nn.Module) -> bool:
-        """True for an :class:`ActorCritic` whose layout this module knows, all of it trained."""
-        if type(policy) is not ActorCritic or policy.activation not in ACTIVATION_FUNCTIONS:
-            return False
-        bodies = [policy.actor_body]
-        if policy.critic_body is not None:
-            bodies.append(policy.critic_body)
-        for body in bodies:
-            kinds = [type(m) for m in body]
-            if any(k is not nn.Linear and k.__name__.lower() != policy.activation for k in kinds):
-                return False
-        return all(p.requires_grad for p in policy.parameters())
+    def build(
+        cls, policy: nn.Module, params: list[nn.Parameter], grads: list[Tensor]
+    ) -> PPOGradients | None:
+        """A hand gradient for ``policy``, or None (said at info level) where its layout is
+        not the one this module differentiates: Linear layers and activation modules, a
+        Linear head per output, a state-independent ``log_std``, every parameter trained."""
+        problem = cls.layout_problem(policy, params)
+        if problem is not None:
+            log.info("PPO speed path: autograd for %s (%s)", type(policy).__name__, problem)
+            return None
+        return cls(policy, params, grads)
+
+    @staticmethod
+    def layout_problem(policy: nn.Module, params: list[nn.Parameter]) -> str | None:
+        """Why :class:`PPOGradients` cannot differentiate ``policy`` (None: it can)."""
+        problem = layout_problem(policy)
+        if problem is not None:
+            return problem
+        known = [policy.actor_head, policy.critic_head, *linear_layers(policy.actor_body),
+                 *linear_layers(policy.critic_body)]  # fmt: skip
+        expected = {id(t) for layer in known for t in (layer.weight, layer.bias)}
+        log_std = getattr(policy, "log_std", None)
+        if policy.is_discrete != (log_std is None):
+            return "log_std does not match the action space"
+        if log_std is not None:
+            expected.add(id(log_std))
+        if any(not p.requires_grad for p in policy.parameters()):
+            return "a parameter is frozen"
+        if {id(p) for p in policy.parameters()} != expected or len(params) != len(expected):
+            return "parameters outside the actor-critic layers"
+        return None
+
+    # -- the first-use check -----------------------------------------------------------
+
+    def gradient(
+        self,
+        mb: RolloutMinibatch,
+        cfg: LossConfig,
+        flat_grad: Tensor,
+        reference: Callable[[RolloutMinibatch], LossTerms],
+    ) -> LossTerms:
+        """:meth:`compute`, compared with ``reference`` (autograd) on first use.
+
+        ``flat_grad`` is the tensor the gradient views belong to. Until a minibatch gives
+        autograd a finite loss and gradient, both run and the reference's result is kept;
+        on that minibatch the hand gradient's result is kept where they agree within
+        :data:`GRADIENT_RTOL`. On a mismatch the reference's
+        result is kept, a warning says what differed and by how much, and :attr:`failed`
+        tells the caller to take the reference path from now on.
+        """
+        if self.checked:
+            return self.compute(mb, cfg)
+        want_terms = reference(mb)
+        want = flat_grad.clone()
+        got_terms = self.compute(mb, cfg)  # overwrites flat_grad: kept where they agree
+        if not (torch.isfinite(want).all() and torch.isfinite(want_terms[3])):
+            flat_grad.copy_(want)  # nothing to compare: the caller skips the reference's
+            return want_terms  # non-finite step, and the next minibatch is checked
+        problem = self._compare(got_terms, want_terms, flat_grad, want)
+        if problem is None:
+            self.checked = True
+            return got_terms
+        flat_grad.copy_(want)
+        self.failed = True
+        log.warning(
+            "PPO speed path: the hand-derived gradient for %s differs from autograd's: %s; "
+            "training through autograd from now on",
+            type(self.policy).__name__, problem,
+        )  # fmt: skip
+        return want_terms
+
+    def _compare(
+        self, got_terms: LossTerms, want_terms: LossTerms, got: Tensor, want: Tensor
+    ) -> str | None:
+        """What differs between the two paths' loss terms and gradients (None: nothing)."""
+        pairs = []
+        offset = 0
+        for index, p in enumerate(self.params):
+            n = p.numel()
+            pairs.append((f"the gradient of parameter {index} {tuple(p.shape)}",
+                          got[offset : offset + n], want[offset : offset + n], 1e-12))  # fmt: skip
+            offset += n
+        pairs += [
+            ("the loss terms (policy, value, entropy, total)",
+             torch.stack(got_terms[:4]), torch.stack(want_terms[:4]), 1e-6),
+            ("the log-ratios", got_terms[4], want_terms[4], 1.0),  # ~0 on a fresh rollout
+        ]  # fmt: skip
+        return mismatch(pairs, GRADIENT_RTOL)
 
     # -- the network, forward and back ----------------------------------------------
 
@@ -134,8 +218,8 @@ class PPOGradients:
     # -- one minibatch ---------------------------------------------------------------
 
     @torch.no_grad()
-    def compute(self, mb: RolloutMinibatch, cfg: PPOConfig) -> Tensor:
-        """Write ``dL/dtheta`` into the gradient views; return :func:`loss_statistics`."""
+    def compute(self, mb: RolloutMinibatch, cfg: LossConfig) -> LossTerms:
+        """Write ``dL/dtheta`` into the gradient views; return the loss terms."""
         policy = self.policy
         n = mb.mb_obs.shape[0]
         actor_hs = hidden_activations(self._actor, policy.activation, mb.mb_obs)
@@ -219,28 +303,4 @@ class PPOGradients:
             self._backward(self._critic_params, critic_hs, dh_critic)
 
         loss = pg_loss - cfg.ent_coef * entropy_mean + cfg.vf_coef * v_loss
-        return loss_statistics(pg_loss, v_loss, entropy_mean, loss, logratio, ratio, cfg.clip_coef)
-
-
-def loss_statistics(
-    pg_loss: Tensor,
-    v_loss: Tensor,
-    entropy: Tensor,
-    loss: Tensor,
-    logratio: Tensor,
-    ratio: Tensor,
-    clip_coef: float,
-) -> Tensor:
-    """The per-minibatch statistics, in ``STAT_KEYS`` order, as one vector."""
-    ratio_m1 = ratio - 1.0
-    return torch.stack(
-        (
-            pg_loss,
-            v_loss,
-            entropy,
-            loss,
-            (-logratio).mean(),
-            (ratio_m1 - logratio).mean(),
-            (ratio_m1.abs() > clip_coef).float().mean(),
-        )
-    )
+        return pg_loss, v_loss, entropy_mean, loss, logratio, ratio

@@ -1,4 +1,6 @@
-"""The hand-derived PPO gradient against autograd, and the direct fused Adam step."""
+"""The speed path (rl/fast): the hand-derived PPO gradient against autograd, the direct fused
+Adam step against Adam.step, the module-free act path against the modules; the switch, the
+first-use checks and the torch version range."""
 
 from __future__ import annotations
 
@@ -8,8 +10,8 @@ import pytest
 import torch
 
 from dnne_robot.rl import PPO, ActionSpec, ActorCritic, PPOConfig
-from dnne_robot.rl import ppo as ppo_module
-from dnne_robot.rl.gradients import STAT_KEYS, PPOGradients
+from dnne_robot.rl.fast import adam
+from dnne_robot.rl.ppo import LOSS_KEYS
 
 CASES = [
     dict(discrete=d, activation=a, shared=s)
@@ -47,8 +49,8 @@ def make(discrete: bool, activation: str, shared: bool, hidden=(16, 8), **cfg):
 )
 def test_gradient_matches_autograd(case: dict, loss: dict) -> None:
     policy, config = make(**case, **loss)
-    hand = PPO(policy, config, hand_derived_gradients=True)
-    reference = PPO(policy, config, hand_derived_gradients=False)
+    hand = PPO(policy, config)
+    reference = PPO(policy, config, fast_path=False)
     buffer = rollout(policy, hand)
     hand.update(buffer)  # move away from the rollout's policy, so that clipping happens
 
@@ -60,14 +62,14 @@ def test_gradient_matches_autograd(case: dict, loss: dict) -> None:
         torch.testing.assert_close(stats, expected_stats, rtol=1e-5, atol=1e-6)
         torch.testing.assert_close(grad, reference.flat_grad, rtol=1e-4, atol=1e-6)
         assert grad.abs().sum() > 0
-        clipped += float(stats[STAT_KEYS.index("clipfrac")])
+        clipped += float(stats[LOSS_KEYS.index("clipfrac")])
     assert clipped > 0, "the comparison should cover clipped ratios too"
 
 
 def test_no_hidden_layers() -> None:
     policy, config = make(True, "tanh", False, hidden=())
-    hand = PPO(policy, config, hand_derived_gradients=True)
-    reference = PPO(policy, config, hand_derived_gradients=False)
+    hand = PPO(policy, config)
+    reference = PPO(policy, config, fast_path=False)
     mb = next(rollout(policy, hand).get(32))
     torch.testing.assert_close(hand._gradient(mb), reference._gradient(mb))
     torch.testing.assert_close(hand.flat_grad, reference.flat_grad, rtol=1e-4, atol=1e-6)
@@ -76,9 +78,9 @@ def test_no_hidden_layers() -> None:
 @pytest.mark.parametrize("discrete", [True, False])
 def test_both_paths_train_to_nearly_the_same_weights(discrete: bool) -> None:
     weights = []
-    for hand_derived in (True, False):
+    for fast in (True, False):
         policy, config = make(discrete, "tanh", False, clip_vloss=True)
-        ppo = PPO(policy, config, hand_derived_gradients=hand_derived)
+        ppo = PPO(policy, config, fast_path=fast)
         for seed in range(3):
             ppo.update(rollout(policy, ppo, seed))
         weights.append(torch.cat([p.detach().reshape(-1) for p in policy.parameters()]))
@@ -91,7 +93,7 @@ def test_direct_fused_adam_step_equals_optimizer_step() -> None:
         policy, config = make(False, "tanh", False)
         ppo = PPO(policy, config)
         if not direct:
-            ppo._fused_adam_args = lambda: None  # every step through Adam.step
+            ppo.direct_adam = None  # every step through Adam.step
         for seed in range(3):
             ppo.update(rollout(policy, ppo, seed))
         results.append((policy.state_dict(), ppo.optimizer.state_dict()["state"]))
@@ -103,19 +105,21 @@ def test_direct_fused_adam_step_equals_optimizer_step() -> None:
             assert torch.equal(state_a[index][key], state_b[index][key]), (index, key)
 
 
-def test_other_modules_take_the_autograd_path() -> None:
-    class Custom(ActorCritic):
-        pass
+def test_layouts_the_hand_gradient_does_not_know_take_autograd() -> None:
+    class Extra(ActorCritic):  # a parameter the hand gradient would leave unwritten
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self.extra = torch.nn.Linear(2, 2)
 
-    policy = Custom(5, ActionSpec.discrete(2), hidden_sizes=(8,))
-    assert not PPOGradients.supports(policy)
-    assert PPO(policy, PPOConfig()).hand_derived is None
-    with pytest.raises(ValueError, match="no hand-derived PPO gradient"):
-        PPO(policy, PPOConfig(), hand_derived_gradients=True)
     frozen = ActorCritic(5, ActionSpec.discrete(2))
     frozen.actor_head.weight.requires_grad_(False)  # a frozen layer also needs autograd
-    assert not PPOGradients.supports(frozen)
-    assert PPOGradients.supports(ActorCritic(5, ActionSpec.discrete(2)))
+    gelu = ActorCritic(5, ActionSpec.discrete(2))
+    gelu.actor_body[1] = torch.nn.GELU()
+    for policy in (Extra(5, ActionSpec.discrete(2), hidden_sizes=(8,)), frozen, gelu):
+        ppo = PPO(policy, PPOConfig())
+        assert ppo.hand_gradient is None
+        assert ppo.direct_adam is not None  # the optimiser step does not depend on the layout
+    assert PPO(ActorCritic(5, ActionSpec.discrete(2)), PPOConfig()).hand_gradient is not None
 
 
 def test_a_refused_kernel_call_falls_back_to_adam_step(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -128,13 +132,13 @@ def test_a_refused_kernel_call_falls_back_to_adam_step(monkeypatch: pytest.Monke
             def kernel(*args, **kwargs):
                 raise TypeError("_fused_adam_() got an unexpected keyword argument")
 
-            monkeypatch.setattr(ppo_module, "_FUSED_ADAM", kernel)
+            monkeypatch.setattr(adam, "_FUSED_ADAM", kernel)
         for seed in range(2):
             ppo.update(rollout(policy, ppo, seed))
         monkeypatch.undo()
         results.append(policy.state_dict())
         if refuse:
-            assert not ppo._direct_adam
+            assert ppo.direct_adam is not None and not ppo.direct_adam.usable
     for key in results[0]:
         assert torch.equal(results[0][key], results[1][key]), key
 
