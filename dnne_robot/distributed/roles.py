@@ -91,14 +91,20 @@ def find_roles(graph: Graph, meta: dict[str, Any]) -> Roles:
         DistributedError: naming the node and what to do instead.
     """
     feeds = _feeders(graph)
-    try:
-        env = graph.node(str(meta["env_node"]))
-        agent = graph.node(str(meta["agent_node"]))
-    except KeyError as exc:
+    if "agent_node" not in meta:
         raise DistributedError(
             "the Ray backend trains graphs with a simulator node and a PPO agent node; "
             "this graph has none: use --backend local"
-        ) from exc
+        )
+    agent = graph.node(str(meta["agent_node"]))
+    if "env_node" not in meta:
+        raise DistributedError(
+            f"node #{agent.node_id} {agent.title!r} runs its simulator and PPO inside one "
+            "node; the Ray backend needs a simulator node wired to a PPO "
+            "Agent node and a PPO Trainer node (see scenarios/cartpole_ppo.json): "
+            "use --backend local"
+        )
+    env = graph.node(str(meta["env_node"]))
     found = _consumer(graph, feeds, agent, "model") if "model" in agent.consumers else None
     if found is None:
         raise DistributedError(

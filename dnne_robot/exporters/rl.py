@@ -83,7 +83,7 @@ class CompactPPOAgentExporter(NodeExporter):
         env = _linked(node, plan, "env_config")
         if env is not None:
             task = str(env.params["task"])
-            meta.update(env_node=env.id, task=ISAAC_TASKS.get(task, task), engine=plan.sim)
+            meta.update(task=ISAAC_TASKS.get(task, task), engine=plan.sim)
         if node.params["resume_from"]:
             meta["resume_from"] = str(node.params["resume_from"])
         return meta

@@ -135,10 +135,10 @@ def compact() -> dict:
         "1": {"class_type": "IsaacGymEnvs", "_meta": {"title": "Env Config"}, "inputs": {
             "task": "Cartpole", "dt": 0.0166, "num_envs": 2, "seed": 0, "headless": True}},
         "2": {"class_type": "PPOConfig", "_meta": {"title": "PPO Config"}, "inputs": {
-            "learning_rate": 0.001, "num_epochs": 1, "minibatch_size": 16, "clip_param": 0.2,
+            "learning_rate": 0.001, "num_epochs": 1, "minibatch_size": 32, "clip_param": 0.2,
             "value_loss_coef": 0.5, "entropy_coef": 0.0, "gamma": 0.98, "gae_lambda": 0.8,
-            "max_grad_norm": 0.5, "horizon_length": 8, "max_iterations": 4,
-            "lr_schedule": "linear", "hidden_sizes": "8,8", "activation": "tanh"}},
+            "max_grad_norm": 0.5, "horizon_length": 16, "max_iterations": 4,
+            "lr_schedule": "linear"}},
         "3": {"class_type": "PPOAgent", "_meta": {"title": "PPO Agent"}, "inputs": {
             "env_config": link("1", 0), "ppo_config": link("2", 0), "max_iterations": 4,
             "checkpoint_interval": 1, "eval_interval": 0, "eval_episodes": 1,
@@ -266,7 +266,7 @@ def add_payloads(c: Corpus) -> None:
             ("checkpoint_trigger", cartpole, "7", "checkpoint_trigger_value"),
             ("combo", cartpole, "3", "activation"),
             ("int_widget", cartpole, "1", "num_envs"),
-            ("config_hidden_sizes", compact, "2", "hidden_sizes"),
+            ("config_lr_schedule", compact, "2", "lr_schedule"),
             ("network_hidden_sizes", mlp_network, "2", "hidden_sizes"),
         ]
         for place, base, nid, field in refusing:
@@ -407,9 +407,9 @@ def add_bad_nodes(c: Corpus) -> None:
     api("dropout_above_one.json", widget("2", "dropout", 1.5), "2", base=mlp)
     api("string_100001_chars.json", widget("1", "isaac_gym_path", "x" * 100_001), "1")
     api("string_with_nul.json", widget("1", "isaac_gym_path", "a\x00b"), "1")
-    api("config_hidden_sizes_semicolon.json", widget("2", "hidden_sizes", "8;8"), "2",
+    api("config_lr_schedule_unknown.json", widget("2", "lr_schedule", "cosine"), "2",
         base=compact)
-    api("config_hidden_sizes_trailing_comma.json", widget("2", "hidden_sizes", "8,"), "2",
+    api("config_minibatch_below_dnne_minimum.json", widget("2", "minibatch_size", 16), "2",
         base=compact)
     api("save_path_empty.json", widget("3", "save_path", ""), "3", base=compact)
     api("save_path_dot_dot_inside.json", widget("3", "save_path", "runs/../../x"), "3",

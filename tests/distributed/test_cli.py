@@ -53,7 +53,7 @@ def test_compact_graph_is_refused_clearly(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     (line,) = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
-    assert "PPO Trainer" in line and "--backend local" in line
+    assert "node #4 'PPO Agent'" in line and "PPO Trainer" in line and "--backend local" in line
 
 
 def _free_port() -> int:

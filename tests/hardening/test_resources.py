@@ -35,7 +35,7 @@ for folder in sys.argv[1:]:
         rows += [[node.label, name, queue.maxsize] for name, queue in node.queues.items()]
         if node.any_queue is not None:
             rows.append([node.label, "<any>", node.any_queue.maxsize])
-    found[folder] = {"queue_size": graph.queue_size, "queues": rows}
+    found[folder] = {"queue_size": graph.queue_size, "queues": rows, "nodes": len(graph.nodes)}
     sys.path.remove(folder)
 print(json.dumps(found))
 """
@@ -68,7 +68,10 @@ def test_every_queue_of_an_exported_graph_is_bounded(scenario: str, sim: str, op
                                                      queue_bounds: dict[str, dict]) -> None:
     found = queue_bounds[f"{scenario}-{optimize}"]
     assert found["queue_size"] >= 1
-    assert found["queues"], "a graph with no queues tests nothing"
+    if found["nodes"] == 1:
+        assert found["queues"] == []  # one node (DNNE's compact PPO Agent) has nothing to wait on
+    else:
+        assert found["queues"], "a graph of several nodes with no queues tests nothing"
     unbounded = [row for row in found["queues"] if row[2] <= 0]
     assert unbounded == []
 

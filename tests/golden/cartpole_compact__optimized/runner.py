@@ -28,7 +28,6 @@ META = {
     "agent_node": "4",
     "default_run_dir": "ppo_checkpoints",
     "default_steps": None,
-    "env_node": "1",
     "task": "CartPole",
     "engine": "gymnasium",
     "kind": "rl",
