@@ -10,20 +10,11 @@ set. A DNNE MNIST graph reads them unchanged: ``data_path`` names ``<root>``.
 from __future__ import annotations
 
 import argparse
-import struct
 from pathlib import Path
 
 import numpy as np
 
-TYPE_CODES = {np.dtype(np.uint8): 0x08}
-
-
-def write_idx(path: Path, array: np.ndarray) -> None:
-    """Write ``array`` (uint8) as an IDX file: magic, big-endian dims, then the bytes."""
-    array = np.ascontiguousarray(array, dtype=np.uint8)
-    header = struct.pack(">BBBB", 0, 0, TYPE_CODES[array.dtype], array.ndim)
-    header += struct.pack(f">{array.ndim}I", *array.shape)
-    path.write_bytes(header + array.tobytes())
+from dnne_robot.nodes.datasets import write_mnist
 
 
 def digits_28(count: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -47,12 +38,7 @@ def write_digits_as_mnist(root: str | Path, test_every: int = 6) -> dict[str, in
     """
     images, labels = digits_28()
     test = np.arange(len(labels)) % test_every == 0
-    raw = Path(root) / "MNIST" / "raw"
-    raw.mkdir(parents=True, exist_ok=True)
-    write_idx(raw / "train-images-idx3-ubyte", images[~test])
-    write_idx(raw / "train-labels-idx1-ubyte", labels[~test])
-    write_idx(raw / "t10k-images-idx3-ubyte", images[test])
-    write_idx(raw / "t10k-labels-idx1-ubyte", labels[test])
+    write_mnist(root, (images[~test], labels[~test]), (images[test], labels[test]))
     return {"train": int((~test).sum()), "test": int(test.sum())}
 
 

@@ -7,7 +7,8 @@ The IDX files are parsed here and the CIFAR batches are unpickled with a restric
 (numpy arrays and plain data only: a pickle is code otherwise). Files that are missing are
 downloaded through torchvision when ``download`` is on and torchvision imports; nothing else
 in this package downloads anything. Images are kept as uint8 and normalised per batch as
-DNNE's transforms do (``ToTensor`` then ``Normalize``).
+DNNE's transforms do (``ToTensor`` then ``Normalize``). :func:`write_mnist` and
+:func:`write_cifar10` write arrays of your own in the same layouts.
 """
 
 from __future__ import annotations
@@ -82,6 +83,29 @@ def read_idx(path: Path) -> np.ndarray:
     if body.size != int(np.prod(shape)):
         raise DatasetError(f"{path}: holds {body.size} values, its header says {shape}")
     return body.reshape(shape)
+
+
+IDX_TYPES = {np.dtype(np.uint8): 0x08}
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """Write a uint8 ``array`` as an IDX file: magic, big-endian sizes, then the bytes."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = struct.pack(">BBBB", 0, 0, IDX_TYPES[array.dtype], array.ndim)
+    path.write_bytes(header + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes())
+
+
+def write_mnist(root: str | Path, train: tuple[np.ndarray, np.ndarray],
+                test: tuple[np.ndarray, np.ndarray]) -> Path:
+    """Write ``(images (n, 28, 28) uint8, labels (n,))`` pairs as MNIST's four IDX files
+    under ``<root>/MNIST/raw``, where :func:`load_mnist` (and torchvision) read them."""
+    folder = Path(root) / "MNIST" / "raw"
+    folder.mkdir(parents=True, exist_ok=True)
+    for is_train, (images, labels) in ((True, train), (False, test)):
+        image_file, label_file = MNIST_FILES[is_train]
+        write_idx(folder / image_file, images)
+        write_idx(folder / label_file, labels)
+    return folder
 
 
 def _find(folder: Path, name: str) -> Path | None:
@@ -167,6 +191,26 @@ def load_cifar10(root: str | Path, train: bool, download: bool) -> ImageDataset:
     images = np.concatenate([p[0] for p in parts])
     labels = np.concatenate([p[1] for p in parts])
     return ImageDataset(images, labels, CIFAR_NORMALIZE)
+
+
+def write_cifar10(root: str | Path, train: tuple[np.ndarray, np.ndarray],
+                  test: tuple[np.ndarray, np.ndarray]) -> Path:
+    """Write ``(images (n, 3, 32, 32) uint8, labels (n,))`` pairs as CIFAR-10's python
+    batches under ``<root>/cifar-10-batches-py`` (the training images split over five)."""
+    folder = Path(root) / "cifar-10-batches-py"
+    folder.mkdir(parents=True, exist_ok=True)
+    names = CIFAR_FILES[True]
+    for is_train, (images, labels) in ((True, train), (False, test)):
+        files = names if is_train else CIFAR_FILES[False]
+        for name, rows in zip(files, np.array_split(np.arange(len(labels)), len(files)),
+                              strict=True):
+            batch = {b"batch_label": name.encode(),
+                     b"labels": [int(v) for v in labels[rows]],
+                     b"data": np.ascontiguousarray(images[rows], dtype=np.uint8).reshape(-1, 3072),
+                     b"filenames": [f"{i}.png".encode() for i in rows]}
+            with (folder / name).open("wb") as f:
+                pickle.dump(batch, f, protocol=2)
+    return folder
 
 
 def schema(dataset: ImageDataset, classes: int = 10) -> dict[str, Any]:

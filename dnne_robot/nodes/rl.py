@@ -256,7 +256,10 @@ def dnne_ppo_config(ppo: dict[str, Any], batch_size: int) -> PPOConfig:
 
     ``minibatch_size`` is capped at the rollout (rl_games requires it to fit); without
     ``truncate_grads`` gradients are not clipped; ``value_loss_coef`` is rl_games'
-    ``critic_coef``, whose value loss carries the same 1/2 as this PPO's.
+    ``critic_coef``, whose value loss carries the same 1/2 as this PPO's. ``lr_schedule``:
+    ``constant`` keeps the learning rate, ``linear`` anneals it to zero, ``adaptive`` steers
+    it to ``lr_schedule_kl_threshold`` (rl_games' AdaptiveScheduler, after every minibatch as
+    its default ``schedule_type: legacy`` does).
     """
     return PPOConfig(
         num_steps=ppo["horizon_length"],
@@ -270,6 +273,8 @@ def dnne_ppo_config(ppo: dict[str, Any], batch_size: int) -> PPOConfig:
         ent_coef=ppo["entropy_coef"],
         learning_rate=ppo["learning_rate"],
         anneal_lr=ppo["lr_schedule"] == "linear",
+        adaptive_kl=(ppo["lr_schedule_kl_threshold"] if ppo["lr_schedule"] == "adaptive"
+                     else None),
         max_grad_norm=ppo["max_grad_norm"] if ppo["truncate_grads"] else float("inf"),
         norm_adv=ppo["normalize_advantage"],
         target_kl=None,

@@ -79,6 +79,11 @@ class PPOConfig:
     """Normalise advantages per minibatch."""
     target_kl: float | None = None
     """Stop the update's epochs early once the mean approx KL exceeds this (None = off)."""
+    adaptive_kl: float | None = None
+    """Steer the learning rate to this KL (rl_games' ``lr_schedule: adaptive`` with its
+    ``kl_threshold``): after every minibatch step, ``lr / 1.5`` if its approx KL is above
+    twice this, ``lr * 1.5`` if below half, kept within [1e-6, 1e-2]. None: off. Needs
+    ``anneal_lr`` off; the learning rate it reaches is saved with the optimiser's state."""
     max_nonfinite_updates: int = 100
     """Raise NonFiniteLossError after this many consecutive NaN/inf minibatch losses."""
 
@@ -90,6 +95,12 @@ class PPOConfig:
             raise ValueError("PPOConfig.gamma and gae_lambda must be in [0, 1]")
         if self.learning_rate <= 0 or self.clip_coef <= 0:
             raise ValueError("PPOConfig.learning_rate and clip_coef must be > 0")
+        if self.adaptive_kl is not None:
+            if not self.adaptive_kl > 0:
+                raise ValueError(f"PPOConfig.adaptive_kl must be > 0, got {self.adaptive_kl}")
+            if self.anneal_lr:
+                raise ValueError("PPOConfig.adaptive_kl and anneal_lr are two learning-rate "
+                                 "schedules: choose one (anneal_lr=False)")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -228,6 +239,24 @@ class PPO:
         for group in self.optimizer.param_groups:
             group["lr"] = frac * self.config.learning_rate
 
+    #: rl_games' AdaptiveScheduler: its factor and its bounds on the learning rate.
+    ADAPTIVE_FACTOR = 1.5
+    ADAPTIVE_LR_RANGE = (1e-6, 1e-2)
+
+    def _adapt_learning_rate(self, kl: float) -> None:
+        """rl_games' adaptive schedule, after one minibatch step whose approx KL was ``kl``."""
+        target = self.config.adaptive_kl
+        if target is None:
+            return
+        low, high = self.ADAPTIVE_LR_RANGE
+        lr = self.learning_rate
+        if kl > 2.0 * target:
+            lr = max(lr / self.ADAPTIVE_FACTOR, low)
+        elif kl < 0.5 * target:
+            lr = min(lr * self.ADAPTIVE_FACTOR, high)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
     @property
     def should_stop(self) -> bool:
         """True once ``max_nonfinite_updates`` consecutive losses were NaN/inf."""
@@ -316,6 +345,7 @@ class PPO:
                 self.num_gradient_steps += 1
                 steps += 1
                 epoch_kl.append(values[kl_index])
+                self._adapt_learning_rate(values[kl_index])
 
             epochs_run += 1
             # Early stop on the KL (CleanRL tests the epoch's last minibatch; this its mean).

@@ -86,6 +86,38 @@ def test_learning_rate_annealing() -> None:
     assert fixed.learning_rate == 1e-3
 
 
+def test_adaptive_learning_rate_falls_while_the_kl_is_above_twice_the_threshold() -> None:
+    _, ppo, buffer = make(learning_rate=1e-2, anneal_lr=False, adaptive_kl=1e-9)
+    stats = ppo.update(buffer)
+    steps = int(stats["gradient_steps"])
+    # The first step measures the KL before any change (0: below half the threshold), which
+    # would raise the rate, but it is already at rl_games' ceiling of 1e-2; every later step
+    # changed the policy, so its KL is above 2e-9 and the rate falls by 1.5.
+    assert stats["learning_rate"] == pytest.approx(1e-2 / 1.5 ** (steps - 1))
+    ppo.set_progress(0.5)  # the linear schedule is off
+    assert ppo.learning_rate == pytest.approx(1e-2 / 1.5 ** (steps - 1))
+
+
+def test_adaptive_learning_rate_rises_while_the_kl_is_below_half_the_threshold() -> None:
+    _, ppo, buffer = make(learning_rate=1e-6, anneal_lr=False, adaptive_kl=0.1)
+    stats = ppo.update(buffer)
+    assert stats["learning_rate"] == pytest.approx(1e-6 * 1.5 ** stats["gradient_steps"])
+    for _ in range(12):
+        ppo.update(buffer)
+    assert ppo.learning_rate == 1e-2  # rl_games' ceiling
+
+
+def test_adaptive_learning_rate_is_resumed_with_the_optimizer() -> None:
+    policy, ppo, buffer = make(learning_rate=1e-3, anneal_lr=False, adaptive_kl=1e-9)
+    ppo.update(buffer)
+    reached = ppo.learning_rate
+    assert reached < 1e-3
+    state = copy.deepcopy(ppo.state_dict())
+    resumed = PPO(ActorCritic.from_config(policy.config()), PPOConfig.from_dict(state["config"]))
+    resumed.load_state_dict(state)
+    assert resumed.learning_rate == reached
+
+
 def test_target_kl_stops_epochs_early() -> None:
     _, ppo, buffer = make(target_kl=1e-9, learning_rate=1e-2, num_epochs=10)
     stats = ppo.update(buffer)
@@ -145,6 +177,10 @@ def test_state_dict_roundtrip_continues_identically() -> None:
 def test_config_validation() -> None:
     with pytest.raises(ValueError, match="minibatch_size"):
         PPOConfig(minibatch_size=0)
+    with pytest.raises(ValueError, match="choose one"):
+        PPOConfig(adaptive_kl=0.008)  # anneal_lr is on by default
+    with pytest.raises(ValueError, match="adaptive_kl must be > 0"):
+        PPOConfig(adaptive_kl=0.0, anneal_lr=False)
     with pytest.raises(ValueError, match="unknown"):
         PPOConfig.from_dict({"lr": 1.0})
     assert PPOConfig.from_dict(PPOConfig().to_dict()) == PPOConfig()
