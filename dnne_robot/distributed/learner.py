@@ -350,7 +350,8 @@ class DistributedRun:
         obs = policy.normalize(obs_raw)
         actions = cat("actions")
         rewards, terminated = cat("rewards"), cat("terminated")
-        truncated, final_values = cat("truncated"), cat("final_values")
+        truncated = cat("truncated")
+        final_values = trainer.ppo.denormalize_values(cat("final_values"))
         buffer = trainer.buffer
         for t in range(buffer.num_steps):
             # No log-probabilities or values: finish_rollout scores the whole rollout,

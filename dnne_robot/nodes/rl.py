@@ -277,6 +277,7 @@ def dnne_ppo_config(ppo: dict[str, Any], batch_size: int) -> PPOConfig:
                      else None),
         max_grad_norm=ppo["max_grad_norm"] if ppo["truncate_grads"] else float("inf"),
         norm_adv=ppo["normalize_advantage"],
+        normalize_value=ppo["normalize_value"],
         target_kl=None,
     )
 

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from .buffer import RolloutBuffer, RolloutMinibatch
 from .fast import FAST_PATH, DirectAdam, LossTerms, PPOGradients
+from .normalizer import RunningMeanStd
 from .policy import ActorCritic
 
 LOSS_KEYS = (
@@ -84,6 +85,10 @@ class PPOConfig:
     ``kl_threshold``): after every minibatch step, ``lr / 1.5`` if its approx KL is above
     twice this, ``lr * 1.5`` if below half, kept within [1e-6, 1e-2]. None: off. Needs
     ``anneal_lr`` off; the learning rate it reaches is saved with the optimiser's state."""
+    normalize_value: bool = False
+    """Learn the value in running-normalised units (rl_games' ``normalize_value``): the
+    value head's outputs are turned back into returns for GAE, and the value targets are
+    normalised by running statistics of the rollout's values and returns before each update."""
     max_nonfinite_updates: int = 100
     """Raise NonFiniteLossError after this many consecutive NaN/inf minibatch losses."""
 
@@ -209,6 +214,8 @@ class PPO:
             p.grad = g
         self.optimizer = make_adam(self.params, self.config.learning_rate)
         self.generator = torch.Generator().manual_seed(seed)
+        #: Running statistics of value targets, with ``normalize_value``.
+        self.value_rms = RunningMeanStd((), epsilon=1e-5) if self.config.normalize_value else None
         self.num_updates = 0
         self.num_gradient_steps = 0
         self.consecutive_nonfinite = 0
@@ -238,6 +245,30 @@ class PPO:
         frac = 1.0 - min(max(float(fraction), 0.0), 1.0)
         for group in self.optimizer.param_groups:
             group["lr"] = frac * self.config.learning_rate
+
+    # -- value normalisation ---------------------------------------------------------
+
+    #: rl_games' clip of normalised values (its RunningMeanStd clips to [-5, 5] both ways).
+    VALUE_CLIP = 5.0
+
+    def denormalize_values(self, values: Tensor) -> Tensor:
+        """The value head's outputs as returns (unchanged without ``normalize_value``)."""
+        rms = self.value_rms
+        if rms is None:
+            return values
+        std = torch.sqrt(rms.var.float() + rms.epsilon)
+        return values.clamp(-self.VALUE_CLIP, self.VALUE_CLIP) * std + rms.mean.float()
+
+    def normalize_value_targets(self, buffer: RolloutBuffer) -> None:
+        """With ``normalize_value``: fold the rollout's values and returns into the running
+        statistics, then express both in normalised units for the update (in place)."""
+        rms = self.value_rms
+        if rms is None:
+            return
+        rms.update(buffer.values.reshape(-1))
+        rms.update(buffer.returns.reshape(-1))
+        for target in (buffer.values, buffer.returns):
+            target.copy_(rms.normalize(target, clip=self.VALUE_CLIP))
 
     #: rl_games' AdaptiveScheduler: its factor and its bounds on the learning rate.
     ADAPTIVE_FACTOR = 1.5
@@ -454,6 +485,7 @@ class PPO:
             "num_gradient_steps": self.num_gradient_steps,
             "consecutive_nonfinite": self.consecutive_nonfinite,
             "total_nonfinite": self.total_nonfinite,
+            **({"value_rms": self.value_rms.state_dict()} if self.value_rms is not None else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -465,3 +497,5 @@ class PPO:
         self.num_gradient_steps = int(state["num_gradient_steps"])
         self.consecutive_nonfinite = int(state["consecutive_nonfinite"])
         self.total_nonfinite = int(state["total_nonfinite"])
+        if self.value_rms is not None:
+            self.value_rms.load_state_dict(state["value_rms"])

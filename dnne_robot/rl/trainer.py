@@ -97,7 +97,9 @@ class PPOTrainer:
         if bool(truncated.any()):
             if final_obs is None:
                 raise ValueError("final_obs is required when an environment is truncated")
-            final_values = self.policy.predict_value(torch.as_tensor(final_obs))
+            final_values = self.ppo.denormalize_values(
+                self.policy.predict_value(torch.as_tensor(final_obs))
+            )
         self.buffer.add(
             step.obs,
             step.action,
@@ -122,7 +124,11 @@ class PPOTrainer:
         distributed learner, call this directly.)"""
         if self.buffer.deferred:  # the agent acted with act(score=False)
             self.buffer.fill_scores(*self.policy.score(*self.buffer.flatten_inputs()))
+        if self.ppo.value_rms is not None:  # the value head speaks normalised units
+            self.buffer.values.copy_(self.ppo.denormalize_values(self.buffer.values))
+            last_value = self.ppo.denormalize_values(last_value)
         self.buffer.compute_returns_and_advantage(last_value)
+        self.ppo.normalize_value_targets(self.buffer)
         rollout_start = self.global_step - self.buffer.batch_size
         self.ppo.set_progress(rollout_start / max(self.total_timesteps, 1))
         stats = self.ppo.update(self.buffer)

@@ -24,7 +24,7 @@ def test_dnne_defaults_map_field_by_field() -> None:
     assert config.minibatch_size == 16 * 64  # 8192 capped at the rollout, as rl_games needs
     assert (config.gamma, config.gae_lambda, config.clip_coef) == (0.99, 0.95, 0.2)
     assert (config.vf_coef, config.ent_coef, config.learning_rate) == (0.5, 0.01, 3e-4)
-    assert config.clip_vloss and config.norm_adv
+    assert config.clip_vloss and config.norm_adv and config.normalize_value
     assert config.max_grad_norm == 0.5
     assert not config.anneal_lr and config.adaptive_kl is None  # "constant"
 

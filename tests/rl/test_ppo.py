@@ -118,6 +118,35 @@ def test_adaptive_learning_rate_is_resumed_with_the_optimizer() -> None:
     assert resumed.learning_rate == reached
 
 
+def test_value_normalization_turns_value_outputs_into_returns_and_back() -> None:
+    _, ppo, buffer = make(normalize_value=True)
+    rms = ppo.value_rms
+    assert rms is not None
+    rms.mean.fill_(100.0)
+    rms.var.fill_(4.0)
+    assert float(ppo.denormalize_values(torch.tensor(1.0))) == pytest.approx(102.0, abs=1e-3)
+    assert float(ppo.denormalize_values(torch.tensor(50.0))) == pytest.approx(110.0, abs=1e-3)
+    _, plain, _ = make()
+    assert plain.value_rms is None and plain.denormalize_values(torch.tensor(7.0)) == 7.0
+
+
+def test_value_targets_are_normalized_by_running_statistics() -> None:
+    _, ppo, buffer = make(normalize_value=True)
+    buffer.returns.mul_(1000.0).add_(500.0)  # returns on a scale the value head never sees
+    returns = buffer.returns.clone()
+    ppo.normalize_value_targets(buffer)
+    assert abs(float(buffer.returns.mean())) < 1.5 and float(buffer.returns.abs().max()) <= 5.0
+    back = ppo.denormalize_values(buffer.returns)
+    inside = buffer.returns.abs() < 5.0  # values clipped at 5 standard deviations lose range
+    assert torch.allclose(back[inside], returns[inside], rtol=1e-4, atol=1e-2)
+    stats = ppo.update(buffer)
+    assert math.isfinite(stats["value_loss"])
+    state = copy.deepcopy(ppo.state_dict())
+    _, resumed, _ = make(normalize_value=True, seed=3)
+    resumed.load_state_dict(state)
+    assert torch.equal(resumed.value_rms.mean, ppo.value_rms.mean)
+
+
 def test_target_kl_stops_epochs_early() -> None:
     _, ppo, buffer = make(target_kl=1e-9, learning_rate=1e-2, num_epochs=10)
     stats = ppo.update(buffer)
