@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ui_builder import ui, write_scenarios
+from dnne_robot.catalog.builder import ui_workflow as ui
+from dnne_robot.catalog.builder import write_scenarios
 
 HERE = Path(__file__).resolve().parent
 

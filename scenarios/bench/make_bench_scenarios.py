@@ -8,13 +8,11 @@ always follows the catalog.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 from dnne_robot.catalog import get_spec
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from ui_builder import ui, write_scenarios  # noqa: E402
+from dnne_robot.catalog.builder import ui_workflow as ui
+from dnne_robot.catalog.builder import write_scenarios
 
 HERE = Path(__file__).resolve().parent
 

@@ -306,6 +306,25 @@ def test_nodes_table(cli: CliRunner) -> None:
     assert "PPOAgentNode" in result.stdout
 
 
+def test_nodes_type_describes_one_type_and_why_a_setting_is_ignored(cli: CliRunner) -> None:
+    result = invoke(cli, "nodes", "IsaacGymEnvs")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0] == "IsaacGymEnvs (Isaac Gym Environment Config), robotics, DNNE's node"
+    sim_device = lines.index(next(ln for ln in lines if ln.startswith("  sim_device: STRING")))
+    assert lines[sim_device + 1].strip().startswith("no effect here: ")
+    widgets = [ln.split(":")[0].strip() for ln in lines if ln.startswith("  ") and ln[2] != " "]
+    assert widgets[:3] == ["task", "dynamic_1", "dynamic_2"]  # widgets_values order
+    one = json.loads(invoke(cli, "nodes", "Barrier", "--json").stdout)
+    assert list(one) == ["Barrier"] and one["Barrier"]["display_name"] == "Barrier"
+
+
+def test_nodes_unknown_type_suggests_a_close_one(cli: CliRunner) -> None:
+    result = invoke(cli, "nodes", "PPOConfg")
+    assert result.exit_code == 1
+    assert "no node type 'PPOConfg'; did you mean 'PPOConfig'?" in result.output
+
+
 def test_debug_shows_the_exception(tmp_path: Path) -> None:
     from dnne_robot.workflow import WorkflowFormatError
 

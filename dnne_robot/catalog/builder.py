@@ -1,4 +1,9 @@
-"""Build ComfyUI/DNNE UI-format workflows from the node catalog (scenarios and tests).
+"""Build ComfyUI/DNNE UI-format workflows in code, from the node catalog.
+
+    from dnne_robot.catalog.builder import ui_workflow
+    wf = ui_workflow([(1, "Tensor", "Ones", {"shape": "2,3", "fill_mode": "ones"}), ...],
+                     [(1, "tensor", 2, "input"), ...])   # (source, output, target, input)
+
 
 Each node's ``inputs`` list holds its link inputs, then one entry per widget (as current
 ComfyUI and DNNE frontends save them), and ``widgets_values`` follows the catalog's widget
@@ -12,13 +17,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dnne_robot.catalog import get_spec
+from .registry import get_spec
 
 Node = tuple[int, str, str, dict[str, Any]]  # (id, type, title, widget values)
 Edge = tuple[int, str, int, str]  # (source id, output name, target id, input name)
 
 
-def ui(nodes: list[Node], edges: list[Edge]) -> dict[str, Any]:
+def ui_workflow(nodes: list[Node], edges: list[Edge]) -> dict[str, Any]:
+    """The workflow as the UI saves it; unknown types and widget names are refused."""
     out_nodes, links, by = [], [], {}
     for nid, typ, title, widgets in nodes:
         spec = get_spec(typ)
