@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "dnne_robot"
 LAYERS = (
     "runtime", "envs", "rl", "robot", "nodes", "session", "distributed",  # run side
     "workflow", "catalog", "validate", "plan", "exporters", "render", "pipeline", "comfyui",
-    "cli",  # build side
+    "cli", "__main__",  # build side; `python -m dnne_robot` on top
 )
 FRAMEWORK = LAYERS[:7]
 
