@@ -64,6 +64,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_joins_a_running_cluster_with_address(tmp_path: Path) -> None:
     """`--address` joins a cluster started by `ray start --head`, which outlives the run."""
     import ray
@@ -100,6 +101,7 @@ def test_joins_a_running_cluster_with_address(tmp_path: Path) -> None:
         subprocess.run([*ray_cli, "stop", "--force"], env=env, capture_output=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_interrupted_ray_run_resumes_to_identical_weights(tmp_path: Path) -> None:
     """SIGINT stops after the current iteration's update: the resume is exact, as locally."""
     import re

@@ -18,6 +18,7 @@ HORIZON = 512  # long enough that the kill lands while the worker is collecting
 STEPS = 3 * HORIZON * 8 * 2  # three iterations of two workers with eight envs
 
 
+@pytest.mark.slow
 def test_worker_killed_mid_run_is_replaced(ray_session, runner, monkeypatch: pytest.MonkeyPatch,
                                            tmp_path: Path) -> None:
     from framework.runtime import RunContext

@@ -238,7 +238,7 @@ def _export_or_refuse(case: tuple[Any, str]) -> str:
         return "exported"
 
 
-@settings(CI, max_examples=400)
+@settings(CI, max_examples=150)
 @given(mutated_scenarios())
 def test_mutated_scenarios_export_or_fail_with_a_workflow_error(case: tuple) -> None:
     _export_or_refuse(case)

@@ -120,6 +120,7 @@ def test_keep_checkpoints(tmp_path: Path) -> None:
     assert "--keep-checkpoints must be >= 0" in proc.stderr.strip().splitlines()[-1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_interrupted_run_resumes_to_identical_weights(cartpole: Path, sig: signal.Signals) -> None:
     """Ctrl-C stops after the current rollout's update, so the resume is exact."""
