@@ -160,7 +160,10 @@ class TensorNode(QueueNode):
         generator = None
         if self.SEED >= 0:
             generator = torch.Generator().manual_seed(self.SEED)
-        x = torch.empty(self.shape, dtype=torch.float32)
+        # Drawn in DTYPE, as DNNE's are (float64 draws are not float32 draws widened); an
+        # integer or bool DTYPE, which DNNE's random modes cannot fill, is drawn as float32.
+        draw = self.dtype if self.dtype.is_floating_point else torch.float32
+        x = torch.empty(self.shape, dtype=draw)
         mode, n = self.FILL_MODE, max(1, x.numel())
         if mode == "uniform":
             x.uniform_(-1.0, 1.0, generator=generator)
@@ -202,8 +205,9 @@ class DataStreamerNode(QueueNode):
 
     ``SYNC_MODE`` none: as fast as the consumers take them; timed: at ``FREQUENCY_HZ``;
     external: one row per ``sync`` message. A ``reset`` goes back to the first row. At the
-    end: ``LOOP_DATA`` starts over, else ``EOF_MODE`` stop, pulse_done (sends ``done``) or
-    hold_last (repeats the last row). ``FILE`` is the CSV's place inside the export.
+    end: ``LOOP_DATA`` starts over, else ``EOF_MODE`` stop, pulse_done (sends ``done`` right
+    after the last row) or hold_last (repeats the last row). ``FILE`` is the CSV's place
+    inside the export.
     """
 
     INPUTS = (In("sync", mode="any", optional=True), In("reset", mode="any", optional=True))
@@ -223,9 +227,13 @@ class DataStreamerNode(QueueNode):
             rows = list(csv.reader(f, delimiter=self.DELIMITER))
         self.columns = rows[0] if self.SKIP_HEADER and rows else None
         body = rows[1:] if self.SKIP_HEADER else rows
+        body = [row for row in body if row]
+        if not body:  # DNNE refuses an empty file too (a stream of nothing never ends)
+            raise ValueError(f"{self.FILE}: the CSV has no data rows")
+        if len({len(row) for row in body}) > 1:
+            raise ValueError(f"{self.FILE}: rows have different numbers of columns")
         try:
-            self.data = np.asarray([[float(v) for v in row] for row in body if row],
-                                   dtype=np.float32)
+            self.data = np.asarray([[float(v) for v in row] for row in body], dtype=np.float32)
         except ValueError as exc:
             raise ValueError(f"{self.FILE}: a value is not a number ({exc})") from None
         self.row = 0
@@ -234,27 +242,32 @@ class DataStreamerNode(QueueNode):
     def startup_outputs(self) -> dict[str, Any]:
         metadata = {"file_path": self.FILE, "total_rows": len(self.data),
                     "num_columns": int(self.data.shape[1]) if self.data.size else 0,
-                    "sync_mode": self.SYNC_MODE, "column_names": self.columns}
+                    "sync_mode": self.SYNC_MODE,
+                    "frequency_hz": self.FREQUENCY_HZ if self.SYNC_MODE == "timed" else None,
+                    "column_names": self.columns}
         out: dict[str, Any] = {"metadata": metadata}
         if self.SYNC_MODE == "external" and self.AUTO_FIRST_ROW:
             out.update(self.next_row())
         return out
 
     def next_row(self) -> dict[str, Any]:
-        """The next row's outputs (empty once the stream is over)."""
+        """The next row's outputs (empty once the stream is over). As in DNNE, the end of
+        the file is handled as the last row goes out: pulse_done sends ``done`` right after
+        it, not on the next sync."""
         if self.finished or not len(self.data):
             return {}
+        index = min(self.row, len(self.data) - 1)  # hold_last stays on the last row
+        out: dict[str, Any] = {"data": torch.from_numpy(self.data[index : index + 1].copy())}
+        self.row = index + 1
         if self.row >= len(self.data):
             if self.LOOP_DATA:
                 self.row = 0
-            elif self.EOF_MODE == "hold_last":
-                return {"data": torch.from_numpy(self.data[-1:].copy())}
-            else:
+            elif self.EOF_MODE == "pulse_done":
+                out["done"] = True
                 self.finished = True
-                return {"done": True} if self.EOF_MODE == "pulse_done" else {}
-        row = torch.from_numpy(self.data[self.row : self.row + 1].copy())
-        self.row += 1
-        return {"data": row}
+            elif self.EOF_MODE != "hold_last":  # stop
+                self.finished = True
+        return out
 
     def compute(self, **inputs: Any) -> dict[str, Any]:
         if "reset" in inputs:

@@ -142,8 +142,10 @@ class IsaacGymSimNode(QueueNode):
     It starts with a step of ``NULL_ACTION`` and sends that observation before any action
     comes, which starts the graph's control loop. Each ``action`` steps the env; when the
     episode ends, the terminal observation goes out with ``done``, then (``RESET_WHEN_DONE``)
-    the new episode's first observation. A ``reset`` message starts a new episode. The run
-    ends when ``runner.py train --steps`` environment steps are spent.
+    the new episode's first observation, after a ``NULL_ACTION`` step as DNNE's. (DNNE sends
+    that one before the terminal observation; here the order is the episode's.) A ``reset``
+    message starts a new episode the same way. The run ends when ``runner.py train --steps``
+    environment steps are spent.
 
     ``TASK`` and ``ENGINE`` come from the Isaac Gym Environment Config node it is wired to.
     """
@@ -184,23 +186,29 @@ class IsaacGymSimNode(QueueNode):
         return torch.clamp(values, self.low, self.high).reshape(1, -1)
 
     def startup_outputs(self) -> dict[str, Any]:
-        return self._step(self.null)
+        return self._null_step()
+
+    def _null_step(self) -> dict[str, Any]:
+        """A new episode's first observation: as DNNE, a step of ``NULL_ACTION`` after the
+        reset (a null step that ends an episode hands on the next episode's start)."""
+        result = self.sim.step(self.env_action(self.null))
+        return {"observation": result.next_observations}
 
     def _step(self, action: torch.Tensor) -> dict[str, Any]:
         result = self.sim.step(self.env_action(action))
         if bool(result.done.any[0]):
-            self.pending_first = result.next_observations
             return {"observation": result.observations, "done": True}
         return {"observation": result.next_observations}
 
     async def compute(self, **inputs: Any) -> dict[str, Any]:
         if "reset" in inputs:
             self.sim.reset()
-            return self._step(self.null)
+            return self._null_step()
         out = self._step(inputs["action"])
         if "done" in out:
-            await self.emit(out)
-            out = {"observation": self.pending_first} if self.RESET_WHEN_DONE else {}
+            await self.emit(out)  # the terminal observation and done, in that order
+            # The env has reset itself (the step's own autoreset).
+            out = self._null_step() if self.RESET_WHEN_DONE and self.ctx.budget_left() else {}
         if not self.ctx.budget_left():
             if out:
                 await self.emit(out)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from runtime.threaded import run_graph  # tests/ is on sys.path (rootdir conftest)
 
-from dnne_robot.runtime import Graph, In, QueueNode, RunContext
+from dnne_robot.runtime import Graph, GraphRunner, In, QueueNode, RunContext
 
 TIMEOUT = 30.0
 
@@ -30,6 +31,21 @@ class Feed(QueueNode):
         return {"value": self.items.pop(0)} if self.items else None
 
 
+class Script(QueueNode):
+    """Sends ``STEPS`` one by one, each a dict of outputs by name, then ends: several
+    outputs into one ``any`` queue keep this order."""
+
+    OUTPUTS: tuple[str, ...] = ()
+    REPEAT = True
+    STEPS: list[dict[str, Any]] = []
+
+    def setup(self) -> None:
+        self.steps = list(self.STEPS)
+
+    def compute(self) -> dict[str, Any] | None:
+        return self.steps.pop(0) if self.steps else None
+
+
 class Tap(QueueNode):
     """Records what arrives."""
 
@@ -48,6 +64,10 @@ def feed(items: list[Any]) -> type[QueueNode]:
     return configured(Feed, ITEMS=list(items))
 
 
+def script(steps: list[dict[str, Any]], outputs: tuple[str, ...]) -> type[QueueNode]:
+    return configured(Script, OUTPUTS=tuple(outputs), STEPS=list(steps))
+
+
 def run(graph: Graph) -> str:
     return run_graph(graph, timeout=TIMEOUT)
 
@@ -55,3 +75,25 @@ def run(graph: Graph) -> str:
 def graph(**ctx: Any) -> tuple[RunContext, Graph]:
     context = RunContext(**ctx)
     return context, Graph(context)
+
+
+def run_loaded(graph: Graph, states: dict[str, Any]) -> str:
+    """Run ``graph`` as a resumed run does: set up, load ``states`` (node id -> state), run."""
+    result: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            runner = GraphRunner(graph)
+            runner.setup()
+            graph.load_state_dict(states)
+            result["reason"] = runner.run_loop()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test thread
+            result["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(TIMEOUT)
+    assert not thread.is_alive(), f"graph did not finish within {TIMEOUT} s"
+    if "error" in result:
+        raise result["error"]
+    return result["reason"]
