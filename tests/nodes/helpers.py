@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
-from runtime.threaded import run_graph  # tests/ is on sys.path (rootdir conftest)
+from runtime.threaded import in_thread, run_graph  # tests/ is on sys.path (rootdir conftest)
 
 from dnne_robot.runtime import Graph, GraphRunner, In, QueueNode, RunContext
 
@@ -79,21 +78,24 @@ def graph(**ctx: Any) -> tuple[RunContext, Graph]:
 
 def run_loaded(graph: Graph, states: dict[str, Any]) -> str:
     """Run ``graph`` as a resumed run does: set up, load ``states`` (node id -> state), run."""
-    result: dict[str, Any] = {}
 
-    def target() -> None:
-        try:
-            runner = GraphRunner(graph)
-            runner.setup()
-            graph.load_state_dict(states)
-            result["reason"] = runner.run_loop()
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the test thread
-            result["error"] = exc
+    def resumed() -> str:
+        runner = GraphRunner(graph)
+        runner.setup()
+        graph.load_state_dict(states)
+        return runner.run_loop()
 
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(TIMEOUT)
-    assert not thread.is_alive(), f"graph did not finish within {TIMEOUT} s"
-    if "error" in result:
-        raise result["error"]
-    return result["reason"]
+    return in_thread(resumed, TIMEOUT)
+
+
+#: Get Batch's ``epoch_stats`` over two epochs of three batches: DNNE reports an epoch's end
+#: with the next epoch's first batch.
+GET_BATCH_STATS = [
+    {"epoch": 0, "batch": 1, "total_batches": 3, "progress": 1 / 3, "completed": False},
+    {"epoch": 0, "batch": 2, "total_batches": 3, "progress": 2 / 3, "completed": False},
+    {"epoch": 0, "batch": 3, "total_batches": 3, "progress": 1.0, "completed": False},
+    {"epoch": 0, "total_batches": 3, "completed": True},
+    {"epoch": 1, "batch": 2, "total_batches": 3, "progress": 2 / 3, "completed": False},
+    {"epoch": 1, "batch": 3, "total_batches": 3, "progress": 1.0, "completed": False},
+    {"epoch": 1, "total_batches": 3, "completed": True},
+]

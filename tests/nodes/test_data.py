@@ -24,7 +24,7 @@ from dnne_robot.nodes.data import (
 from dnne_robot.nodes.datasets import load_mnist, write_cifar10, write_mnist
 from dnne_robot.runtime import NodeError
 
-from .helpers import Tap, configured, feed, graph, run, script
+from .helpers import GET_BATCH_STATS, Tap, configured, feed, graph, run, script
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64, "int32": torch.int32,
           "int64": torch.int64, "bool": torch.bool}
@@ -321,15 +321,7 @@ def test_get_batch_sends_one_batch_per_trigger_and_marks_epochs_as_dnne(mnist: P
     assert torch.equal(images[1][2], dataset[6][0])
     # The end of an epoch comes with the next epoch's first batch (completed=True).
     assert complete == [False, False, False, True, False, False, True]
-    assert stats == [
-        {"epoch": 0, "batch": 1, "total_batches": 3, "progress": 1 / 3, "completed": False},
-        {"epoch": 0, "batch": 2, "total_batches": 3, "progress": 2 / 3, "completed": False},
-        {"epoch": 0, "batch": 3, "total_batches": 3, "progress": 1.0, "completed": False},
-        {"epoch": 0, "total_batches": 3, "completed": True},
-        {"epoch": 1, "batch": 2, "total_batches": 3, "progress": 2 / 3, "completed": False},
-        {"epoch": 1, "batch": 3, "total_batches": 3, "progress": 1.0, "completed": False},
-        {"epoch": 1, "total_batches": 3, "completed": True},
-    ]
+    assert stats == GET_BATCH_STATS
 
 
 def test_get_batch_sends_nothing_without_a_trigger(mnist: Path) -> None:

@@ -26,7 +26,7 @@ from dnne_robot.nodes.learning import (
 )
 from dnne_robot.runtime import NodeError, QueueNode, RunContext
 
-from .helpers import Tap, configured, feed, graph, run, run_loaded
+from .helpers import GET_BATCH_STATS, Tap, configured, feed, graph, run, run_loaded
 
 LINEAR = (3, True, "none", 0.0, "auto")
 
@@ -354,17 +354,9 @@ def test_training_sequencer_trains_each_network_on_its_own_loss_only(order: tupl
 
 
 # ----------------------------------------------------------------------------- Epoch Tracker
-#: Get Batch's epoch stats for three batches an epoch (see test_data.py).
-STATS = [
-    {"epoch": 0, "batch": 1, "total_batches": 3, "progress": 1 / 3, "completed": False},
-    {"epoch": 0, "batch": 2, "total_batches": 3, "progress": 2 / 3, "completed": False},
-    {"epoch": 0, "batch": 3, "total_batches": 3, "progress": 1.0, "completed": False},
-    {"epoch": 0, "total_batches": 3, "completed": True},
-    {"epoch": 1, "batch": 2, "total_batches": 3, "progress": 2 / 3, "completed": False},
-    {"epoch": 1, "batch": 3, "total_batches": 3, "progress": 1.0, "completed": False},
-    {"epoch": 1, "total_batches": 3, "completed": True},
-    {"epoch": 2, "batch": 2, "total_batches": 3, "progress": 2 / 3, "completed": False},
-]
+#: Get Batch's epoch stats for three batches an epoch (test_data.py checks them), then one.
+STATS = [*GET_BATCH_STATS,
+         {"epoch": 2, "batch": 2, "total_batches": 3, "progress": 2 / 3, "completed": False}]
 
 
 def track(stats: list[dict], losses: list[float], accuracies: list[float], max_epochs: int,

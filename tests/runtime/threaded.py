@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from dnne_robot.runtime import Graph, GraphRunner
 
+T = TypeVar("T")
 
-def run_graph(graph: Graph, timeout: float = 10.0, **kwargs: Any) -> str:
-    """``GraphRunner(graph, **kwargs).run()``; fails if it takes longer than ``timeout`` s."""
+
+def in_thread(fn: Callable[[], T], timeout: float = 10.0) -> T:
+    """``fn()`` in a daemon thread; fails if it takes longer than ``timeout`` s."""
     result: dict[str, Any] = {}
 
     def target() -> None:
         try:
-            result["reason"] = GraphRunner(graph, **kwargs).run()
+            result["value"] = fn()
         except BaseException as exc:  # noqa: BLE001 - re-raised in the test thread
             result["error"] = exc
 
@@ -24,4 +27,9 @@ def run_graph(graph: Graph, timeout: float = 10.0, **kwargs: Any) -> str:
     assert not thread.is_alive(), f"graph did not finish within {timeout} s"
     if "error" in result:
         raise result["error"]
-    return result["reason"]
+    return result["value"]
+
+
+def run_graph(graph: Graph, timeout: float = 10.0, **kwargs: Any) -> str:
+    """``GraphRunner(graph, **kwargs).run()``; fails if it takes longer than ``timeout`` s."""
+    return in_thread(lambda: GraphRunner(graph, **kwargs).run(), timeout)
