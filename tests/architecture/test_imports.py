@@ -49,3 +49,25 @@ def test_no_file_is_longer_than_the_limit() -> None:
             for p in PACKAGE.rglob("*.py")
             if (n := len(p.read_text().splitlines())) > MAX_LINES}
     assert not long, long
+
+
+def test_no_private_name_is_imported_from_another_folder() -> None:
+    """``_names`` are a folder's own: another folder that needs one needs a public API."""
+    known = modules()
+    bad = []
+    for mod, path in known.items():
+        is_pkg = path.name == "__init__.py"
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            if node.level:
+                base = mod.split(".") if is_pkg else mod.split(".")[:-1]
+                base = base[: len(base) - (node.level - 1)]
+                source = ".".join(base + ([node.module] if node.module else []))
+            else:
+                source = node.module or ""
+            if not source.startswith("dnne_robot") or folder(source) == folder(mod):
+                continue
+            bad += [f"{mod}:{node.lineno} imports {source}.{a.name}" for a in node.names
+                    if a.name.startswith("_") and not a.name.startswith("__")]
+    assert not bad, "\n".join(bad)
