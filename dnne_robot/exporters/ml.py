@@ -70,10 +70,15 @@ class SupervisedTrainerExporter(TorchNodeExporter):
 
 # ----------------------------------------------------------------------------- DNNE
 class DatasetExporter(TorchNodeExporter):
-    """MNIST / CIFAR-10: the node reads the standard files at ``data_path`` when it runs."""
+    """MNIST / CIFAR-10: the node reads the standard files at ``data_path`` when it runs, and
+    with ``download`` on fetches missing ones through torchvision (then a requirement)."""
 
     def meta(self, node: PlannedNode, plan: Plan) -> dict:
         return {"data_path": str(node.params["data_path"])}
+
+    def requirements_for(self, node: PlannedNode, plan: Plan) -> list[str]:
+        download = ["torchvision>=0.19"] if node.params["download"] else []
+        return [*super().requirements_for(node, plan), *download]
 
 
 class MNISTDatasetExporter(DatasetExporter):

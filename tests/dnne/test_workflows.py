@@ -95,3 +95,20 @@ def test_franka_workflows_are_refused_by_their_task_node(name: str, tmp_path: Pa
     assert all("field 'src_path'" in e and "not found" in e for e in missing), output
     assert len(missing) == (name == "Shadow_Train.json")
     assert not (tmp_path / "out").exists()
+
+
+def test_torchvision_is_required_only_to_download(tmp_path: Path) -> None:
+    """The data sets are read from their files; torchvision only downloads missing ones."""
+    mnist = export("MNIST_Test.json", tmp_path / "mnist", "gymnasium")
+    assert "torchvision>=0.19" in (mnist / "requirements.txt").read_text().splitlines()
+    barrier = export("Barrier_Test.json", tmp_path / "barrier", "gymnasium")
+    assert "torchvision" not in (barrier / "requirements.txt").read_text()
+    workflow = json.loads((WORKFLOWS / "MNIST_Test.json").read_text())
+    for node in workflow["nodes"]:
+        if node["type"] == "MNISTDataset":
+            node["widgets_values"][2] = False  # download off
+    offline = tmp_path / "offline.json"
+    offline.write_text(json.dumps(workflow))
+    code, output = cli("export", str(offline), "-o", str(tmp_path / "offline"))
+    assert code == 0, output
+    assert "torchvision" not in (tmp_path / "offline" / "requirements.txt").read_text()
