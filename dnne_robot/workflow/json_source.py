@@ -2,7 +2,8 @@
 
 ``json.loads`` silently keeps the last of two equal keys; a workflow with two nodes under one
 id must be reported instead, so objects with repeated keys come back as
-:class:`DuplicateKeyDict` (first value kept) listing the repeated keys.
+:class:`DuplicateKeyDict` (first value kept) listing the repeated keys, and
+:func:`repeated_keys` finds every one of them in a parsed file.
 """
 
 from __future__ import annotations
@@ -23,6 +24,21 @@ class DuplicateKeyDict(dict):
 def duplicate_keys(obj: Any) -> list[str]:
     """The keys repeated in the JSON text of ``obj`` (empty for other values)."""
     return list(getattr(obj, "duplicate_keys", ()))
+
+
+def repeated_keys(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ...], str]]:
+    """Every repeated key anywhere in ``value``: ``(path to its object, key)``, an object's own
+    before those of the objects inside it."""
+    found: list[tuple[tuple[Any, ...], str]] = []
+    stack: list[tuple[tuple[Any, ...], Any]] = [(path, value)]
+    while stack:  # iterative: a deeply nested file must not overflow the stack
+        where, item = stack.pop()
+        if isinstance(item, dict):
+            found += [(where, key) for key in duplicate_keys(item)]
+            stack += [((*where, k), v) for k, v in reversed(item.items())]
+        elif isinstance(item, list):
+            stack += [((*where, i), v) for i, v in reversed(list(enumerate(item)))]
+    return found
 
 
 def _keep_first(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from dnne_robot.workflow.api_format import read_api_prompt
+from dnne_robot.workflow.describe import short
 from dnne_robot.workflow.detect import detect
-from dnne_robot.workflow.errors import WorkflowFormatError
-from dnne_robot.workflow.json_source import read_json_file
+from dnne_robot.workflow.errors import WorkflowFormatError, WorkflowFormatErrors
+from dnne_robot.workflow.json_source import read_json_file, repeated_keys
 from dnne_robot.workflow.model import Workflow
 from dnne_robot.workflow.ports import PortLookup
 from dnne_robot.workflow.reconcile import reconcile_with_ui
@@ -72,9 +73,44 @@ def read_workflow(
         ports: the ports of UI nodes whose file lists none.
     """
     try:
+        _refuse_repeated_keys(data, path)
         return _read(data, path, ui_data, widgets, ui_path, ports)
     except RecursionError:
         raise WorkflowFormatError("workflow is nested too deeply to read", path=path) from None
+
+
+def _refuse_repeated_keys(data: Any, path: str | None) -> None:
+    """A key written twice in one object is an error: ComfyUI's loaders keep the last value,
+    so the file would show one graph in the editor and export another. (Node ids repeated at
+    the top of an API prompt are reported by the validator, naming both nodes.)"""
+    errors = []
+    for where, key in repeated_keys(data):
+        if not where and "nodes" not in data:
+            continue  # an API prompt's node ids: duplicate_ids
+        node_id, field = _node_of(data, where)
+        errors.append(WorkflowFormatError(
+            f"key {short(key, 60)} appears more than once in one object: ComfyUI would use "
+            "the last value and this tool would read the first; keep one",
+            path=path, node_id=node_id, field=".".join(map(str, (*field, key)))))
+    if errors:
+        raise WorkflowFormatErrors(errors, path=path)
+
+
+def _node_of(data: Any, where: tuple[Any, ...]) -> tuple[str | None, tuple[Any, ...]]:
+    """The node a JSON path lies in (its id) and the path within that node."""
+    for depth in range(len(where) - 1, -1, -1):
+        head, rest = where[:depth], where[depth:]
+        container: Any = data
+        for step in head:
+            container = container[step]
+        if head and head[-1] == "nodes" and isinstance(container, list) and rest:
+            node = container[rest[0]]
+            if isinstance(node, dict) and "id" in node:
+                return str(node["id"]), rest[1:]
+        if isinstance(container, dict) and rest and isinstance(container.get(rest[0]), dict) \
+                and "class_type" in container[rest[0]]:
+            return str(rest[0]), rest[1:]
+    return None, where
 
 
 def _read_ui(data: Any, widgets: WidgetLookup | None, path: str | None,

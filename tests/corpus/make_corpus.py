@@ -438,6 +438,13 @@ def add_bad_nodes(c: Corpus) -> None:
     c.add("cycle_of_layers.json", g, refuse("2"))
     dup = json.dumps(cartpole())[:-1] + ', "6": ' + json.dumps(cartpole()["6"]) + "}"
     c.add("duplicate_id.json", None, refuse("6"), raw=dup.encode())
+    # a widget written twice: ComfyUI keeps the last value (here one the range check refuses)
+    g = cartpole()
+    text = json.dumps(g)
+    gamma = f'"gamma": {json.dumps(g["7"]["inputs"]["gamma"])}'
+    assert text.count(gamma) == 1
+    dup = text.replace(gamma, f'{gamma}, "gamma": 7.5')
+    c.add("duplicate_input_key.json", None, refuse("7"), raw=dup.encode())
     # UI format: the same facts stored three times, and hostile structure
     ui = mlp_ui()
     ui["nodes"].append(copy.deepcopy(ui["nodes"][1]))

@@ -187,6 +187,30 @@ def test_api_duplicate_ids_are_reported_not_silently_merged(tmp_path: Path) -> N
     assert list(wf.nodes) == ["1", "2"]
 
 
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        # an API prompt: ComfyUI would train with lr 0.001, a first-wins reader with 0.0
+        ('{"1": {"class_type": "A", "inputs": {"lr": 0.0, "n": 1, "lr": 0.001}}}',
+         [("1", "inputs.lr")]),
+        ('{"1": {"class_type": "A", "class_type": "B", "inputs": {}}}', [("1", "class_type")]),
+        # a UI file: a node's title twice, and a file-level key twice
+        ('{"nodes": [{"id": 7, "type": "A", "title": "x", "title": "y", "inputs": [],'
+         ' "outputs": []}], "links": [], "links": []}', [(None, "links"), ("7", "title")]),
+    ],
+)
+def test_a_key_written_twice_is_an_error_naming_the_node_and_key(
+    tmp_path: Path, text: str, where: list
+) -> None:
+    path = tmp_path / "dup.json"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(WorkflowFormatError) as caught:
+        load_workflow(path)
+    errors = getattr(caught.value, "errors", [caught.value])
+    assert [(e.node_id, e.field) for e in errors] == where
+    assert all("appears more than once" in str(e) and "keep one" in str(e) for e in errors)
+
+
 def test_ui_duplicate_ids_keep_the_first() -> None:
     wf = load_workflow(DATA / "repairs_ui04.json")
     assert wf.duplicate_ids == ["28"]
