@@ -11,9 +11,14 @@ DEBUG = {"on": False}
 
 
 def say(message: str, style: str = "red") -> None:
+    """Print one line to stderr. Every non-printable character is escaped, so a file name or
+    a value from a workflow cannot clear the terminal or forge a line of its own."""
     from rich.console import Console
 
-    Console(stderr=True, highlight=False, soft_wrap=True).print(message, style=style, markup=False)
+    from ..validate.problems import one_line
+
+    Console(stderr=True, highlight=False, soft_wrap=True).print(
+        one_line(message), style=style, markup=False)
 
 
 @contextmanager

@@ -23,10 +23,21 @@ def validate(
 ) -> None:
     """Check WORKFLOW; exit 1 when it has errors."""
     from ..pipeline import check
+    from ..workflow import WorkflowError
 
     with user_errors():
-        checked = check(workflow, ui_workflow=ui_workflow, sim=sim,
-                        allow_custom_code=allow_custom_code)
+        try:
+            checked = check(workflow, ui_workflow=ui_workflow, sim=sim,
+                            allow_custom_code=allow_custom_code)
+        except WorkflowError as exc:
+            if not as_json:
+                raise
+            errors = getattr(exc, "errors", None) or [exc]
+            typer.echo(json.dumps([{"severity": "error", "message": str(e), "path": str(workflow),
+                                    "node_id": getattr(e, "node_id", None),
+                                    "field": getattr(e, "field", None)} for e in errors],
+                                  indent=2))
+            raise typer.Exit(1) from None
         if as_json:
             typer.echo(json.dumps([p.__dict__ for p in checked.problems], indent=2))
         else:

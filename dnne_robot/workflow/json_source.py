@@ -9,6 +9,8 @@ id must be reported instead, so objects with repeated keys come back as
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -98,15 +100,30 @@ def parse_json_bytes(raw: bytes, *, path: str | None = None) -> Any:
     return parse_json_text(text, path=path)
 
 
+#: The largest workflow file read (a 10,000-node workflow is about 1.3 MB).
+MAX_FILE_BYTES = 64 * 1024 * 1024
+
+
 def read_json_file(path: str | Path) -> Any:
-    """Read and parse the JSON file at ``path``."""
+    """Read and parse the JSON file at ``path``: a regular file (a symlink to one is fine) of
+    at most :data:`MAX_FILE_BYTES`; a FIFO, a device or a directory is refused unread."""
     where = str(path)
     try:
-        raw = Path(path).read_bytes()
-    except IsADirectoryError:
-        raise WorkflowFormatError("is a directory, not a workflow file", path=where) from None
+        info = os.stat(path)
+        if stat.S_ISDIR(info.st_mode):
+            raise WorkflowFormatError("is a directory, not a workflow file", path=where)
+        if not stat.S_ISREG(info.st_mode):
+            kind = ("a FIFO" if stat.S_ISFIFO(info.st_mode) else "a device"
+                    if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode) else "a socket"
+                    if stat.S_ISSOCK(info.st_mode) else "not a regular file")
+            raise WorkflowFormatError(f"is {kind}, not a workflow file", path=where)
+        with open(path, "rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise WorkflowFormatError("file not found", path=where) from None
     except OSError as exc:
         raise WorkflowFormatError(f"cannot read file: {exc.strerror or exc}", path=where) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise WorkflowFormatError(
+            f"file is larger than {MAX_FILE_BYTES // 2**20} MiB: not a workflow", path=where)
     return parse_json_bytes(raw, path=where)

@@ -333,3 +333,39 @@ def test_debug_shows_the_exception(tmp_path: Path) -> None:
     finally:
         DEBUG["on"] = False
     assert isinstance(result.exception, WorkflowFormatError)
+
+
+HOSTILE_NAME = "x\x1b[2J\nerror: forged.json"
+
+
+def test_a_hostile_file_name_never_reaches_the_terminal_raw(cli: CliRunner, tmp_path: Path) -> None:
+    """Escape sequences and a newline in the workflow's own name are printed escaped: no line
+    the file name forged, no terminal control (validate's summary, errors, the -o message)."""
+    good = tmp_path / HOSTILE_NAME
+    good.write_bytes((SCENARIOS_DIR / "cartpole_ppo.json").read_bytes())
+    bad = tmp_path / "bad\x1b[31m.json"
+    bad.write_text("{")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "keep.txt").write_text("mine")
+    outputs = [
+        invoke(cli, "validate", good).output,
+        invoke(cli, "validate", bad).output,
+        invoke(cli, "export", good, "-o", tmp_path / "out").output,
+        invoke(cli, "export", bad, "-o", tmp_path / "out2").output,
+    ]
+    for output in outputs:
+        assert "\x1b" not in output
+        assert not any(line.startswith("error: forged") for line in output.splitlines())
+    assert "x\\x1b[2J\\nerror: forged.json: 7 nodes, no errors" in outputs[0]
+    assert "exists and is not empty" in outputs[2]
+
+
+def test_validate_json_reports_an_unreadable_file_as_json(cli: CliRunner, tmp_path: Path) -> None:
+    bad = tmp_path / "bad\x1b[31m.json"
+    bad.write_text("{")
+    result = invoke(cli, "validate", "--json", bad)
+    assert result.exit_code == 1
+    (problem,) = json.loads(result.stdout)
+    assert problem["severity"] == "error" and "invalid JSON" in problem["message"]
+    assert problem["path"] == str(bad)  # JSON escapes the control character itself
+    assert "\x1b" not in result.stdout

@@ -314,3 +314,28 @@ def test_reconcile_keeps_the_prompt_link_when_the_ui_source_is_not_in_the_prompt
         0,
     )
     assert any("which the API prompt lacks" in n for n in wf.notes)
+
+
+def test_only_regular_files_are_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A FIFO would block forever and /dev/zero would fill memory: both refused unread."""
+    import os
+
+    from dnne_robot.workflow import json_source
+
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    zero = tmp_path / "zero.json"
+    zero.symlink_to("/dev/zero")
+    with pytest.raises(WorkflowFormatError, match="is a FIFO, not a workflow file"):
+        load_workflow(fifo)
+    with pytest.raises(WorkflowFormatError, match="is a device, not a workflow file"):
+        load_workflow(zero)
+    big = tmp_path / "big.json"
+    big.write_text('{"1": {"class_type": "A", "inputs": {}}}' + " " * 100)
+    monkeypatch.setattr(json_source, "MAX_FILE_BYTES", 64)
+    with pytest.raises(WorkflowFormatError, match="larger than"):
+        load_workflow(big)
+    link = tmp_path / "link.json"
+    link.symlink_to(DATA / "dnne_stream_api.json")  # a symlink to a regular file is fine
+    monkeypatch.setattr(json_source, "MAX_FILE_BYTES", 2**20)
+    assert load_workflow(link).nodes
