@@ -41,6 +41,8 @@ class Checked:
     workflow: Workflow
     plan: Plan | None
     problems: list[Problem] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    """Entries of a previous export (its runs, trained policies) kept by ``export --force``."""
 
     @property
     def errors(self) -> list[Problem]:
@@ -95,5 +97,5 @@ def export(path: Path, out_dir: Path, *, ui_workflow: Path | None = None, sim: s
     if checked.errors or checked.plan is None:
         raise ValidationError(checked.problems)
     pkg = render(checked.plan, templates)
-    write_package(pkg, out_dir, force=force)
+    checked.kept = write_package(pkg, out_dir, force=force)
     return checked

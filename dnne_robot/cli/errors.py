@@ -24,6 +24,7 @@ def say(message: str, style: str = "red") -> None:
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Turn known failures into one-line messages and exit codes; ``--debug`` re-raises."""
+    from ..render.output import OutputError
     from ..render.package import RenderError
     from ..validate import ValidationError
     from ..workflow import WorkflowError
@@ -40,7 +41,7 @@ def user_errors() -> Iterator[None]:
         errors = sum(p.severity == "error" for p in exc.problems)
         say(f"{errors} error(s); nothing was written")
         raise typer.Exit(1) from None
-    except (WorkflowError, RenderError, FileExistsError, OSError) as exc:
+    except (WorkflowError, RenderError, OutputError, FileExistsError, OSError) as exc:
         if DEBUG["on"]:
             raise
         for error in getattr(exc, "errors", None) or [exc]:

@@ -50,3 +50,5 @@ def export(
                 say(str(problem), "yellow")
         assert checked.plan is not None
         say(f"exported {len(checked.plan.nodes)} nodes to {output} (sim: {sim})", "green")
+        if checked.kept:
+            say(f"kept from the previous export: {', '.join(checked.kept)}", "green")

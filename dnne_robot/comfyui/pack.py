@@ -8,9 +8,6 @@ adds one output node that saves the graph as a ``/prompt`` payload for ``dnne-ro
 from __future__ import annotations
 
 import ast
-import os
-import shutil
-import tempfile
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +21,10 @@ from ..plan.names import NameAllocator, camel
 from ..render.jinja import environment
 from ..render.layout import py_block
 from ..render.literals import UnsafeLiteralError, comment_text
+from ..render.output import check_output, write_tree
+
+#: Words the pack's ``__init__.py`` starts with: how ``--force`` knows a previous pack.
+PACK_MARK = "dnne-robot nodes for ComfyUI."
 
 #: The output node's type name, display name and default file name.
 EXPORT_NODE = "DNNERobotExportWorkflow"
@@ -188,48 +189,29 @@ def render_pack() -> dict[str, bytes]:
     return files
 
 
+def is_pack(folder: Path) -> bool:
+    """Whether ``folder`` holds a node pack this tool wrote."""
+    try:
+        head = (folder / "__init__.py").read_text(encoding="utf-8", errors="replace")[:2000]
+    except OSError:
+        return False
+    return PACK_MARK in head
+
+
 def write_pack(out_dir: Path, *, force: bool = False) -> list[Path]:
     """Write the pack into ``out_dir`` atomically and return the written files, sorted.
 
     The files go to a temporary folder beside ``out_dir`` that then replaces it in one
     rename, so a failure leaves ``out_dir`` as it was and no temporary folder behind.
+    ``force`` replaces only a previous pack; files it did not write are kept.
 
     Raises:
-        FileExistsError: ``out_dir`` exists and is not an empty folder, and ``force`` is off.
+        OutputError: ``out_dir`` is a file, a folder above the working directory, or a
+            non-empty folder that is not a previous pack (or ``force`` is off).
         PackError: rendering failed (nothing is written).
     """
     out_dir = Path(out_dir)
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())) and not force:
-        raise FileExistsError(f"{out_dir} exists and is not empty (use --force to replace it)")
+    check_output(out_dir, force=force, is_ours=is_pack, what="a node pack")
     files = render_pack()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    backup: Path | None = None
-    try:
-        tmp.chmod(0o755)  # mkdtemp makes it private; ComfyUI may run as another user
-        for rel, data in files.items():
-            target = tmp / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
-        if out_dir.exists() or out_dir.is_symlink():
-            backup = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.", dir=out_dir.parent))
-            backup.rmdir()
-            os.replace(out_dir, backup)
-        os.replace(tmp, out_dir)
-    except BaseException:
-        if backup is not None and not out_dir.exists():
-            os.replace(backup, out_dir)  # put the old pack back
-            backup = None
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    finally:
-        if backup is not None:
-            _remove(backup)
+    write_tree(files, out_dir, mode=0o755)  # ComfyUI may run as another user
     return sorted(out_dir / rel for rel in files)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)

@@ -5,10 +5,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
-import os
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +24,7 @@ from .framework import (
 )
 from .jinja import environment
 from .literals import docstring_text, py_literal
+from .output import check_output, write_tree
 
 
 class RenderError(Exception):
@@ -270,45 +268,23 @@ def _meta(plan: Plan) -> dict:
     return meta
 
 
-def write_package(pkg: RenderedPackage, out_dir: Path, *, force: bool = False) -> None:
-    """Write atomically: a temporary sibling folder, then one rename into place."""
-    out_dir = Path(out_dir)
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())) and not force:
-        raise FileExistsError(f"{out_dir} exists and is not empty (use --force to replace it)")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    backup = out_dir.with_name(f".{out_dir.name}.old")
+def is_export(folder: Path) -> bool:
+    """Whether ``folder`` holds an export this tool wrote (its ``manifest.json`` says so)."""
     try:
-        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the export should not be
-        for rel, data in pkg.files.items():
-            target = (tmp / rel).resolve()
-            if not target.is_relative_to(tmp.resolve()):
-                raise RenderError(f"refusing to write {rel!r} outside the output folder")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
-        if out_dir.exists():
-            if backup.exists():
-                shutil.rmtree(backup)
-            os.replace(out_dir, backup)
-            os.replace(tmp, out_dir)
-            _remove(backup)
-        else:
-            os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if backup.exists() and not out_dir.exists():
-            os.replace(backup, out_dir)  # the old export stays where it was
-        raise
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and manifest.get("tool") == "dnne-robot"
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+#: What an export writes besides its files' top-level names (a previous export's parts that
+#: the new one may not have: its custom code, an old layout's folders).
+EXPORT_OWNED = ("framework", "generated_nodes", "custom_code", "deploy.py", "runner.py",
+                "manifest.json", "requirements.txt", "README.md")
 
 
-def _remove(path: Path) -> None:
-    if path.is_dir():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
+def write_package(pkg: RenderedPackage, out_dir: Path, *, force: bool = False) -> list[str]:
+    """Write the export atomically (see :mod:`.output`); returns the kept user entries."""
+    out_dir = Path(out_dir)
+    check_output(out_dir, force=force, is_ours=is_export, what="an export")
+    return write_tree(pkg.files, out_dir, owned=EXPORT_OWNED)

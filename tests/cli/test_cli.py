@@ -357,7 +357,7 @@ def test_a_hostile_file_name_never_reaches_the_terminal_raw(cli: CliRunner, tmp_
         assert "\x1b" not in output
         assert not any(line.startswith("error: forged") for line in output.splitlines())
     assert "x\\x1b[2J\\nerror: forged.json: 7 nodes, no errors" in outputs[0]
-    assert "exists and is not empty" in outputs[2]
+    assert "exists and is not an export dnne-robot wrote" in outputs[2]
 
 
 def test_validate_json_reports_an_unreadable_file_as_json(cli: CliRunner, tmp_path: Path) -> None:

@@ -287,13 +287,24 @@ def test_write_pack_refuses_a_file(tmp_path: Path) -> None:
     assert out.read_text() == "a file"
 
 
-def test_force_replaces_the_folder(tmp_path: Path) -> None:
+def test_force_replaces_a_previous_pack_and_keeps_other_files(tmp_path: Path) -> None:
     out = tmp_path / "pack"
-    out.mkdir()
-    (out / "stale.py").write_text("old")
+    write_pack(out)
+    (out / "nodes.py").write_text("old")
+    (out / "notes.txt").write_text("mine")
     write_pack(out, force=True)
-    assert sorted(p.name for p in out.iterdir()) == sorted(render_pack())
+    assert (out / "nodes.py").read_bytes() == render_pack()["nodes.py"]
+    assert (out / "notes.txt").read_text() == "mine"
     assert _siblings(out) == ["pack"]
+
+
+def test_force_never_replaces_a_folder_that_is_not_a_pack(tmp_path: Path) -> None:
+    out = tmp_path / "thesis"
+    out.mkdir()
+    (out / "thesis.tex").write_text("years of work")
+    with pytest.raises(FileExistsError, match="not a node pack dnne-robot wrote"):
+        write_pack(out, force=True)
+    assert (out / "thesis.tex").read_text() == "years of work"
 
 
 def test_a_render_failure_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -326,20 +337,26 @@ def test_a_write_failure_leaves_nothing_behind(tmp_path: Path,
 
 
 def test_a_failed_swap_keeps_the_old_pack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rename of the new pack into place fails after the user's files were moved into
+    it: they go back, with the old pack, and nothing else is left."""
+    from dnne_robot.render import output
+
     out = tmp_path / "pack"
-    out.mkdir()
-    (out / "old.py").write_text("old")
+    write_pack(out)
+    (out / "nodes.py").write_text("old")
+    (out / "notes.txt").write_text("mine")
     real_replace = os.replace
 
     def failing_replace(src: Any, dst: Any) -> None:
-        if Path(dst) == out and ".old." not in Path(src).name:
+        if Path(dst) == out and Path(src).name.startswith(".pack.") and ".old" not in str(src):
             raise OSError("rename failed")
         real_replace(src, dst)
 
-    monkeypatch.setattr(pack.os, "replace", failing_replace)
+    monkeypatch.setattr(output.os, "replace", failing_replace)
     with pytest.raises(OSError, match="rename failed"):
         write_pack(out, force=True)
-    assert sorted(p.name for p in out.iterdir()) == ["old.py"]
+    assert (out / "nodes.py").read_text() == "old"
+    assert (out / "notes.txt").read_text() == "mine"
     assert _siblings(out) == ["pack"]
 
 

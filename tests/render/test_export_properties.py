@@ -208,15 +208,11 @@ def test_failure_during_the_swap_restores_the_previous_export(
 
 def test_non_empty_target_needs_force(tmp_path: Path) -> None:
     target = tmp_path / "pkg"
-    target.mkdir()
-    (target / "keep.txt").write_text("user data")
+    export(SCENARIOS_DIR / "mlp_regression.json", target)
     with pytest.raises(FileExistsError, match="--force"):
         export(SCENARIOS_DIR / "mlp_regression.json", target)
-    assert _leftovers(target) == ["keep.txt"]
-    assert _leftovers(tmp_path) == ["pkg"]
     export(SCENARIOS_DIR / "mlp_regression.json", target, force=True)
-    assert not (target / "keep.txt").exists() and (target / "runner.py").is_file()
-    assert _leftovers(tmp_path) == ["pkg"]
+    assert (target / "runner.py").is_file() and _leftovers(tmp_path) == ["pkg"]
 
 
 def test_empty_target_needs_no_force(tmp_path: Path) -> None:
@@ -226,13 +222,54 @@ def test_empty_target_needs_no_force(tmp_path: Path) -> None:
     assert (target / "runner.py").is_file()
 
 
-def test_a_file_in_the_way_needs_force(tmp_path: Path) -> None:
+def test_force_never_replaces_a_folder_that_is_not_an_export(tmp_path: Path) -> None:
+    target = tmp_path / "thesis"
+    target.mkdir()
+    (target / "thesis.tex").write_text("years of work")
+    with pytest.raises(FileExistsError, match="not an export dnne-robot wrote"):
+        export(SCENARIOS_DIR / "mlp_regression.json", target, force=True)
+    assert _leftovers(target) == ["thesis.tex"]
+    assert (target / "thesis.tex").read_text() == "years of work"
+    assert _leftovers(tmp_path) == ["thesis"]
+
+
+def test_force_never_replaces_a_file(tmp_path: Path) -> None:
     target = tmp_path / "pkg"
     target.write_text("not a folder")
-    with pytest.raises(FileExistsError):
-        export(SCENARIOS_DIR / "mlp_regression.json", target)
-    export(SCENARIOS_DIR / "mlp_regression.json", target, force=True)
-    assert target.is_dir() and _leftovers(tmp_path) == ["pkg"]
+    for force in (False, True):
+        with pytest.raises(FileExistsError, match="is not a folder"):
+            export(SCENARIOS_DIR / "mlp_regression.json", target, force=force)
+    assert target.read_text() == "not a folder" and _leftovers(tmp_path) == ["pkg"]
+
+
+@pytest.mark.parametrize("where", [".", "..", "../..", "/"])
+def test_force_never_replaces_the_working_folder_or_one_above_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str) -> None:
+    here = tmp_path / "cwdtest" / "sub"
+    here.mkdir(parents=True)
+    (here / "notes.txt").write_text("mine")
+    monkeypatch.chdir(here)
+    with pytest.raises(FileExistsError, match="current folder or a folder above it"):
+        export(SCENARIOS_DIR / "mlp_regression.json", Path(where), force=True)
+    assert (here / "notes.txt").read_text() == "mine"
+
+
+def test_force_keeps_the_runs_and_policies_of_the_previous_export(tmp_path: Path) -> None:
+    target = tmp_path / "pkg"
+    export(SCENARIOS_DIR / "cartpole_ppo.json", target)
+    (target / "runs" / "latest").mkdir(parents=True)
+    (target / "runs" / "latest" / "metrics.csv").write_text("global_step\n1\n")
+    (target / "policy.pt").write_bytes(b"trained")
+    (target / "data").mkdir()
+    (target / "data" / "set.bin").write_bytes(b"\x00")
+    (target / "runner.py").write_text("# edited by hand")
+    kept = export(SCENARIOS_DIR / "cartpole_ppo.json", target, force=True).kept
+    assert kept == ["data", "policy.pt", "runs"]
+    assert (target / "runs" / "latest" / "metrics.csv").read_text() == "global_step\n1\n"
+    assert (target / "policy.pt").read_bytes() == b"trained"
+    assert (target / "data" / "set.bin").read_bytes() == b"\x00"
+    assert (target / "runner.py").read_text() != "# edited by hand"  # generated: replaced
+    assert _leftovers(tmp_path) == ["pkg"]
 
 
 # ----------------------------------------------------------------------------- hostile input
