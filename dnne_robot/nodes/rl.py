@@ -177,6 +177,7 @@ class PPOTrainerNode(QueueNode):
         if self.pending_state is not None:
             self.trainer.load_state_dict(self.pending_state)
             self.updates = self.pending_state["updates"]
+            self.best = self.pending_state.get("best", self.best)
 
     def compute(
         self, state: torch.Tensor, policy_output: Any, reward: torch.Tensor, done: Any,
@@ -241,10 +242,12 @@ class PPOTrainerNode(QueueNode):
     def state_dict(self) -> dict[str, Any] | None:
         if self.trainer is None:
             return self.pending_state
-        return {**self.trainer.state_dict(), "updates": self.updates}
+        return {**self.trainer.state_dict(), "updates": self.updates, "best": self.best}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.pending_state = state
+        if self.logger is not None:
+            self.logger.rewind(state["global_step"])
 
     def close(self, reason: str) -> None:
         if getattr(self, "logger", None) is not None:
@@ -394,12 +397,14 @@ class CompactPPOAgentNode(QueueNode):
         self.policy.load_state_dict(state["policy"])
         self.trainer.load_state_dict(state["trainer"])
         self.updates = state["updates"]
+        if self.logger is not None:
+            self.logger.rewind(self.trainer.global_step)
 
     def close(self, reason: str) -> None:
         if getattr(self, "logger", None) is not None:
             self.logger.close()
         if getattr(self, "sim", None) is not None:
-            self.ctx.summary["episodes"] = len(self.sim.episodes)
+            self.ctx.summary["episodes"] = self.sim.num_episodes
             self.sim.close()
 
 

@@ -54,7 +54,7 @@ class SimEnvNode(QueueNode):
         sim = getattr(self, "sim", None)
         if sim is None:  # setup never ran
             return
-        self.ctx.summary["episodes"] = len(sim.episodes)
+        self.ctx.summary["episodes"] = sim.num_episodes
         if sim.recent_return() is not None:
             self.ctx.summary["recent_return"] = sim.recent_return()
         if sim.unstable:
@@ -224,5 +224,5 @@ class IsaacGymSimNode(QueueNode):
     def close(self, reason: str) -> None:
         sim = getattr(self, "sim", None)
         if sim is not None:
-            self.ctx.summary["episodes"] = len(sim.episodes)
+            self.ctx.summary["episodes"] = sim.num_episodes
             sim.close()

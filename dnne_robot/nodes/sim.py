@@ -63,6 +63,7 @@ class SimHandle:
         self.episode_return = np.zeros(num_envs, dtype=np.float64)
         self.episode_length = np.zeros(num_envs, dtype=np.int64)
         self.episodes: list[tuple[int, float, int]] = []  # (global step, return, length)
+        self.episodes_before = 0  # finished before the checkpoint this run resumed from
         self.unstable = 0
         dt = getattr(self.env, "metadata", {}).get("dt")
         if dt is None:
@@ -119,6 +120,14 @@ class SimHandle:
             self.episode_return[done] = 0.0
             self.episode_length[done] = 0
 
+    #: Finished episodes a checkpoint keeps (for recent returns after a resume).
+    KEEP_EPISODES = 100
+
+    @property
+    def num_episodes(self) -> int:
+        """Episodes finished since the run started, a resumed run's earlier ones included."""
+        return self.episodes_before + len(self.episodes)
+
     def recent_return(self, last: int = 20) -> float | None:
         if not self.episodes:
             return None
@@ -133,6 +142,8 @@ class SimHandle:
             "episode_length": self.episode_length.tolist(),
             "env_steps": self.ctx.env_steps,
             "unstable": self.unstable,
+            "num_episodes": self.num_episodes,
+            "recent_episodes": self.episodes[-self.KEEP_EPISODES:],
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -142,6 +153,8 @@ class SimHandle:
         self.episode_length = np.asarray(state["episode_length"], dtype=np.int64)
         self.ctx.env_steps = int(state["env_steps"])
         self.unstable = int(state["unstable"])
+        self.episodes = [tuple(e) for e in state.get("recent_episodes", [])]
+        self.episodes_before = int(state.get("num_episodes", 0)) - len(self.episodes)
 
     def close(self) -> None:
         self.env.close()

@@ -75,6 +75,22 @@ class EpisodeTracker:
         self.lengths[done] = 0
         return finished
 
+    def state_dict(self) -> dict[str, Any]:
+        """The episodes in progress and the recent window, so a resumed run logs what an
+        uninterrupted one would."""
+        return {"returns": self.returns.tolist(), "lengths": self.lengths.tolist(),
+                "recent_returns": list(self.recent_returns),
+                "recent_lengths": list(self.recent_lengths), "num_episodes": self.num_episodes}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.returns = np.asarray(state["returns"], dtype=np.float64)
+        self.lengths = np.asarray(state["lengths"], dtype=np.int64)
+        self.recent_returns.clear()
+        self.recent_returns.extend(state["recent_returns"])
+        self.recent_lengths.clear()
+        self.recent_lengths.extend(state["recent_lengths"])
+        self.num_episodes = int(state["num_episodes"])
+
     @property
     def recent_mean_return(self) -> float:
         """Mean return of the last ``window`` episodes (NaN before the first one ends)."""
@@ -135,6 +151,28 @@ class MetricsLogger:
             self.writer.add_text(
                 "hparams", "\n".join(f"|{k}|{v}|" for k, v in sorted(dict(hparams).items()))
             )
+
+    def rewind(self, global_step: int) -> None:
+        """Drop the rows logged after ``global_step``: a run resumed from a checkpoint there
+        logs them again (a killed run may have logged past its last checkpoint)."""
+        for path in (self.metrics_path, self.episodes_path):
+            if not path.exists():
+                continue
+            with path.open(newline="") as f:
+                rows = list(csv.reader(f))
+            if not rows:
+                continue
+            header, body = rows[0], rows[1:]
+            kept = [r for r in body if r and float(r[0]) <= global_step]
+            if len(kept) == len(body):
+                continue
+
+            def write(f: Any, header: list[str] = header, kept: list[list[str]] = kept) -> None:
+                text = io.StringIO(newline="")
+                csv.writer(text).writerows([header, *kept])
+                f.write(text.getvalue().encode())
+
+            atomic_write(path, write)
 
     def log(self, global_step: int, metrics: Mapping[str, Any]) -> None:
         """Append one row of scalars to ``metrics.csv`` (and TensorBoard)."""

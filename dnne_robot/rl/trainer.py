@@ -154,10 +154,13 @@ class PPOTrainer:
             "ppo": self.ppo.state_dict(),
             "global_step": self.global_step,
             "total_timesteps": self.total_timesteps,
+            "episodes": self.episodes.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.policy.load_state_dict(state["policy"])
         self.ppo.load_state_dict(state["ppo"])
         self.global_step = int(state["global_step"])
+        if "episodes" in state:  # checkpoints from before it was kept have none
+            self.episodes.load_state_dict(state["episodes"])
         self.buffer.reset()

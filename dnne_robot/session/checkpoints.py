@@ -23,11 +23,6 @@ from ..runtime import Graph
 FORMAT = 1
 
 
-def default_run_dir(meta: dict[str, Any]) -> Path:
-    """Where a run writes unless ``--run-dir`` says otherwise (a compact agent's save_path)."""
-    return Path(meta.get("default_run_dir") or "runs/latest")
-
-
 class Checkpointer:
     """Writes ``<run_dir>/checkpoints/checkpoint_<step>.pt`` atomically, keeping the newest
     ``keep`` (every one with ``keep=0``)."""

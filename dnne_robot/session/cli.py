@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..runtime import GraphError
-from .checkpoints import default_run_dir
 from .errors import RunnerError, one_line
+from .run_dirs import run_root
 from .signals import terminate_as_interrupt
 from .training import Backend, BuildGraph, LocalBackend, train
 
@@ -42,9 +42,9 @@ def _train_parser(sub: Any, meta: dict[str, Any], backends: dict[str, Backend]) 
     train_p.add_argument("--steps", type=int, default=meta.get("default_steps"),
                          help="environment steps (optimisation steps for a graph without an env)")
     train_p.add_argument("--seed", type=int, default=0)
-    run_dir = default_run_dir(meta)
-    train_p.add_argument("--run-dir", type=Path, default=run_dir,
-                         help="where checkpoints, metrics and plots go")
+    train_p.add_argument("--run-dir", type=Path,
+                         help=f"the run's folder (default: a new one under {run_root(meta)}/, "
+                              f"which {run_root(meta)}/latest then points at)")
     train_p.add_argument("--resume", type=Path, default=meta.get("resume_from"),
                          help="checkpoint to continue from")
     train_p.add_argument("--num-envs", type=int, help="override the env node's num_envs")

@@ -14,9 +14,9 @@ import torch
 
 from ..envs import evaluate_policy, format_table, record_rollout, sim_to_sim_table
 from ..rl import load_exported
-from .checkpoints import default_run_dir
 from .errors import RunnerError
 from .policy import deploy_module, export_checkpoint, load_policy, resolve_checkpoint
+from .run_dirs import latest_run_dir
 
 FORMAT_SUFFIX = {"torchscript": ".pt", "pt2": ".pt2", "onnx": ".onnx"}
 
@@ -35,7 +35,7 @@ def act_fn(module: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[Any], np
 def _checkpoint_options(parser: argparse.ArgumentParser, meta: dict[str, Any]) -> None:
     parser.add_argument("--checkpoint", type=Path,
                         help="checkpoint (default: the newest in --run-dir)")
-    parser.add_argument("--run-dir", type=Path, default=default_run_dir(meta))
+    parser.add_argument("--run-dir", type=Path, default=latest_run_dir(meta))
 
 
 def _policy(args: argparse.Namespace, meta: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
@@ -97,7 +97,8 @@ class ExportPolicy:
         checkpoint = resolve_checkpoint(args.checkpoint, args.run_dir)
         report = export_checkpoint(checkpoint, output, args.format, meta)
         worst = max(report.get("max_abs_diff", {}).values(), default=0.0)
-        print(f"wrote {output} ({args.format}); parity max abs diff {worst:.2e}")
+        print(f"wrote {output} ({args.format}) from {checkpoint}; "
+              f"parity max abs diff {worst:.2e}")
         return 0
 
 

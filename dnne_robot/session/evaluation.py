@@ -13,8 +13,9 @@ from typing import Any
 import torch
 
 from ..runtime import GraphRunner, RunContext
-from .checkpoints import default_run_dir, load, restore
+from .checkpoints import load, restore
 from .policy import resolve_checkpoint
+from .run_dirs import latest_run_dir
 from .training import BuildGraph, seed_everything
 
 
@@ -28,7 +29,7 @@ class EvaluateGraph:
                            "(no optimizer steps) and report its loss and accuracy")
         p.add_argument("--checkpoint", type=Path,
                        help="checkpoint (default: the newest in --run-dir)")
-        p.add_argument("--run-dir", type=Path, default=default_run_dir(meta))
+        p.add_argument("--run-dir", type=Path, default=latest_run_dir(meta))
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--steps", type=int, help="stop after this many steps")
         p.add_argument("--json", action="store_true", help="print one JSON object")

@@ -8,11 +8,12 @@ from typing import Any
 from ..rl import ActorCritic, DeployPolicy, export_policy, latest_checkpoint
 from .checkpoints import load
 from .errors import RunnerError
+from .run_dirs import followed
 
 
 def resolve_checkpoint(checkpoint: Path | None, run_dir: Path) -> Path:
     """``--checkpoint``, or else the newest checkpoint in ``--run-dir``."""
-    path = checkpoint or latest_checkpoint(run_dir)
+    path = checkpoint or latest_checkpoint(followed(run_dir))
     if path is None:
         raise RunnerError(f"no checkpoint in {run_dir}: run `runner.py train` first, "
                           "or pass --checkpoint")

@@ -28,6 +28,7 @@ from .checkpoints import Checkpointer, load, restore
 from .errors import RunnerError
 from .policy import export_checkpoint
 from .progress import progress_reporter
+from .run_dirs import choose_run_dir, point_latest, run_root
 from .signals import SignalsHeld, terminate_as_interrupt
 
 BuildGraph = Callable[[RunContext], Graph]
@@ -99,8 +100,8 @@ class TrainingSession:
         self.meta = meta
         torch.set_num_threads(max(1, args.threads))
         seed_everything(args.seed)
-        self.run_dir = Path(args.run_dir)
-        check_writable(self.run_dir)
+        self.resume: dict[str, Any] | None = self._load_resume(args.resume)
+        self.run_dir = choose_run_dir(args.run_dir, args.resume, args.seed, meta)
         self.ctx = RunContext(
             command="train", seed=args.seed, max_steps=args.steps, run_dir=self.run_dir,
             device=args.device,
@@ -109,7 +110,10 @@ class TrainingSession:
         if args.trace:
             self.ctx.tracer = Tracer()
         self.graph = build_graph(self.ctx)
-        self.resume: dict[str, Any] | None = self._load_resume(args.resume)
+        check_writable(self.run_dir)  # the folder is made only once nothing else failed
+        self.notices: list[str] = []
+        if self.run_dir.parent.resolve() == run_root(meta).resolve():
+            self.notices += filter(None, [point_latest(self.run_dir)])
 
     def _load_resume(self, path: Path | None) -> dict[str, Any] | None:
         if not path:
@@ -176,7 +180,7 @@ class TrainingSession:
                 report = export_checkpoint(ctx.checkpointer.last_path,
                                            self.run_dir / "policy.pt", "torchscript", self.meta)
                 summary["policy"] = report["path"]
-        for notice in ctx.notices:
+        for notice in [*self.notices, *ctx.notices]:
             print(f"notice: {notice}", file=sys.stderr)
         if outcome.report:
             print(outcome.report)

@@ -90,6 +90,97 @@ def test_resume_gives_identical_weights(cartpole: Path) -> None:
                          cartpole / "resumed" / "checkpoints" / name)
 
 
+def _train(export_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", ISOLATED, "train", "--no-export-policy",
+                           "--no-progress", *args], cwd=export_dir, capture_output=True,
+                          text=True, timeout=240)
+
+
+def test_every_run_gets_its_own_folder_and_latest_points_at_the_newest(tmp_path: Path) -> None:
+    out = tmp_path / "cartpole"
+    export(SCENARIOS / "cartpole_ppo.json", out, sim="gymnasium")
+    first = run(out, "train", "--steps", "2048", "--no-export-policy")
+    second = run(out, "train", "--steps", "1024", "--seed", "1", "--no-export-policy")
+    a, b = out / first["run_dir"], out / second["run_dir"]
+    assert a != b and a.parent == b.parent == out / "runs"
+    assert re.fullmatch(r"\d{8}-\d{6}-s1", b.name)
+    assert (out / "runs" / "latest").resolve() == b.resolve()
+    # Neither run touched the other's checkpoints, metrics or summary.
+    assert first["checkpoint"] and (out / first["checkpoint"]).is_file()
+    assert json.loads((a / "summary.json").read_text())["steps"] == 2048
+    assert json.loads((a / "hparams.json").read_text())["seed"] == 0
+    # The other commands read the newest run unless told otherwise.
+    proc = subprocess.run([sys.executable, "-c", ISOLATED, "export-policy", "-o", "p.pt"],
+                          cwd=out, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert b.name in proc.stdout + proc.stderr
+
+
+def test_a_used_run_folder_is_refused_and_left_alone(tmp_path: Path) -> None:
+    out = tmp_path / "cartpole"
+    export(SCENARIOS / "cartpole_ppo.json", out, sim="gymnasium")
+    run(out, "train", "--steps", "2048", "--run-dir", "runs/a", "--no-export-policy")
+    before = {p.relative_to(out): p.read_bytes() for p in (out / "runs" / "a").rglob("*")
+              if p.is_file()}
+    proc = _train(out, "--steps", "1024", "--seed", "1", "--run-dir", "runs/a")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    (line,) = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert "already holds a run" in line and "--resume runs/a/checkpoints/" in line
+    after = {p.relative_to(out): p.read_bytes() for p in (out / "runs" / "a").rglob("*")
+             if p.is_file()}
+    assert after == before
+
+
+def _export_checkpointing_every_update(tmp_path: Path) -> Path:
+    """cartpole_ppo with a checkpoint after every update, exported for gymnasium."""
+    prompt = json.loads((SCENARIOS / "cartpole_ppo.api.json").read_text())
+    trainer = next(n for n in prompt.values() if n["class_type"] == "PPOTrainerNode")
+    trainer["inputs"]["checkpoint_trigger_value"] = "1"
+    source = tmp_path / "every_update.api.json"
+    source.write_text(json.dumps(prompt))
+    out = tmp_path / "export"
+    export(source, out, sim="gymnasium")
+    return out
+
+
+def test_resuming_an_older_checkpoint_starts_a_new_folder(tmp_path: Path) -> None:
+    """Only a run's newest checkpoint continues it in place: from an older one the new
+    checkpoints would be pruned against the old run's later ones."""
+    out = _export_checkpointing_every_update(tmp_path)
+    first = run(out, "train", "--steps", str(256 * 4), "--no-export-policy")
+    checkpoints = sorted((out / first["run_dir"] / "checkpoints").glob("*.pt"))
+    assert len(checkpoints) == 3
+    older = checkpoints[0].relative_to(out)
+    resumed = run(out, "train", "--steps", str(256 * 6), "--resume", str(older),
+                  "--no-export-policy")
+    assert resumed["run_dir"] != first["run_dir"]
+    assert sorted((out / first["run_dir"] / "checkpoints").glob("*.pt")) == checkpoints
+    refused = _train(out, "--steps", str(256 * 6), "--resume", str(older),
+                     "--run-dir", first["run_dir"])
+    assert refused.returncode == 1 and "already holds a run" in refused.stderr
+
+
+def test_a_run_killed_after_a_checkpoint_resumes_to_identical_metrics(cartpole: Path) -> None:
+    """As after kill -9: the run logged past its last checkpoint. Resumed in its own folder,
+    it logs exactly what the uninterrupted run did: no row twice, episodes that straddle the
+    resume with their whole return, and the summary counting every episode of the run."""
+    import shutil
+
+    steps = str(256 * 60)
+    whole = run(cartpole, "train", "--steps", steps, "--run-dir", "whole", "--no-export-policy")
+    shutil.copytree(cartpole / "whole", cartpole / "killed")
+    (cartpole / "killed" / "checkpoints" / f"checkpoint_{256 * 60:012d}.pt").unlink()
+    (cartpole / "killed" / "summary.json").unlink()
+    last = cartpole / "killed" / "checkpoints" / f"checkpoint_{256 * 50:012d}.pt"
+    resumed = run(cartpole, "train", "--steps", steps, "--resume", str(last.relative_to(cartpole)),
+                  "--no-export-policy")
+    assert resumed["run_dir"] == "killed"  # --resume alone continues the checkpoint's folder
+    for name in ("metrics.csv", "episodes.csv"):
+        assert (cartpole / "killed" / name).read_text() == (cartpole / "whole" / name).read_text()
+    assert resumed["episodes"] == whole["episodes"]
+    assert resumed["recent_return"] == whole["recent_return"]
+
+
 @pytest.mark.parametrize("sim", ["mujoco", "pybullet"])
 def test_compact_style_trains_on_other_engines(tmp_path: Path, sim: str) -> None:
     out = tmp_path / f"compact_{sim}"
@@ -99,13 +190,7 @@ def test_compact_style_trains_on_other_engines(tmp_path: Path, sim: str) -> None
 
 
 def test_keep_checkpoints(tmp_path: Path) -> None:
-    prompt = json.loads((SCENARIOS / "cartpole_ppo.api.json").read_text())
-    trainer = next(n for n in prompt.values() if n["class_type"] == "PPOTrainerNode")
-    trainer["inputs"]["checkpoint_trigger_value"] = "1"  # a checkpoint after every update
-    source = tmp_path / "every_update.api.json"
-    source.write_text(json.dumps(prompt))
-    out = tmp_path / "export"
-    export(source, out, sim="gymnasium")
+    out = _export_checkpointing_every_update(tmp_path)
     steps = str(256 * 5)
     run(out, "train", "--steps", steps, "--run-dir", "all", "--keep-checkpoints", "0",
         "--no-export-policy")
