@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import shlex
 from pathlib import Path
 from typing import Annotated
 
@@ -10,9 +12,19 @@ import typer
 from .errors import say, user_errors
 
 
+def default_output(workflow: Path) -> Path:
+    """The folder ``export`` writes when ``-o`` is left out: the workflow's name (without
+    ``.json`` and ``.api``) in the working directory, in letters, digits, ``_``, ``.``, ``-``."""
+    stem = workflow.name.removesuffix(".json").removesuffix(".api")
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", stem).lstrip(".-")
+    return Path(name or "export")
+
+
 def export(
     workflow: Annotated[Path, typer.Argument(help="ComfyUI/DNNE workflow (UI or API JSON).")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Folder to create.")],
+    output: Annotated[Path | None, typer.Option(
+        "-o", "--output", help="Folder to create [default: the workflow's name, here].",
+        show_default=False)] = None,
     sim: Annotated[
         str, typer.Option(help="Simulator: gymnasium, mujoco or pybullet.")
     ] = "gymnasium",
@@ -32,16 +44,18 @@ def export(
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No warnings.")] = False,
 ) -> None:
     """Export WORKFLOW to a runnable package in OUTPUT."""
+    from ..envs.errors import did_you_mean
     from ..pipeline import export as run_export
     from ..plan import BACKENDS, SIMS
 
     with user_errors():
-        if sim not in SIMS:
-            say(f"error: --sim {sim!r} is not one of: {', '.join(SIMS)}")
-            raise typer.Exit(2)
-        if backend not in BACKENDS:
-            say(f"error: --backend {backend!r} is not one of: {', '.join(BACKENDS)}")
-            raise typer.Exit(2)
+        for option, value, choices in (("--sim", sim, SIMS), ("--backend", backend, BACKENDS)):
+            if value not in choices:
+                say(f"error: {option} {value!r} is not one of: {', '.join(choices)}."
+                    f"{did_you_mean(value, choices)}")
+                raise typer.Exit(2)
+        if output is None:
+            output = default_output(workflow)
         checked = run_export(workflow, output, ui_workflow=ui_workflow, sim=sim, backend=backend,
                              optimize=optimize, force=force, templates=templates,
                              allow_custom_code=allow_custom_code)
@@ -50,5 +64,6 @@ def export(
                 say(str(problem), "yellow")
         assert checked.plan is not None
         say(f"exported {len(checked.plan.nodes)} nodes to {output} (sim: {sim})", "green")
+        say(f"next: cd {shlex.quote(str(output))} && python runner.py train", "green")
         if checked.kept:
             say(f"kept from the previous export: {', '.join(checked.kept)}", "green")

@@ -40,9 +40,14 @@ class PPOAgentExporter(NodeExporter):
         return {"agent_node": node.id}
 
 
+#: What a trainer's run writes besides the weights: learning_curve.png (matplotlib) and the
+#: runner's ``record`` GIF (imageio).
+RUN_OUTPUT_REQUIREMENTS = ("matplotlib>=3.7", "imageio>=2.31")
+
+
 class PPOTrainerExporter(NodeExporter):
     base = "nodes.rl:PPOTrainerNode"
-    requirements = ("torch>=2.4",)
+    requirements = ("torch>=2.4", *RUN_OUTPUT_REQUIREMENTS)
 
     def validate_parameters(self, node: PlannedNode, plan: Plan) -> list[Problem]:
         kind = node.params["checkpoint_trigger_type"]
@@ -75,7 +80,7 @@ class CompactPPOAgentExporter(NodeExporter):
 
     base = "nodes.rl:CompactPPOAgentNode"
     derived = ("ENV", "PPO", "BALANCING", "HIDDEN_SIZES", "ACTIVATION")
-    requirements = ("torch>=2.4",)
+    requirements = ("torch>=2.4", *RUN_OUTPUT_REQUIREMENTS)
 
     def meta(self, node: PlannedNode, plan: Plan) -> dict:
         meta = {"agent_node": node.id, "default_run_dir": str(node.params["save_path"]),

@@ -159,7 +159,9 @@ class PPOTrainerNode(QueueNode):
         self.logger: MetricsLogger | None = None
         if self.ctx.command == "train":
             hparams = {"node": self.node_id, **self.config().to_dict()}
-            self.logger = MetricsLogger(self.ctx.run_dir, hparams, self.ctx.seed)
+            self.logger = MetricsLogger(
+                self.ctx.run_dir, hparams, self.ctx.seed, run=self.ctx.run_record(),
+                tensorboard=self.ctx.options.get("tensorboard"))
             preload_optimizer()
             self.ctx.boundary_nodes.add(self.node_id)  # Ctrl-C stops the run after an update
 
@@ -329,7 +331,9 @@ class CompactPPOAgentNode(QueueNode):
         if self.ctx.command == "train":
             hparams = {"node": self.node_id, **config.to_dict(), "env": env,
                        "dnne_ppo_config": ppo, "balancing": self.BALANCING}
-            self.logger = MetricsLogger(self.ctx.run_dir, hparams, self.ctx.seed)
+            self.logger = MetricsLogger(
+                self.ctx.run_dir, hparams, self.ctx.seed, run=self.ctx.run_record(),
+                tensorboard=self.ctx.options.get("tensorboard"))
             preload_optimizer()
             self.ctx.boundary_nodes.add(self.node_id)  # Ctrl-C stops the run after an update
 

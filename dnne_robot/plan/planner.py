@@ -138,10 +138,12 @@ def make_plan(wf: Workflow, *, sim: str = "gymnasium", backend: str = "local",
 
 
 def unused_widgets_notice(nodes: list[PlannedNode]) -> list[str]:
-    """One notice listing every widget a file sets that has no effect here (Isaac Gym's)."""
+    """One notice listing every widget a file sets, to other than its default, that has no
+    effect here (Isaac Gym's). A default value says nothing the user chose, so it is quiet."""
     parts = []
     for node in nodes:
-        names = [w.name for w in node.spec.widgets if w.unused and w.name in node.node.inputs]
+        names = [w.name for w in node.spec.widgets if w.unused and w.name in node.node.inputs
+                 and node.node.inputs[w.name] != w.default]
         if names:
             parts.append(f"#{node.id} {node.spec.class_type}: {', '.join(names)}")
     if not parts:

@@ -25,6 +25,7 @@ from .framework import (
 from .jinja import environment
 from .literals import docstring_text, py_literal
 from .output import check_output, write_tree
+from .parameters import parameters_json
 
 
 class RenderError(Exception):
@@ -198,6 +199,7 @@ def render(plan: Plan, template_dirs: list[Path] | None = None) -> RenderedPacka
             _check_python(text, f"template {template!r}")
         files[name] = text.encode()
     files["framework/__init__.py"] = b'"""dnne-robot framework, copied in."""\n'
+    files["parameters.json"] = parameters_json(plan)
     for rel in copied:
         files[f"framework/{rel}"] = (PACKAGE_ROOT / rel).read_bytes()
     carried = carried_files(plan)
@@ -280,7 +282,7 @@ def is_export(folder: Path) -> bool:
 #: What an export writes besides its files' top-level names (a previous export's parts that
 #: the new one may not have: its custom code, an old layout's folders).
 EXPORT_OWNED = ("framework", "generated_nodes", "custom_code", "deploy.py", "runner.py",
-                "manifest.json", "requirements.txt", "README.md")
+                "manifest.json", "parameters.json", "requirements.txt", "README.md")
 
 
 def write_package(pkg: RenderedPackage, out_dir: Path, *, force: bool = False) -> list[str]:

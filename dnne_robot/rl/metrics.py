@@ -2,7 +2,7 @@
 events and a ``learning_curve.png`` written on close.
 
 Only the standard library, numpy and torch are required; TensorBoard and matplotlib are
-used when installed and silently skipped otherwise.
+used when installed (without matplotlib the run says once that it drew no curve).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import csv
 import importlib.util
 import io
 import json
+import logging
 import math
 import os
 from collections import deque
@@ -22,6 +23,8 @@ import numpy as np
 import torch
 
 from .checkpoint import atomic_write
+
+log = logging.getLogger(__name__)
 
 STEP_KEY = "global_step"
 
@@ -116,7 +119,9 @@ class MetricsLogger:
         hparams: Everything needed to reproduce the run; must be JSON-serialisable
             (other values are written with ``str``).
         seed: The run's seed, recorded in ``hparams.json``.
-        tensorboard: Write TensorBoard events when the package is available.
+        tensorboard: Write TensorBoard events: None when the package is available, True
+            always (a warning when it is missing), False never.
+        run: What the run was (engine, task, envs, steps, overrides), for ``hparams.json``.
     """
 
     def __init__(
@@ -124,13 +129,15 @@ class MetricsLogger:
         run_dir: str | os.PathLike[str],
         hparams: Mapping[str, Any],
         seed: int | None,
-        tensorboard: bool = True,
+        tensorboard: bool | None = None,
+        run: Mapping[str, Any] | None = None,
     ) -> None:
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.metrics_path = self.run_dir / "metrics.csv"
         self.episodes_path = self.run_dir / "episodes.csv"
-        record = {"run_name": self.run_dir.name, "seed": seed, "hparams": dict(hparams)}
+        record = {"run_name": self.run_dir.name, "seed": seed, "hparams": dict(hparams),
+                  **({"run": dict(run)} if run is not None else {})}
         text = json.dumps(record, indent=2, sort_keys=True, default=str) + "\n"
         atomic_write(self.run_dir / "hparams.json", lambda f: f.write(text.encode()))
 
@@ -144,7 +151,11 @@ class MetricsLogger:
             self.episodes_path.write_text(f"{STEP_KEY},episode_return,episode_length\n")
 
         self.writer: Any = None
-        if tensorboard and importlib.util.find_spec("tensorboard") is not None:
+        available = importlib.util.find_spec("tensorboard") is not None
+        if tensorboard and not available:
+            log.warning("--tensorboard: the tensorboard package is not installed "
+                        "(pip install tensorboard); no events are written")
+        if tensorboard is not False and available:
             from torch.utils.tensorboard import SummaryWriter
 
             self.writer = SummaryWriter(str(self.run_dir))
@@ -176,7 +187,8 @@ class MetricsLogger:
 
     def log(self, global_step: int, metrics: Mapping[str, Any]) -> None:
         """Append one row of scalars to ``metrics.csv`` (and TensorBoard)."""
-        row = {STEP_KEY: int(global_step)} | {k: _scalar(v) for k, v in metrics.items()}
+        row = {STEP_KEY: int(global_step)}
+        row |= {k: _scalar(v) for k, v in metrics.items() if k != STEP_KEY}
         new_keys = [k for k in row if k not in self.columns]
         if new_keys:
             self._rewrite_header(self.columns + new_keys)
@@ -228,8 +240,11 @@ class MetricsLogger:
         return self.plot_learning_curve()
 
     def plot_learning_curve(self) -> Path | None:
-        """Episode return vs global step from ``episodes.csv`` (None without matplotlib)."""
+        """Episode return vs global step from ``episodes.csv`` (None without matplotlib, which
+        the run then says once: the export's requirements.txt lists it)."""
         if importlib.util.find_spec("matplotlib") is None:
+            log.warning("learning_curve.png not drawn: matplotlib is not installed "
+                        "(pip install matplotlib, or pip install -r requirements.txt)")
             return None
         # The object API (no pyplot) leaves the process's global backend alone.
         from matplotlib.figure import Figure

@@ -394,9 +394,9 @@ class PPO:
         stats.update(
             explained_variance=explained_variance(b_values, b_returns),
             learning_rate=self.learning_rate,
-            epochs_run=float(epochs_run),
-            gradient_steps=float(steps),
-            skipped_nonfinite=float(skipped),
+            epochs_run=epochs_run,
+            gradient_steps=steps,
+            skipped_nonfinite=skipped,
         )
         return stats
 

@@ -134,7 +134,7 @@ class PPOTrainer:
         stats = self.ppo.update(self.buffer)
         self.buffer.reset()
         stats.update(
-            global_step=float(self.global_step),
+            global_step=self.global_step,
             episode_return_mean=self.episodes.recent_mean_return,
             episode_length_mean=self.episodes.recent_mean_length,
         )

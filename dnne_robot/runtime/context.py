@@ -27,6 +27,7 @@ class RunContext:
             resumable point; see :meth:`stop_at_boundary`.
         boundary_nodes: ids of the nodes that call :meth:`stop_at_boundary` (trainers).
         interrupt_checkpoint: the checkpoint written at that point, once it is.
+        record: what the session knows of the run for ``hparams.json`` (see :meth:`run_record`).
     """
 
     command: str = "train"
@@ -52,6 +53,7 @@ class RunContext:
     cancel_nodes: Any = None  # set by the graph runner: cancels every node's task
     completed: str | None = None  # why a node ended the run as complete (RunComplete)
     exit_code: int = 0
+    record: dict[str, Any] = field(default_factory=dict)
 
     def register_module(self, node_id: str, module: Any) -> None:
         """Make a node's trainable module visible to the trainers in the graph."""
@@ -63,6 +65,12 @@ class RunContext:
         for _, module in sorted(self.modules.items()):
             params.extend(p for p in module.parameters() if p.requires_grad)
         return params
+
+    def run_record(self) -> dict[str, Any]:
+        """What ``hparams.json`` says of the run besides a trainer's settings: the session's
+        ``record`` (workflow, engine, task, device, overrides), the envs and the step budget."""
+        return {**self.record, "num_envs": self.env_info.get("num_envs"),
+                "steps": self.max_steps, "seed": self.seed}
 
     def notice(self, message: str) -> None:
         """A one-time note for the user (an ignored setting, a retargeted task)."""

@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..runtime import GraphError
+from .arguments import DefaultsHelpFormatter, positive_int
 from .errors import RunnerError, one_line
+from .progress import PLAIN_INTERVAL_S
 from .run_dirs import run_root
 from .signals import terminate_as_interrupt
 from .training import Backend, BuildGraph, LocalBackend, train
@@ -41,22 +43,39 @@ def _train_parser(sub: Any, meta: dict[str, Any], backends: dict[str, Backend]) 
     train_p = sub.add_parser("train", help="run the graph (train in simulation)")
     train_p.add_argument("--steps", type=int, default=meta.get("default_steps"),
                          help="environment steps (optimisation steps for a graph without an env)")
-    train_p.add_argument("--seed", type=int, default=0)
+    train_p.add_argument("--seed", type=int, default=0,
+                         help="seeds torch, numpy and the environments")
     train_p.add_argument("--run-dir", type=Path,
                          help=f"the run's folder (default: a new one under {run_root(meta)}/, "
                               f"which {run_root(meta)}/latest then points at)")
     train_p.add_argument("--resume", type=Path, default=meta.get("resume_from"),
                          help="checkpoint to continue from")
-    train_p.add_argument("--num-envs", type=int, help="override the env node's num_envs")
-    train_p.add_argument("--vectorization", choices=["auto", "sync", "async", "batched"])
-    train_p.add_argument("--device", default="cpu", help="torch device for learning (cpu, cuda)")
-    train_p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    train_p.add_argument("--num-envs", type=positive_int,
+                         help="override the env node's num_envs")
+    train_p.add_argument("--vectorization", choices=["auto", "sync", "async", "batched"],
+                         help="how the envs step (default: the env node's setting)")
+    train_p.add_argument("--device", default="auto",
+                         help="torch device for learning: auto (CUDA when it works, else the "
+                              "CPU), cpu, cuda or cuda:<index>")
+    train_p.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads")
     train_p.add_argument("--debug-queues", type=float, metavar="SECONDS",
                          help="log every queue's depth at this interval")
     train_p.add_argument("--trace", type=Path,
                          help="write a Chrome trace-event file (Perfetto)")
     train_p.add_argument("--profile", action="store_true", help="print the per-node time table")
-    train_p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train_p.add_argument("--no-progress", action="store_true",
+                         help="no progress bar or progress lines")
+    train_p.add_argument("--progress-every", type=float, default=PLAIN_INTERVAL_S,
+                         metavar="SECONDS",
+                         help="seconds between progress lines when stderr is not a terminal")
+    train_p.add_argument("--tensorboard", action=argparse.BooleanOptionalAction,
+                         help="write TensorBoard events to the run folder (default: when the "
+                              "tensorboard package is installed; `tensorboard --logdir runs`)")
+    train_p.add_argument("--set", action="append", default=[], metavar="NODE.FIELD=VALUE",
+                         dest="overrides",
+                         help="change a node's setting for this run, e.g. "
+                              "--set 'PPO Trainer.learning_rate=1e-3' (NODE: title or id; "
+                              "repeatable; checked like the workflow, kept in hparams.json)")
     train_p.add_argument("--keep-checkpoints", type=int, default=3, metavar="N",
                          help="keep the N newest checkpoints (0: keep every one)")
     if meta.get("kind") == "rl":
@@ -85,7 +104,8 @@ def build_parser(meta: dict[str, Any], commands: Sequence[Command],
     add_parser = sub.add_parser
 
     def with_common(name: str, **kwargs: Any) -> argparse.ArgumentParser:
-        return add_parser(name, parents=[common], **kwargs)
+        return add_parser(name, parents=[common],
+                          formatter_class=DefaultsHelpFormatter, **kwargs)
 
     sub.add_parser = with_common  # type: ignore[method-assign]
     _train_parser(sub, meta, backends)

@@ -14,6 +14,7 @@ import torch
 
 from ..envs import evaluate_policy, format_table, record_rollout, sim_to_sim_table
 from ..rl import load_exported
+from .arguments import positive_int
 from .errors import RunnerError
 from .policy import deploy_module, export_checkpoint, load_policy, resolve_checkpoint
 from .run_dirs import latest_run_dir
@@ -35,7 +36,8 @@ def act_fn(module: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[Any], np
 def _checkpoint_options(parser: argparse.ArgumentParser, meta: dict[str, Any]) -> None:
     parser.add_argument("--checkpoint", type=Path,
                         help="checkpoint (default: the newest in --run-dir)")
-    parser.add_argument("--run-dir", type=Path, default=latest_run_dir(meta))
+    parser.add_argument("--run-dir", type=Path, default=latest_run_dir(meta),
+                        help="the run whose newest checkpoint is used")
 
 
 def _policy(args: argparse.Namespace, meta: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
@@ -47,11 +49,11 @@ class Evaluate:
 
     def add_parser(self, sub: Any, meta: dict[str, Any]) -> None:
         p = sub.add_parser(self.name, help="run the deterministic policy and report returns")
-        p.add_argument("--episodes", type=int, default=10)
+        p.add_argument("--episodes", type=positive_int, default=10, help="episodes to run")
         _checkpoint_options(p, meta)
         p.add_argument("--policy", type=Path, help="an exported policy.pt instead")
         p.add_argument("--engine", help="evaluate on another engine (sim-to-sim)")
-        p.add_argument("--seed", type=int, default=1000)
+        p.add_argument("--seed", type=int, default=1000, help="the first episode's seed")
         p.add_argument("--json", action="store_true", help="print one JSON object")
 
     def run(self, args: argparse.Namespace, build_graph: Any, meta: dict[str, Any]) -> int:
@@ -89,7 +91,8 @@ class ExportPolicy:
     def add_parser(self, sub: Any, meta: dict[str, Any]) -> None:
         p = sub.add_parser(self.name, help="write the policy for the robot")
         _checkpoint_options(p, meta)
-        p.add_argument("--format", choices=list(FORMAT_SUFFIX), default="torchscript")
+        p.add_argument("--format", choices=list(FORMAT_SUFFIX), default="torchscript",
+                       help="the policy file's format")
         p.add_argument("-o", "--output", type=Path, help="default: policy.pt (or .pt2 / .onnx)")
 
     def run(self, args: argparse.Namespace, build_graph: Any, meta: dict[str, Any]) -> int:
@@ -108,9 +111,10 @@ class SimToSim:
     def add_parser(self, sub: Any, meta: dict[str, Any]) -> None:
         p = sub.add_parser(self.name, help="evaluate the policy on every engine with the task")
         _checkpoint_options(p, meta)
-        p.add_argument("--episodes", type=int, default=5)
-        p.add_argument("--seed", type=int, default=1000)
-        p.add_argument("--json", action="store_true")
+        p.add_argument("--episodes", type=positive_int, default=5,
+                       help="episodes on each engine")
+        p.add_argument("--seed", type=int, default=1000, help="the first episode's seed")
+        p.add_argument("--json", action="store_true", help="print the table as JSON")
 
     def run(self, args: argparse.Namespace, build_graph: Any, meta: dict[str, Any]) -> int:
         policy, env = _policy(args, meta)
@@ -127,9 +131,10 @@ class Record:
     def add_parser(self, sub: Any, meta: dict[str, Any]) -> None:
         p = sub.add_parser(self.name, help="save a rollout as a GIF or MP4")
         _checkpoint_options(p, meta)
-        p.add_argument("--engine")
-        p.add_argument("--steps", type=int, default=200)
-        p.add_argument("-o", "--output", type=Path, default=Path("rollout.gif"))
+        p.add_argument("--engine", help="record on another engine than the trained one")
+        p.add_argument("--steps", type=positive_int, default=200, help="steps to record")
+        p.add_argument("-o", "--output", type=recording_path, default=Path("rollout.gif"),
+                       help="the file: .gif, or .mp4 with imageio-ffmpeg")
 
     def run(self, args: argparse.Namespace, build_graph: Any, meta: dict[str, Any]) -> int:
         policy, env = _policy(args, meta)
@@ -139,6 +144,15 @@ class Record:
         if path is not None:
             print(f"wrote {path}")
         return 0
+
+
+def recording_path(text: str) -> Path:
+    """An argparse type: a ``.gif`` or ``.mp4`` path (the formats ``record`` writes)."""
+    path = Path(text)
+    if path.suffix.lower() not in (".gif", ".mp4"):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: record writes .gif or .mp4 files, not {path.suffix or 'no suffix'}")
+    return path
 
 
 #: The commands an RL export's runner offers besides train, in help order.

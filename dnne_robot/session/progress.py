@@ -13,12 +13,15 @@ PLAIN_INTERVAL_S = 5.0
 
 
 def progress_reporter(
-    total: int | None, enabled: bool, initial: int = 0
+    total: int | None, enabled: bool, initial: int = 0, *, bar: bool = True,
+    every: float | None = None,
 ) -> tuple[Progress | None, Callable[[], None]]:
     """A progress callback and the function that closes it (both no-ops when disabled).
 
-    A bar needs tqdm and a known total; otherwise a line with the step, the steps/s since the
-    last line and the recent return is printed every :data:`PLAIN_INTERVAL_S` seconds.
+    A bar (``bar``: stderr is a terminal) needs tqdm and a known total; otherwise a line with
+    the step, the steps/s since the last line and the recent return goes to stderr every
+    ``every`` seconds (default :data:`PLAIN_INTERVAL_S`), so logs of nohup, CI or a batch job
+    show the run moving.
     """
     if not enabled:
         return None, lambda: None
@@ -26,8 +29,8 @@ def progress_reporter(
         from tqdm import tqdm
     except ImportError:
         tqdm = None
-    if tqdm is None or total is None:
-        return _plain(), lambda: None
+    if not bar or tqdm is None or total is None:
+        return _plain(total, PLAIN_INTERVAL_S if every is None else every), lambda: None
     bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, smoothing=0.05,
                file=sys.stderr)
 
@@ -40,18 +43,20 @@ def progress_reporter(
     return update, bar.close
 
 
-def _plain() -> Progress:
+def _plain(total: int | None, every: float) -> Progress:
     last: list[float] = []  # (time, step) of the last line; set on the first call
+    of = f"/{total:,}" if total else ""
 
     def plain(step: int, stats: dict[str, Any]) -> None:
         now = time.monotonic()
         if not last:  # a resumed run starts counting at its checkpoint's step
             last[:] = [now, step]
-        elif now - last[0] >= PLAIN_INTERVAL_S:
+        elif now - last[0] >= every:
             rate = (step - last[1]) / (now - last[0])
             last[:] = [now, step]
             ret = stats.get("episode_return_mean")
-            print(f"step {step}  {rate:,.0f} steps/s  return "
-                  f"{ret if ret is None else round(ret, 1)}", flush=True)
+            shown = "-" if ret is None else f"{ret:.1f}"
+            print(f"step {step:,}{of}  {rate:,.0f} steps/s  recent return {shown}",
+                  file=sys.stderr, flush=True)
 
     return plain

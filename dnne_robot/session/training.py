@@ -25,7 +25,9 @@ import torch
 from ..runtime import Graph, GraphRunner, RunContext
 from ..runtime.trace import Tracer, stats_table
 from .checkpoints import Checkpointer, load, restore
+from .devices import resolve_device
 from .errors import RunnerError
+from .overrides import apply_overrides, load_table, parse_overrides
 from .policy import export_checkpoint
 from .progress import progress_reporter
 from .run_dirs import choose_run_dir, point_latest, run_root
@@ -98,20 +100,31 @@ class TrainingSession:
                               f"got {args.keep_checkpoints}")
         self.args = args
         self.meta = meta
+        self.notices: list[str] = []
         torch.set_num_threads(max(1, args.threads))
         seed_everything(args.seed)
+        device, said = resolve_device(args.device)
+        if said:
+            print(said, file=sys.stderr)
+        overrides = (parse_overrides(args.overrides, load_table())
+                     if getattr(args, "overrides", None) else [])
         self.resume: dict[str, Any] | None = self._load_resume(args.resume)
         self.run_dir = choose_run_dir(args.run_dir, args.resume, args.seed, meta)
         self.ctx = RunContext(
             command="train", seed=args.seed, max_steps=args.steps, run_dir=self.run_dir,
-            device=args.device,
-            options={"num_envs": args.num_envs, "vectorization": args.vectorization},
+            device=device,
+            options={"num_envs": args.num_envs, "vectorization": args.vectorization,
+                     "tensorboard": getattr(args, "tensorboard", None)},
+            record={"workflow": meta.get("workflow"), "engine": meta.get("engine"),
+                    "task": meta.get("task"), "device": device,
+                    "backend": getattr(args, "backend", None) or "local",
+                    "overrides": [o.record() for o in overrides]},
         )
         if args.trace:
             self.ctx.tracer = Tracer()
         self.graph = build_graph(self.ctx)
+        apply_overrides(self.graph, overrides)
         check_writable(self.run_dir)  # the folder is made only once nothing else failed
-        self.notices: list[str] = []
         if self.run_dir.parent.resolve() == run_root(meta).resolve():
             self.notices += filter(None, [point_latest(self.run_dir)])
 
@@ -135,9 +148,11 @@ class TrainingSession:
             print(f"resumed from {self.args.resume} at step {self.steps}")
 
     def start_progress(self) -> Callable[[], None]:
-        """Show progress from here on (on a terminal, unless --no-progress); returns close."""
-        enabled = not self.args.no_progress and sys.stderr.isatty()
-        self.ctx.progress, close = progress_reporter(self.ctx.max_steps, enabled, self.steps)
+        """Show progress from here on, unless --no-progress: a bar on a terminal, otherwise a
+        line every --progress-every seconds (for nohup, CI and batch logs); returns close."""
+        self.ctx.progress, close = progress_reporter(
+            self.ctx.max_steps, not self.args.no_progress, self.steps,
+            bar=sys.stderr.isatty(), every=getattr(self.args, "progress_every", None))
         return close
 
     def end_checkpoint(self, reason: str) -> None:
@@ -232,6 +247,10 @@ def train(args: argparse.Namespace, build_graph: BuildGraph, meta: dict[str, Any
     if backend is None:
         raise RunnerError(f"--backend {name}: this package was exported without it; "
                           f"export the workflow again with `dnne-robot export --backend {name}`")
+    if name != "local" and getattr(args, "overrides", None):
+        raise RunnerError(f"--set works with the local backend only (--backend {name} builds "
+                          "the graph again on its workers); change the workflow and export "
+                          "again")
     if name == "local":
         extra = [f"--{k.replace('_', '-')}" for k in ("workers", "envs_per_worker", "address")
                  if getattr(args, k, None)]

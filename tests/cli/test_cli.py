@@ -156,6 +156,27 @@ def test_bad_choice_is_a_usage_error(cli: CliRunner, option: str, value: str,
     assert not (tmp_path / "pkg").exists()
 
 
+def test_the_headline_command_works_as_written(cli: CliRunner, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """`dnne-robot export wf.json --sim mujoco`: without -o the package goes to a folder named
+    after the workflow, and the command says where and what to type next."""
+    monkeypatch.chdir(tmp_path)
+    result = invoke(cli, "export", SCENARIOS_DIR / "cartpole_ppo.json", "--sim", "mujoco")
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "cartpole_ppo" / "runner.py").is_file()
+    assert "to cartpole_ppo" in result.stderr
+    assert "cd cartpole_ppo && python runner.py train" in result.stderr
+    api = invoke(cli, "export", SCENARIOS_DIR / "cartpole_ppo.api.json")
+    assert api.exit_code == 1 and "--force" in api.stderr  # same name: never overwritten
+
+
+def test_a_misspelt_simulator_gets_a_suggestion(cli: CliRunner, tmp_path: Path) -> None:
+    result = invoke(cli, "export", SCENARIOS_DIR / "cartpole_ppo.json", "--sim", "mujuco",
+                    "-o", tmp_path / "p")
+    assert result.exit_code == 2
+    assert "Did you mean 'mujoco'?" in result.stderr
+
+
 def test_output_under_a_file_is_one_line(cli: CliRunner, tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
@@ -166,12 +187,20 @@ def test_output_under_a_file_is_one_line(cli: CliRunner, tmp_path: Path) -> None
 
 
 def test_export_warns_about_ignored_isaac_settings(cli: CliRunner, tmp_path: Path) -> None:
-    result = invoke(cli, "export", SCENARIOS_DIR / "cartpole_ppo.json", "-o", tmp_path / "p",
-                    "--sim", "mujoco")
+    """Only a setting changed from its default is worth a warning: the shipped scenario,
+    which keeps Isaac Gym's defaults, exports without one."""
+    shipped = invoke(cli, "export", SCENARIOS_DIR / "cartpole_ppo.json", "-o", tmp_path / "s",
+                     "--sim", "mujoco")
+    assert shipped.exit_code == 0 and "warning" not in shipped.stderr
+    workflow = json.loads((SCENARIOS_DIR / "cartpole_ppo.json").read_text())
+    env = next(n for n in workflow["nodes"] if n["type"] == "IsaacGymEnvNode")
+    env["widgets_values"][6] = "flex"  # physics_engine
+    changed = tmp_path / "flex.json"
+    changed.write_text(json.dumps(workflow))
+    result = invoke(cli, "export", changed, "-o", tmp_path / "p", "--sim", "mujoco")
     assert result.exit_code == 0
-    assert "physics_engine" in result.stderr
-    quiet = invoke(cli, "export", SCENARIOS_DIR / "cartpole_ppo.json", "-o", tmp_path / "q",
-                   "--sim", "mujoco", "-q")
+    assert "physics_engine" in result.stderr and "headless" not in result.stderr
+    quiet = invoke(cli, "export", changed, "-o", tmp_path / "q", "--sim", "mujoco", "-q")
     assert "physics_engine" not in quiet.stderr
 
 

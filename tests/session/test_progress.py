@@ -18,5 +18,5 @@ def test_plain_progress_counts_from_the_resumed_step(
     clock[0] += 5.0
     update(1_000_128, {"episode_return_mean": 3.0})
     close()
-    out = capsys.readouterr().out
-    assert "step 1000128  26 steps/s  return 3.0" in out, out
+    err = capsys.readouterr().err
+    assert "step 1,000,128  26 steps/s  recent return 3.0" in err, err

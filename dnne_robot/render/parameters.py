@@ -1,0 +1,51 @@
+"""``parameters.json``: the node settings ``runner.py train --set`` may change, with the
+catalog's constraints, so an export checks an override as the exporter checked the workflow.
+
+A setting is listed when it is a plain constant of its node's generated class (a widget
+value, under the name :func:`~dnne_robot.exporters.base.constant_name` gives it). Settings
+folded into another node at export time (DNNE's PPO Config), settings with no effect here
+and fused nodes are not listed: changing them means exporting again.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from ..exporters.base import constant_name
+from ..exporters.registry import get_exporter
+from ..plan import Plan, PlannedNode
+
+
+def parameter_table(plan: Plan) -> dict[str, Any]:
+    """``{"nodes": [{"id", "title", "class_type", "fields": {name: constraints}}]}``."""
+    nodes = [_node_entry(node, plan) for node in plan.nodes if not node.fused_from]
+    folded = [{"id": n.id, "title": n.title, "class_type": n.node.class_type}
+              for n in plan.absorbed]
+    return {"nodes": nodes, "folded": folded}
+
+
+def _node_entry(node: PlannedNode, plan: Plan) -> dict[str, Any]:
+    constants = {c.name: c.value for c in get_exporter(node.spec.exporter).constants(node, plan)}
+    fields: dict[str, Any] = {}
+    for widget in node.spec.widgets:
+        name = constant_name(widget.name)
+        if widget.unused or name not in constants:
+            continue
+        entry: dict[str, Any] = {"constant": name, "type": widget.type,
+                                 "value": constants[name]}
+        if widget.choices is not None:
+            entry["choices"] = list(widget.choices)
+        for bound in ("min", "max"):
+            value = getattr(widget, bound)
+            if value is not None and math.isfinite(value):
+                entry[bound] = value
+        fields[widget.name] = entry
+    return {"id": node.id, "title": node.title, "class_type": node.node.class_type,
+            "fields": fields}
+
+
+def parameters_json(plan: Plan) -> bytes:
+    return (json.dumps(parameter_table(plan), indent=2, sort_keys=True, ensure_ascii=True,
+                       default=str) + "\n").encode()
