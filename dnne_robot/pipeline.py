@@ -63,11 +63,12 @@ def _linked_widgets(plan: Plan) -> list[Problem]:
 
 def check(path: Path, *, ui_workflow: Path | None = None, sim: str = "gymnasium",
           backend: str = "local", optimize: bool = False,
-          allow_custom_code: Path | None = None) -> Checked:
+          allow_custom_code: Path | None = None, max_param_memory: str | None = None) -> Checked:
     """Read and validate; the plan is built only when the graph has no errors.
 
     ``allow_custom_code`` is the folder user scripts (DNNE's Custom Computation) may come
-    from; without it a graph that runs user code is refused.
+    from; without it a graph that runs user code is refused. ``max_param_memory`` (``16GiB``,
+    ``none``) replaces the networks' parameter-memory limit (see ``rl/limits.py``).
     """
     wf = load_workflow(path, ui_workflow=ui_workflow, widgets=widget_lookup, ports=port_lookup)
     problems = check_workflow(wf)
@@ -77,6 +78,7 @@ def check(path: Path, *, ui_workflow: Path | None = None, sim: str = "gymnasium"
                      optimize=optimize)
     plan.workflow_dir = Path(path).resolve().parent
     plan.custom_code_dir = Path(allow_custom_code) if allow_custom_code is not None else None
+    plan.max_param_memory = max_param_memory
     problems += _linked_widgets(plan)
     for node in (*plan.nodes, *plan.absorbed):
         problems += get_exporter(node.spec.exporter).validate_parameters(node, plan)
@@ -90,10 +92,11 @@ def check(path: Path, *, ui_workflow: Path | None = None, sim: str = "gymnasium"
 
 def export(path: Path, out_dir: Path, *, ui_workflow: Path | None = None, sim: str = "gymnasium",
            backend: str = "local", optimize: bool = False, force: bool = False,
-           templates: list[Path] | None = None, allow_custom_code: Path | None = None) -> Checked:
+           templates: list[Path] | None = None, allow_custom_code: Path | None = None,
+           max_param_memory: str | None = None) -> Checked:
     """Export ``path`` to ``out_dir``; raises ValidationError listing every problem."""
     checked = check(path, ui_workflow=ui_workflow, sim=sim, backend=backend, optimize=optimize,
-                    allow_custom_code=allow_custom_code)
+                    allow_custom_code=allow_custom_code, max_param_memory=max_param_memory)
     if checked.errors or checked.plan is None:
         raise ValidationError(checked.problems)
     pkg = render(checked.plan, templates)

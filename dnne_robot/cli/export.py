@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from .errors import say, user_errors
+from .validate import MaxParamMemory
 
 
 def default_output(workflow: Path) -> Path:
@@ -42,6 +43,7 @@ def export(
              "they are copied into the export and run by it. Without it such a workflow is "
              "refused: a script is code.")] = None,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No warnings.")] = False,
+    max_param_memory: MaxParamMemory = None,
 ) -> None:
     """Export WORKFLOW to a runnable package in OUTPUT."""
     from ..envs.errors import did_you_mean
@@ -58,7 +60,8 @@ def export(
             output = default_output(workflow)
         checked = run_export(workflow, output, ui_workflow=ui_workflow, sim=sim, backend=backend,
                              optimize=optimize, force=force, templates=templates,
-                             allow_custom_code=allow_custom_code)
+                             allow_custom_code=allow_custom_code,
+                             max_param_memory=max_param_memory)
         if not quiet:
             for problem in checked.problems:
                 say(str(problem), "yellow")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .base import Constant, NodeExporter, parse_sizes
+from .limits import LIMITS, network_problem
 
 if TYPE_CHECKING:
     from ..plan import Plan, PlannedNode
@@ -53,11 +54,8 @@ class NetworkExporter(TorchNodeExporter):
     derived = ("LAYER_SIZES",)
 
     def validate_parameters(self, node: PlannedNode, plan: Plan) -> list[Problem]:
-        try:
-            parse_sizes(node.params["hidden_sizes"])
-        except ValueError as exc:
-            return [self.problem(node, "hidden_sizes", str(exc))]
-        return []
+        return network_problem(node, plan, lambda sizes: LIMITS.mlp_parameters(
+            1, sizes, node.params["output_size"]))
 
     def constants(self, node: PlannedNode, plan: Plan) -> list[Constant]:
         sizes = parse_sizes(node.params["hidden_sizes"])

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from ..envs import ISAAC_TASKS, get_engine
 from .base import Constant, NodeExporter, parse_sizes
+from .limits import LIMITS, network_problem, ppo_problems
 
 if TYPE_CHECKING:
     from ..plan import Plan, PlannedNode
@@ -20,10 +21,11 @@ class PPOAgentExporter(NodeExporter):
     requirements = ("torch>=2.4",)
 
     def validate_parameters(self, node: PlannedNode, plan: Plan) -> list[Problem]:
-        try:
-            parse_sizes(node.params["hidden_sizes"])
-        except ValueError as exc:
-            return [self.problem(node, "hidden_sizes", str(exc))]
+        continuous = node.params["action_space"] == "continuous"
+        problems = network_problem(node, plan, lambda sizes: LIMITS.actor_critic_parameters(
+            1, node.params["action_dim"], sizes, continuous=continuous))
+        if problems:
+            return problems
         for trainer, _, _ in plan.consumers(node.id):
             lr = trainer.params.get("learning_rate")
             if trainer.spec.exporter == "rl.ppo_trainer" and lr != node.params["learning_rate"]:
@@ -43,6 +45,13 @@ class PPOAgentExporter(NodeExporter):
 #: What a trainer's run writes besides the weights: learning_curve.png (matplotlib) and the
 #: runner's ``record`` GIF (imageio).
 RUN_OUTPUT_REQUIREMENTS = ("matplotlib>=3.7", "imageio>=2.31")
+#: PPO Trainer widgets that become PPOConfig fields (``nodes/rl.py``, ``PPOTrainerNode.config``).
+TRAINER_FIELDS = {"horizon_length": "num_steps", "num_epochs": "num_epochs",
+                  "minibatch_size": "minibatch_size", "gamma": "gamma",
+                  "gae_lambda": "gae_lambda", "clip_param": "clip_coef",
+                  "learning_rate": "learning_rate"}
+#: PPO Config widgets that become PPOConfig fields (``nodes/rl.py``, ``dnne_ppo_config``).
+PPO_CONFIG_FIELDS = {**TRAINER_FIELDS, "lr_schedule_kl_threshold": "adaptive_kl"}
 
 
 class PPOTrainerExporter(NodeExporter):
@@ -50,6 +59,7 @@ class PPOTrainerExporter(NodeExporter):
     requirements = ("torch>=2.4", *RUN_OUTPUT_REQUIREMENTS)
 
     def validate_parameters(self, node: PlannedNode, plan: Plan) -> list[Problem]:
+        problems = ppo_problems(node, TRAINER_FIELDS)
         kind = node.params["checkpoint_trigger_type"]
         value = str(node.params["checkpoint_trigger_value"]).strip()
         try:
@@ -59,10 +69,10 @@ class PPOTrainerExporter(NodeExporter):
             ok = False
         if not ok:
             shown = value if len(value) <= 40 else value[:40] + "..."
-            return [self.problem(node, "checkpoint_trigger_value",
-                                 f"{shown!r} is not a positive number of "
-                                 f"{'updates' if kind == 'epoch' else 'seconds'}")]
-        return []
+            problems.append(self.problem(node, "checkpoint_trigger_value",
+                                         f"{shown!r} is not a positive number of "
+                                         f"{'updates' if kind == 'epoch' else 'seconds'}"))
+        return problems
 
 
 class VirtualConfigExporter(NodeExporter):
@@ -116,6 +126,10 @@ class CompactPPOAgentExporter(NodeExporter):
         if problems:
             return problems
         assert ppo is not None
+        fields = dict(PPO_CONFIG_FIELDS)
+        if ppo.params["lr_schedule"] != "adaptive":
+            del fields["lr_schedule_kl_threshold"]
+        problems += ppo_problems(ppo, fields)
         if ppo.params["max_iterations"] != node.params["max_iterations"]:
             plan.notices.append(
                 f"node #{node.id}: PPO Config #{ppo.id} max_iterations="

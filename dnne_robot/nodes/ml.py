@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from ..rl.limits import max_param_memory, memory_problem, mlp_parameters
 from ..runtime import END, In, QueueNode
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -178,6 +179,10 @@ class NetworkNode(LayerNode):
     ACTIVATION: ClassVar[str]
 
     def build(self, in_features: int) -> nn.Module:
+        count = mlp_parameters(in_features, self.LAYER_SIZES, self.OUTPUT_SIZE)
+        too_big = memory_problem(count, max_param_memory())
+        if too_big:  # before any of it is allocated
+            raise ValueError(f"hidden_sizes {self.LAYER_SIZES} on {in_features} inputs: {too_big}")
         layers: list[nn.Module] = []
         width = in_features
         for size in self.LAYER_SIZES:

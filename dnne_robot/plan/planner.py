@@ -70,6 +70,9 @@ class Plan:
     """The workflow file's folder: data files the workflow names are looked up from there."""
     custom_code_dir: Path | None = None
     """``--allow-custom-code DIR``: where user scripts may come from (None: refused)."""
+    max_param_memory: str | None = None
+    """``--max-param-memory SIZE`` (``16GiB``, ``none``): the networks' limit, which the export
+    keeps for its runs (None: ``DNNE_ROBOT_MAX_PARAM_MEMORY`` or the default)."""
 
     def by_id(self, node_id: str) -> PlannedNode:
         return next(n for n in (*self.nodes, *self.absorbed) if n.id == node_id)

@@ -265,6 +265,8 @@ def _meta(plan: Plan) -> dict:
     for node in module_nodes(plan):
         for key, value in get_exporter(node.spec.exporter).meta(node, plan).items():
             meta.setdefault(key, value)
+    if plan.max_param_memory is not None:  # its runs keep `export --max-param-memory`
+        meta["max_param_memory"] = plan.max_param_memory
     meta["kind"] = "rl" if "agent_node" in meta else "ml"
     meta.setdefault("default_steps", 100_000 if meta["kind"] == "rl" else 2_000)
     return meta

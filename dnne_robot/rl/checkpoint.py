@@ -3,10 +3,19 @@
 A checkpoint is one ``torch.save`` file holding plain data only (tensors, lists, dicts,
 ints, floats, str), so it loads with ``torch.load(weights_only=True)``: loading a
 checkpoint never runs code from it.
+
+Its integrity is checked on every load, because ``torch.load`` checks none: the file is
+a zip archive, and a changed byte in a tensor's record loads as a changed weight. Each
+record's CRC-32 must match, and :func:`save_checkpoint` adds a record, ``<archive>/``
+``integrity.sha256``, holding the sha256 of every other record (name and content), which
+must match too. The bytes checked are the bytes then loaded (the file is read once). A
+checkpoint written before the digest existed has none: its CRCs are still checked.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import pickle
 import random
@@ -136,15 +145,88 @@ def atomic_write(path: str | os.PathLike[str], write: Any) -> Path:
     return path
 
 
+INTEGRITY_RECORD = "integrity.sha256"
+_DIGEST_PREFIX = "sha256:"
+
+
+def _records_digest(archive: zipfile.ZipFile) -> str:
+    """sha256 of every record but the digest's own: names, sizes and contents, in order.
+
+    Reading a record checks its CRC-32 (``zipfile`` raises ``BadZipFile`` on a mismatch).
+    """
+    digest = hashlib.sha256()
+    for info in archive.infolist():
+        if info.filename.rpartition("/")[2] == INTEGRITY_RECORD:
+            continue
+        name = info.filename.encode("utf-8", "surrogateescape")
+        digest.update(len(name).to_bytes(8, "little") + name)
+        digest.update(info.file_size.to_bytes(8, "little"))
+        with archive.open(info) as record:
+            for chunk in iter(lambda: record.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def seal_checkpoint(path: str | os.PathLike[str]) -> None:
+    """Add the ``integrity.sha256`` record to the torch zip file at ``path``."""
+    with zipfile.ZipFile(path, "a") as archive:
+        names = archive.namelist()
+        if not names or any(n.rpartition("/")[2] == INTEGRITY_RECORD for n in names):
+            raise ValueError(f"{path} is not an unsealed torch zip file")
+        digest = _records_digest(archive)
+        info = zipfile.ZipInfo(f"{names[0].partition('/')[0]}/{INTEGRITY_RECORD}")
+        archive.writestr(info, f"{_DIGEST_PREFIX}{digest}\n")
+
+
+def verify_checkpoint(data: bytes, path: str | os.PathLike[str]) -> None:
+    """Check the bytes of checkpoint ``path``: every record's CRC-32, and the sha256 of
+    :func:`seal_checkpoint` where the file has one.
+
+    Raises:
+        CheckpointError: naming the file and what does not match.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            sealed = [i for i in archive.infolist()
+                      if i.filename.rpartition("/")[2] == INTEGRITY_RECORD]
+            actual = _records_digest(archive)
+            recorded = [archive.read(i).decode("ascii", "replace").strip() for i in sealed]
+    except Exception as e:  # noqa: BLE001 - BadZipFile, zlib.error, EOFError...: all damage
+        raise CheckpointError(f"checkpoint {path} is corrupt or truncated: {_damage(e)}") from e
+    if recorded and recorded != [_DIGEST_PREFIX + actual]:
+        raise CheckpointError(f"checkpoint {path} is corrupt: the sha256 of its records does "
+                              f"not match the {INTEGRITY_RECORD} written with it")
+
+
+def _damage(exc: BaseException) -> str:
+    """What ``zipfile`` found wrong, in the words of a checkpoint's user."""
+    text = str(exc)
+    crc = re.match(r"Bad CRC-32 for file '(.*)'$", text)
+    if crc:
+        return (f"its record {crc.group(1)} fails its CRC-32 check (the file changed after "
+                "it was written)")
+    if text == "File is not a zip file":
+        return "it is not a complete torch zip file"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> Path:
-    """Atomically ``torch.save`` ``payload`` to ``path`` (see :func:`atomic_write`)."""
-    return atomic_write(path, lambda f: torch.save(payload, f))
+    """Atomically ``torch.save`` ``payload`` to ``path`` (see :func:`atomic_write`), sealed
+    with the sha256 of its records (see :func:`seal_checkpoint`)."""
+
+    def write(f: Any) -> None:
+        torch.save(payload, f)
+        f.flush()
+        seal_checkpoint(f.name)
+
+    return atomic_write(path, write)
 
 
 def load_checkpoint(
     path: str | os.PathLike[str], map_location: str | torch.device | None = "cpu"
 ) -> dict[str, Any]:
-    """Load a checkpoint with ``weights_only=True``.
+    """Load a checkpoint with ``weights_only=True``, after checking its integrity (see
+    :func:`verify_checkpoint`): the file is read once, and the bytes checked are loaded.
 
     Raises:
         CheckpointError: naming the file, if it is missing, truncated, corrupt or holds
@@ -154,7 +236,12 @@ def load_checkpoint(
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
+        data = path.read_bytes()
+    except OSError as e:
+        raise CheckpointError(f"cannot read checkpoint {path}: {e.strerror or e}") from e
+    verify_checkpoint(data, path)
+    try:
+        payload = torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
     except (
         RuntimeError,
         EOFError,

@@ -49,6 +49,32 @@ class ExportDependencyError(ExportError, ImportError):
     """An optional package needed for the requested format is missing."""
 
 
+class NonFinitePolicyError(ExportError):
+    """A weight or an observation-normaliser statistic of the policy is NaN or infinite."""
+
+
+def check_finite(policy: ActorCritic) -> None:
+    """Refuse a policy holding a NaN or infinite value (a diverged run): the parity check
+    cannot see it (NaN equals NaN there), and on a robot a NaN logit becomes action 0.
+
+    Every floating tensor of ``policy.state_dict()`` is checked: the weights and biases,
+    ``log_std`` and the normaliser's ``obs_rms.mean``, ``obs_rms.var`` and ``obs_rms.count``.
+
+    Raises:
+        NonFinitePolicyError: naming the first such tensor and what it holds.
+    """
+    for name, tensor in policy.state_dict().items():
+        if not tensor.is_floating_point() or bool(torch.isfinite(tensor).all()):
+            continue
+        counts = {"NaN": int(torch.isnan(tensor).sum()),
+                  "inf": int(torch.isposinf(tensor).sum()),
+                  "-inf": int(torch.isneginf(tensor).sum())}
+        held = " and ".join(f"{n} {what}" for what, n in counts.items() if n)
+        raise NonFinitePolicyError(
+            f"the policy's {name} holds {held} (of {tensor.numel()} values); a policy with "
+            "NaN or infinite values is never exported (did the training diverge?)")
+
+
 class DeployPolicy(nn.Module):
     """Raw observation ``(B, obs_dim)`` float32 in, environment action out.
 
@@ -113,7 +139,8 @@ class _Quiet:
         self._ctx.__exit__(*exc)
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The hex sha256 of a file's bytes (``policy.json`` records its policy's)."""
     h = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -208,6 +235,8 @@ def export_policy(
         ``onnxruntime_checked`` is False.
 
     Raises:
+        NonFinitePolicyError: a weight or normaliser statistic is NaN or infinite (see
+            :func:`check_finite`); nothing is written.
         ExportParityError: a check exceeded ``atol``; no file is left behind.
         ExportDependencyError: ``fmt="onnx"`` without onnx installed.
         ExportError: the conversion itself failed.
@@ -217,6 +246,7 @@ def export_policy(
     if fmt == "onnx":
         _require("onnx", fmt)
         _require("onnxscript", fmt)
+    check_finite(policy)
     path = Path(path)
     deploy = DeployPolicy(policy)
     if example_obs is None:
@@ -265,7 +295,7 @@ def export_policy(
 
         atomic_write(path, write_and_check)
 
-    report["sha256"] = _sha256(path)
+    report["sha256"] = file_sha256(path)
     report["metadata_path"] = str(write_sidecar(policy, path, fmt, report, metadata))
     return report
 

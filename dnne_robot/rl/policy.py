@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from .fast import FastForward
+from .limits import actor_critic_parameters, max_param_memory, memory_problem
 from .normalizer import RunningMeanStd
 from .spaces import ActionSpec
 
@@ -98,6 +99,11 @@ class ActorCritic(nn.Module):
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
         if obs_dim < 1:
             raise ValueError(f"obs_dim must be >= 1, got {obs_dim}")
+        count = actor_critic_parameters(obs_dim, action.dim, hidden_sizes, shared,
+                                        not action.is_discrete)
+        too_big = memory_problem(count, max_param_memory())
+        if too_big:  # before any of it is allocated
+            raise ValueError(f"ActorCritic with hidden_sizes {tuple(hidden_sizes)}: {too_big}")
         self.obs_dim = int(obs_dim)
         self.action_spec = action
         self.hidden_sizes = tuple(int(h) for h in hidden_sizes)

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from .buffer import RolloutBuffer, RolloutMinibatch
 from .fast import FAST_PATH, DirectAdam, LossTerms, PPOGradients
+from .limits import ppo_problems
 from .normalizer import RunningMeanStd
 from .policy import ActorCritic
 
@@ -93,16 +94,11 @@ class PPOConfig:
     """Raise NonFiniteLossError after this many consecutive NaN/inf minibatch losses."""
 
     def __post_init__(self) -> None:
-        for name in ("num_steps", "num_epochs", "minibatch_size", "max_nonfinite_updates"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"PPOConfig.{name} must be >= 1, got {getattr(self, name)}")
-        if not 0.0 <= self.gamma <= 1.0 or not 0.0 <= self.gae_lambda <= 1.0:
-            raise ValueError("PPOConfig.gamma and gae_lambda must be in [0, 1]")
-        if self.learning_rate <= 0 or self.clip_coef <= 0:
-            raise ValueError("PPOConfig.learning_rate and clip_coef must be > 0")
+        # The ranges are limits.PPO_BOUNDS, which `dnne-robot validate` checks too.
+        problems = ppo_problems(asdict(self))
+        if problems:
+            raise ValueError("; ".join(f"PPOConfig.{k} {why}" for k, why in problems.items()))
         if self.adaptive_kl is not None:
-            if not self.adaptive_kl > 0:
-                raise ValueError(f"PPOConfig.adaptive_kl must be > 0, got {self.adaptive_kl}")
             if self.anneal_lr:
                 raise ValueError("PPOConfig.adaptive_kl and anneal_lr are two learning-rate "
                                  "schedules: choose one (anneal_lr=False)")

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..rl.limits import MAX_PARAM_MEMORY_ENV, parse_memory
 from ..runtime import GraphError
 from .arguments import DefaultsHelpFormatter, positive_int
 from .errors import RunnerError, one_line
@@ -89,6 +90,14 @@ def _train_parser(sub: Any, meta: dict[str, Any], backends: dict[str, Backend]) 
         backend.add_arguments(train_p)
 
 
+def _memory_size(text: str) -> str:
+    try:
+        parse_memory(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def build_parser(meta: dict[str, Any], commands: Sequence[Command],
                  backends: dict[str, Backend]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -100,6 +109,10 @@ def build_parser(meta: dict[str, Any], commands: Sequence[Command],
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                         help="per-node logging level")
     common.add_argument("--debug", action="store_true", help="show tracebacks")
+    common.add_argument("--max-param-memory", type=_memory_size, metavar="SIZE",
+                        help="refuse networks whose parameters need more than SIZE while "
+                             f"training (16GiB, none; default: ${MAX_PARAM_MEMORY_ENV}, else "
+                             "what `dnne-robot export --max-param-memory` said, else 4GiB)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_parser = sub.add_parser
 
@@ -123,6 +136,12 @@ def main(build_graph: BuildGraph, meta: dict[str, Any], argv: list[str] | None =
     logging.basicConfig(level=getattr(logging, args.log_level),
                         format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
+    # The networks' memory limit (rl/limits.py reads it): this option, the environment's,
+    # then the export's; the environment carries it to worker processes too.
+    limit = getattr(args, "max_param_memory", None) or os.environ.get(MAX_PARAM_MEMORY_ENV) \
+        or meta.get("max_param_memory")
+    if limit:
+        os.environ[MAX_PARAM_MEMORY_ENV] = str(limit)
     terminate_as_interrupt()
     try:
         if args.command == "train":

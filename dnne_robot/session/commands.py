@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from ..envs import evaluate_policy, format_table, record_rollout, sim_to_sim_table
-from ..rl import load_exported
+from ..rl import file_sha256, load_exported
 from .arguments import positive_int
 from .errors import RunnerError
 from .policy import deploy_module, export_checkpoint, load_policy, resolve_checkpoint
@@ -44,6 +44,19 @@ def _policy(args: argparse.Namespace, meta: dict[str, Any]) -> tuple[Any, dict[s
     return load_policy(resolve_checkpoint(args.checkpoint, args.run_dir), meta)
 
 
+def check_sha256(policy: Path, info: Any, info_path: Path) -> None:
+    """Refuse an exported policy whose bytes differ from the sha256 its sidecar records (a
+    policy without a sidecar, or a sidecar without a sha256, is loaded as it is)."""
+    expected = info.get("sha256") if isinstance(info, dict) else None
+    if expected is None:
+        return
+    actual = file_sha256(policy)
+    if actual != expected:
+        raise RunnerError(f"refusing {policy}: its sha256 is {actual[:16]}..., but "
+                          f"{info_path.name} says {str(expected)[:16]}...: the file changed "
+                          "after export-policy wrote it, or belongs to another export")
+
+
 class Evaluate:
     name = "evaluate"
 
@@ -61,9 +74,10 @@ class Evaluate:
         if args.policy:
             if not args.policy.is_file():
                 raise RunnerError(f"policy file {args.policy} does not exist")
-            module = load_exported(str(args.policy))
             info_path = args.policy.with_suffix(".json")
             info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+            check_sha256(args.policy, info, info_path)
+            module = load_exported(str(args.policy))
             recorded = info.get("metadata", {})
             env = {"task": recorded.get("task", meta.get("task")),
                    "engine": recorded.get("engine", meta.get("engine"))}

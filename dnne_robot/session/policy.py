@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..rl import ActorCritic, DeployPolicy, export_policy, latest_checkpoint
+from ..rl import ActorCritic, DeployPolicy, NonFinitePolicyError, export_policy, latest_checkpoint
 from .checkpoints import load
 from .errors import RunnerError
 from .run_dirs import followed
@@ -57,6 +57,10 @@ def export_checkpoint(checkpoint: Path, output: Path, fmt: str, meta: dict[str, 
         "workflow": meta.get("workflow"),
         "workflow_sha256": meta.get("workflow_sha256"),
     }
-    report = export_policy(policy, output, fmt=fmt, metadata=metadata)
+    try:
+        report = export_policy(policy, output, fmt=fmt, metadata=metadata)
+    except NonFinitePolicyError as exc:
+        raise RunnerError(f"refusing to export the policy in {checkpoint}: {exc}; "
+                          f"{output} was not written") from None
     report["path"] = str(output)
     return report

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import random
+import struct
 import subprocess
 import sys
 import textwrap
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +92,60 @@ def test_corrupt_checkpoint_names_the_file(tmp_path: Path, damage: str) -> None:
         path.unlink()
     with pytest.raises(CheckpointError, match="ckpt.pt"):
         load_checkpoint(path)
+
+
+def _flip_in_record(path: Path, suffix: str, at: int) -> None:
+    """Flip one bit of byte ``at`` of the data of the record whose name ends with ``suffix``."""
+    with zipfile.ZipFile(path) as archive:
+        info = next(i for i in archive.infolist() if i.filename.endswith(suffix))
+    raw = bytearray(path.read_bytes())
+    name_len, extra_len = struct.unpack("<HH", raw[info.header_offset + 26:
+                                                   info.header_offset + 30])
+    raw[info.header_offset + 30 + name_len + extra_len + at] ^= 0x40
+    path.write_bytes(bytes(raw))
+
+
+def test_a_changed_tensor_byte_is_refused_naming_file_and_record(tmp_path: Path) -> None:
+    """torch.load checks no CRC: unchecked, this byte would load as a different weight."""
+    path = tmp_path / "ckpt.pt"
+    save_checkpoint(path, {"w": torch.linspace(-1, 1, 1000)})
+    _flip_in_record(path, "/data/0", 2001)
+    assert not torch.equal(torch.load(path, weights_only=True)["w"], torch.linspace(-1, 1, 1000))
+    with pytest.raises(CheckpointError, match=r"ckpt\.pt .*record \S+/data/0 fails its CRC-32"):
+        load_checkpoint(path)
+
+
+def test_a_changed_pickle_byte_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "ckpt.pt"
+    save_checkpoint(path, {"step": 123456, "w": torch.ones(3)})
+    _flip_in_record(path, "/data.pkl", 30)
+    with pytest.raises(CheckpointError, match=r"ckpt\.pt .*data\.pkl fails its CRC-32"):
+        load_checkpoint(path)
+
+
+def test_records_rewritten_with_fresh_crcs_are_refused_by_the_sha256(tmp_path: Path) -> None:
+    """A tool that rewrites the zip (valid CRCs, other bytes) is caught by the digest."""
+    path = tmp_path / "ckpt.pt"
+    save_checkpoint(path, {"w": torch.ones(100)})
+    with zipfile.ZipFile(path) as archive:
+        records = [(i.filename, archive.read(i)) for i in archive.infolist()]
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in records:
+            archive.writestr(name, bytes(len(data)) if "/data/" in name else data)
+    with pytest.raises(CheckpointError, match=r"ckpt\.pt is corrupt: the sha256 of its records"):
+        load_checkpoint(path)
+
+
+def test_every_save_is_sealed_and_an_unsealed_file_still_loads(tmp_path: Path) -> None:
+    """Checkpoints written before the digest (plain torch.save) load after the CRC check."""
+    sealed = save_checkpoint(tmp_path / "new.pt", {"w": torch.ones(3)})
+    with zipfile.ZipFile(sealed) as archive:
+        assert archive.namelist()[-1].endswith("/integrity.sha256")
+    torch.save({"w": torch.ones(3)}, tmp_path / "old.pt")
+    assert torch.equal(load_checkpoint(tmp_path / "old.pt")["w"], torch.ones(3))
+    _flip_in_record(tmp_path / "old.pt", "/data/0", 5)
+    with pytest.raises(CheckpointError, match="old.pt .*CRC-32"):
+        load_checkpoint(tmp_path / "old.pt")
 
 
 def test_failed_write_keeps_old_checkpoint_and_cleans_up(tmp_path: Path) -> None:

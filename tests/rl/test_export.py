@@ -18,6 +18,7 @@ from dnne_robot.rl import (
     DeployPolicy,
     ExportDependencyError,
     ExportParityError,
+    NonFinitePolicyError,
     export_policy,
     load_exported,
 )
@@ -96,6 +97,23 @@ def test_unbounded_box_writes_strict_json(tmp_path: Path) -> None:
     export_policy(policy, tmp_path / "p.pt")
     sidecar = json.loads((tmp_path / "p.json").read_text())  # no bare Infinity tokens
     assert sidecar["action"]["low"] == ["-inf", "-inf"]
+
+
+@pytest.mark.parametrize(("key", "value", "said"), [
+    ("actor_body.0.weight", float("nan"), "1 NaN"),
+    ("critic_head.bias", float("inf"), "1 inf"),
+    ("log_std", float("-inf"), "1 -inf"),
+    ("obs_rms.var", float("nan"), "1 NaN"),
+    ("obs_rms.count", float("inf"), "1 inf"),
+])
+def test_non_finite_policy_is_refused_and_nothing_written(tmp_path: Path, key: str,
+                                                           value: float, said: str) -> None:
+    """The parity check cannot see a NaN weight (NaN - NaN is NaN, never > atol)."""
+    policy = trained_like_policy("clip")
+    policy.state_dict()[key].view(-1)[0] = value
+    with pytest.raises(NonFinitePolicyError, match=rf"the policy's {key} holds {said} "):
+        export_policy(policy, tmp_path / "policy.pt")
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("fmt", ["torchscript", "pt2"])
