@@ -9,8 +9,10 @@ The UDP message format is in README.md and framework/robot/protocol.py;
 `python runner.py serve-robot` plays the robot in simulation.
 
 Safety:
-  * a cycle whose observation or action is not finite, or whose policy call raises, sends
-    the safe action instead (counted, and logged at most once a second);
+  * a cycle whose observation is not finite, whose action is not a valid one (not finite,
+    or not an action index: the exported network returns NaN or index -1 when its own output
+    is not finite), or whose policy call raises, sends the safe action instead (counted as
+    bad_obs, bad_actions or policy_errors, and logged at most once a second);
   * the watchdog: when --watchdog-periods periods pass without a good cycle (a fresh, finite
     observation turned into a finite action), the safe action is sent and deploy stops;
   * SIGINT / SIGTERM: the safe action, then STOP, then a clean exit;

@@ -153,6 +153,7 @@ class Policy:
         self.obs_dim = int(self.info["observation"]["dim"])
         action = self.info["action"]
         self.discrete = action["kind"] == "discrete"
+        self.n_actions: int | None = action["n"] if self.discrete else None
         self.act_dim = 1 if self.discrete else len(action.get("low") or action["high"])
         self.low = _bounds(action.get("low"), self.act_dim, -math.inf)
         self.high = _bounds(action.get("high"), self.act_dim, math.inf)
@@ -228,6 +229,14 @@ class Policy:
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(obs, dtype=np.float32).reshape(1, -1)
         return np.asarray(self._forward(x)).astype(np.float32).reshape(self.act_dim)
+
+    def valid(self, action: np.ndarray) -> bool:
+        """Whether ``action`` may go to the robot: finite values and, for a discrete space,
+        an index in ``[0, n)``. The exported network returns index -1 or NaN when its own
+        output (logits or means) is not finite."""
+        if not np.all(np.isfinite(action)):
+            return False
+        return self.n_actions is None or 0 <= float(action[0]) < self.n_actions
 
     def zero_action(self) -> np.ndarray:
         """All zeros clipped into the bounds; action index 0 for a discrete space."""

@@ -1,10 +1,12 @@
-"""deploy.py and serve-robot against hostile input (issue 18, items 10, 12 and 13): a second
-controller, nonsense numbers on the command line, a malformed ``policy.json``, no robot.
+"""deploy.py and serve-robot against hostile input (issue 18, items 5, 10, 12 and 13): a second
+controller, nonsense numbers on the command line, a malformed ``policy.json``, no robot, a
+network whose output is not finite.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shutil
 import signal
@@ -14,13 +16,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from dnne_robot.robot.deploy import main as deploy_main
-from dnne_robot.robot.protocol import Endpoint, MsgType
+from dnne_robot.robot.protocol import SAFE, Endpoint, MsgType
 from dnne_robot.robot.server import ServeRobotCommand
 
-from .helpers import last_json, run_script, start_script, start_server
+from .helpers import FakeRobot, last_json, run_script, start_script, start_server
 
 
 def test_a_hijacker_gets_nothing_while_deploy_drives_the_robot(cartpole_export: Path) -> None:
@@ -194,3 +197,66 @@ def test_no_robot_names_the_address_and_serve_robot(cartpole_export: Path) -> No
     assert "counts -" not in proc.stdout
     assert proc.stdout.strip() == f"udp://127.0.0.1:{port}: no robot answered within 0.5 s"
 
+
+def _overflowing(policy: Any, how: str) -> None:
+    """Weights that make the network's output NaN (``nan``) or +-inf (``inf``, finite weights:
+    saturated hidden units times 3e38 overflow float32)."""
+    import torch
+
+    with torch.no_grad():
+        if how == "nan":
+            for p in policy.actor_head.parameters():
+                p.fill_(float("nan"))
+            return
+        for layer in policy.actor_body.modules():
+            if isinstance(layer, torch.nn.Linear):
+                layer.weight.zero_()
+                layer.bias.fill_(100.0)  # tanh(100) == 1.0 in float32
+        policy.actor_head.weight.fill_(3e38)
+        policy.actor_head.bias.zero_()
+
+
+NON_FINITE = {
+    "discrete, NaN weights": ("discrete", False, "nan"),  # argmax made NaN action 0
+    "discrete, inf logits": ("discrete", False, "inf"),
+    "continuous, inf means, clipped": ("continuous", False, "inf"),  # clipped to the bound
+    "continuous, inf means, squashed": ("continuous", True, "inf"),  # tanh(inf) = 1
+    "continuous, NaN weights": ("continuous", False, "nan"),
+}
+
+
+@pytest.mark.parametrize("case", list(NON_FINITE))
+def test_a_non_finite_network_output_is_a_bad_action(case: str, cartpole_export: Path,
+                                                     tmp_path: Path) -> None:
+    """Item 5, the deploy half: a network whose output is NaN or inf never reaches the robot
+    as an action (argmax turned NaN into index 0, clipping turned inf into a bound): each
+    cycle counts a bad action and sends the safe action. The policy file is what
+    ``export_policy`` writes (TorchScript of ``DeployPolicy``), with a sidecar to match."""
+    import torch
+
+    from dnne_robot.rl import ActionSpec, ActorCritic, DeployPolicy
+
+    kind, squash, how = NON_FINITE[case]
+    spec = (ActionSpec.discrete(2) if kind == "discrete"
+            else ActionSpec.continuous([-1.0], [1.0], squash=squash))
+    policy = ActorCritic(4, spec)
+    _overflowing(policy, how)
+    path = tmp_path / "broken.pt"
+    torch.jit.script(DeployPolicy(policy).eval()).save(str(path))
+    info = json.loads((cartpole_export / "untrained.json").read_text())
+    if kind == "continuous":
+        info["action"] = {"kind": "continuous", "n": None, "low": [-1.0], "high": [1.0],
+                          "squash": squash}
+    info["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    path.with_suffix(".json").write_text(json.dumps(info))
+
+    with FakeRobot(lambda k: np.array([0.0, 0.0, 0.01 * k, 0.0], np.float32)) as robot:
+        proc = run_script(cartpole_export, "deploy.py", "--policy", str(path), "--robot",
+                          robot.url, "--duration", "0.6", "--watchdog-periods", "100",
+                          "--json", timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    stats = last_json(proc.stdout)
+    assert stats["counts"]["bad_actions"] >= 10 and "actions" not in stats["counts"], stats
+    assert robot.acts and all(msg.flags & SAFE and msg.payload.tolist() == [0.0]
+                              for msg, _ in robot.acts), [m for m, _ in robot.acts][:3]
+    assert "not a valid action" in proc.stderr and "sent the safe action" in proc.stderr
