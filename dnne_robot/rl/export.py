@@ -82,6 +82,11 @@ class DeployPolicy(nn.Module):
     statistics, run the actor, take the mode (argmax -> long ``(B,)`` for discrete,
     the Gaussian mean for continuous), then clip or tanh-scale into ``[low, high]``.
     The critic, ``log_std`` and the running-statistics counters are left behind.
+
+    A network output (logits or means) that is not finite is no action: index -1 for a
+    discrete action (argmax would turn NaN into an index), NaN for a continuous one (clipping
+    would turn inf into a bound). ``deploy.py`` counts either as a bad action and sends the
+    safe action instead.
     """
 
     # TorchScript constants (string annotations from `__future__` hide `Final` from it).
@@ -118,9 +123,11 @@ class DeployPolicy(nn.Module):
         if self.normalize_obs:
             x = normalize_obs(x, self.obs_mean, self.obs_var, self.epsilon, self.obs_clip)
         out = self.head(self.body(x))
+        bad = ~torch.isfinite(out).all(-1)
         if self.discrete:
-            return out.argmax(-1)
-        return to_env_action(out, self.action_low, self.action_high, self.squash)
+            return out.argmax(-1).masked_fill(bad, -1)
+        action = to_env_action(out, self.action_low, self.action_high, self.squash)
+        return action.masked_fill(bad.unsqueeze(-1), float("nan"))
 
 
 # -- helpers ---------------------------------------------------------------------------

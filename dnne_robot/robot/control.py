@@ -24,6 +24,7 @@ standard library and numpy.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import math
 import random
@@ -294,6 +295,32 @@ def resolve_rate(rate_hz: float | None, metadata: dict[str, Any] | None = None) 
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"control rate from {source} must be a finite number > 0, got {value}")
     return value
+
+
+def finite_positive(text: str) -> float:
+    """An ``argparse`` type: a finite number > 0 (refuses ``nan``, ``inf``, 0 and below)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return value
+
+
+def int_between(low: int, high: int, why: str = "") -> Callable[[str], int]:
+    """An ``argparse`` type: an integer in ``[low, high]``; ``why`` explains the bounds."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"must be between {low} and {high}{why}, got {value}")
+        return value
+
+    return parse
 
 
 class StopSignals:

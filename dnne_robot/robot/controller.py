@@ -75,9 +75,10 @@ class Controller:
             self.send_safe(obs.seq)
             return
         self.policy_time.add(time.perf_counter() - t)
-        if not np.all(np.isfinite(action)):
+        if not self.policy.valid(action):
             self.counts["bad_actions"] += 1
-            self.report(f"the policy returned {action.tolist()}: sent the safe action")
+            self.report(f"the policy returned {action.tolist()}, not a valid action (NaN or "
+                        "index -1: its network's output was not finite): sent the safe action")
             self.send_safe(obs.seq)
             return
         self.robot.act(action, obs.seq)

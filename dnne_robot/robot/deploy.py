@@ -9,19 +9,24 @@ The UDP message format is in README.md and framework/robot/protocol.py;
 `python runner.py serve-robot` plays the robot in simulation.
 
 Safety:
-  * a cycle whose observation or action is not finite, or whose policy call raises, sends
-    the safe action instead (counted, and logged at most once a second);
+  * a cycle whose observation is not finite, whose action is not a valid one (not finite,
+    or not an action index: the exported network returns NaN or index -1 when its own output
+    is not finite), or whose policy call raises, sends the safe action instead (counted as
+    bad_obs, bad_actions or policy_errors, and logged at most once a second);
   * the watchdog: when --watchdog-periods periods pass without a good cycle (a fresh, finite
     observation turned into a finite action), the safe action is sent and deploy stops;
   * SIGINT / SIGTERM: the safe action, then STOP, then a clean exit;
-  * every exit sends the safe action and then STOP.
+  * every exit sends the safe action and then STOP;
+  * only the robot is heard: datagrams from another address, or from another session at
+    the robot's address, are dropped, counted per sender and logged at most once a second.
 The safe action is "zero" (all zeros, clipped into the action bounds; for a discrete action
 space, action index 0, which is not always a neutral action: in CartPole it pushes left) or
 "hold" (the last action the policy produced).
 
 Exit codes:
   0  ran to the end: --duration, --episodes, SIGINT or SIGTERM
-  1  error before the loop: the policy file, its checksum, the robot address
+  1  error before the loop: the policy file, its checksum, a malformed policy.json (one
+     line naming the field), the robot address
   2  bad command-line arguments
   3  watchdog: no good cycle for --watchdog-periods periods, or no observation at all
      within --connect-timeout
@@ -44,7 +49,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .control import RateLoop, StopSignals, resolve_rate
+from .control import RateLoop, StopSignals, finite_positive, int_between, resolve_rate
 from .controller import Controller
 from .errors import DeployError, warn
 from .policy import Policy
@@ -53,7 +58,6 @@ from .transports import SimRobot, UdpRobot
 EXIT_OK, EXIT_ERROR, EXIT_WATCHDOG, EXIT_ROBOT_STOP = 0, 1, 3, 4  # 2: argparse's usage errors
 EXIT_CODES = {"duration": EXIT_OK, "episodes": EXIT_OK, "signal": EXIT_OK,
               "watchdog": EXIT_WATCHDOG, "no_robot": EXIT_WATCHDOG, "robot_stop": EXIT_ROBOT_STOP}
-
 
 
 def parse_args(argv: list[str] | None = None, description: str | None = None
@@ -67,11 +71,13 @@ def parse_args(argv: list[str] | None = None, description: str | None = None
                    help="exported policy, with its .json sidecar (default: %(default)s)")
     p.add_argument("--robot", required=True, metavar="udp://HOST:PORT | sim:ENGINE",
                    help="the robot: its UDP address, or the simulator in this process")
-    p.add_argument("--rate-hz", type=float,
+    p.add_argument("--rate-hz", type=finite_positive,
                    help="control rate (default: control_rate_hz from policy.json)")
-    p.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long")
-    p.add_argument("--episodes", type=int, help="sim: stop after this many episodes")
-    p.add_argument("--watchdog-periods", type=int, default=5,
+    p.add_argument("--duration", type=finite_positive, metavar="SECONDS",
+                   help="stop after this long")
+    p.add_argument("--episodes", type=int_between(1, 2**31),
+                   help="sim: stop after this many episodes")
+    p.add_argument("--watchdog-periods", type=int_between(1, 2**31), default=5,
                    help="stop after this many periods without a good cycle (default: "
                         "%(default)s)")
     p.add_argument("--safe-action", choices=["zero", "hold"], default="zero",
@@ -79,23 +85,21 @@ def parse_args(argv: list[str] | None = None, description: str | None = None
     p.add_argument("--phase", type=float, default=0.25, metavar="FRACTION",
                    help="run each cycle this fraction of a period after the robot's "
                         "observation arrives (default: %(default)s)")
-    p.add_argument("--connect-timeout", type=float, default=5.0, metavar="SECONDS",
+    p.add_argument("--connect-timeout", type=finite_positive, default=5.0, metavar="SECONDS",
                    help="how long to wait for the first observation (default: %(default)s)")
-    p.add_argument("--max-age-ms", type=float,
+    p.add_argument("--max-age-ms", type=finite_positive,
                    help="drop observations older than this (default: two periods)")
     p.add_argument("--bind", metavar="HOST:PORT",
                    help="local UDP address (default: loopback for a loopback robot, else any)")
     p.add_argument("--seed", type=int, default=0, help="sim: seed of the first episode")
-    p.add_argument("--threads", type=int, default=1, help="CPU threads of torch (or onnxruntime)")
-    p.add_argument("--rt-priority", type=int, metavar="1-99",
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    p.add_argument("--threads", type=int_between(1, cpus or 1, " (the CPUs this process may use)"),
+                   default=1, help="CPU threads of torch (or onnxruntime) (default: %(default)s)")
+    p.add_argument("--rt-priority", type=int_between(1, 99), metavar="1-99",
                    help="run the loop under SCHED_FIFO at this priority (Linux; needs root or "
                         "CAP_SYS_NICE; a warning, not an error, when refused)")
     p.add_argument("--json", action="store_true", help="print the statistics as one JSON object")
     args = p.parse_args(argv)
-    if args.duration is not None and not args.duration > 0:
-        p.error("--duration must be > 0")
-    if args.watchdog_periods < 1:
-        p.error("--watchdog-periods must be >= 1")
     if not 0 <= args.phase < 1:
         p.error("--phase must be in [0, 1)")
     if not (args.robot.startswith("udp://") or args.robot.startswith("sim:")):
@@ -147,9 +151,11 @@ def run(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
         if first is None:
             reason = robot.stop_reason or ("signal" if stop else "no_robot")
             if reason == "no_robot":
-                warn(f"no observation from {robot.url} within {args.connect_timeout:g} s")
+                warn(robot.no_answer(args.connect_timeout))
             robot.close()
-            return EXIT_CODES[reason], {**out, "reason": reason, **robot.summary()}
+            return EXIT_CODES[reason], {**out, "reason": reason,
+                                        "connect_timeout_s": args.connect_timeout,
+                                        **robot.summary()}
         controller = Controller(policy, robot, period=loop.period,
                                 watchdog_periods=args.watchdog_periods,
                                 safe_mode=args.safe_action, first=first)
@@ -192,6 +198,8 @@ def report(out: dict[str, Any]) -> str:
     loop = out.get("loop") or {}
     late = loop.get("lateness_ms") or {}
     counts = out.get("counts") or {}
+    if out["reason"] == "no_robot":
+        return f"{out['robot']}: no robot answered within {out['connect_timeout_s']:g} s"
     lines = [f"{out['robot']}: stopped by {out['reason']}"]
     if loop:
         lines += [
@@ -215,7 +223,8 @@ def main(argv: list[str] | None = None, trained_from: str | None = None) -> int:
     try:
         code, out = run(args)
     except DeployError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        print(f"error: {text}", file=sys.stderr)
         return EXIT_ERROR
     print(json.dumps(out) if args.json else report(out), flush=True)
     return code

@@ -25,16 +25,26 @@ controller): the observation vector. ACT (controller -> robot): the action vecto
 action is one value holding the action index. STOP (either way, no payload): the sender is
 stopping; a robot should go to its own safe state.
 
-A receiver keeps one :class:`StreamFilter` per sender and drops
+Undefined ``flags`` bits, a flag on a message type it does not belong to, and a ``reserved``
+field other than 0 make a datagram malformed, as does a payload on HELLO or STOP.
+
+A receiver talks to one peer at a time (:class:`PeerGate`): the address and ``session`` of
+the first message that may open a session. Messages from any other address or session are
+``foreign`` until that session ends (the peer's STOP, or silence for the gate's timeout);
+an ended session cannot bind again.
+Among the peer's messages a :class:`StreamFilter` drops
 
 * out-of-order and duplicate packets: ``seq`` not newer than the last accepted one
   (compared modulo 2**32, so the counter may wrap);
 * stale packets: older than ``max_age_s``. The two clocks are unrelated, so the age is
   estimated: the smallest ``receive_time - stamp`` seen so far is taken as the clock offset
   plus the fastest delivery, and a packet's age is how much later than that it arrived. The
-  estimate may rise by ``drift`` s per s to follow clocks that run at different rates.
+  estimate may rise by ``drift`` s per s to follow clocks that run at different rates. It
+  falls only when two messages in a row arrive earlier than it (the later of the two counts),
+  and then by at most ``max_age_s / 2``: one far-future ``stamp`` does not move it at all,
+  and a run of them cannot make the messages after them stale at once.
 
-A new ``session`` means the sender restarted: the filter starts afresh. Stdlib + numpy only.
+A STOP from the peer is always honoured, however old or out of order. Stdlib + numpy only.
 """
 
 from __future__ import annotations
@@ -45,7 +55,7 @@ import select
 import socket
 import struct
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
@@ -72,12 +82,23 @@ class MsgType(IntEnum):
     STOP = 4
 
 
+#: The flag bits each message type may set; every other bit must be 0.
+ALLOWED_FLAGS = {MsgType.HELLO: 0, MsgType.OBS: EPISODE_START, MsgType.ACT: SAFE,
+                 MsgType.STOP: 0}
+
 DTYPES: dict[int, np.dtype] = {1: np.dtype("<f4"), 2: np.dtype("<f8")}
 _DTYPE_CODES = {np.dtype("float32"): 1, np.dtype("float64"): 2}
 
 
 class ProtocolError(ValueError):
-    """A datagram that is not a valid message of this protocol version."""
+    """A datagram that is not a valid message of this protocol version.
+
+    ``field`` names the header field that is wrong (``"length"`` for the datagram's size).
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -117,24 +138,34 @@ def encode(
 def decode(data: bytes) -> Message:
     """Parse one datagram; raises :class:`ProtocolError` for anything malformed."""
     if len(data) < HEADER.size:
-        raise ProtocolError(f"{len(data)} bytes is shorter than the {HEADER.size}-byte header")
-    magic, version, kind, dtype, flags, count, session, seq, ref, _, stamp = HEADER.unpack_from(
-        data)
+        raise ProtocolError(
+            "length", f"{len(data)} bytes is shorter than the {HEADER.size}-byte header")
+    (magic, version, kind, dtype, flags, count, session, seq, ref, reserved,
+     stamp) = HEADER.unpack_from(data)
     if magic != MAGIC:
-        raise ProtocolError(f"bad magic {magic!r} (expected {MAGIC!r})")
+        raise ProtocolError("magic", f"bad magic {magic!r} (expected {MAGIC!r})")
     if version != VERSION:
-        raise ProtocolError(f"protocol version {version} (this receiver speaks {VERSION})")
+        raise ProtocolError("version",
+                            f"protocol version {version} (this receiver speaks {VERSION})")
     try:
         msg_type = MsgType(kind)
     except ValueError:
-        raise ProtocolError(f"unknown message type {kind}") from None
+        raise ProtocolError("type", f"unknown message type {kind}") from None
     if dtype not in DTYPES:
-        raise ProtocolError(f"unknown payload dtype code {dtype}")
+        raise ProtocolError("dtype", f"unknown payload dtype code {dtype}")
+    if flags & ~ALLOWED_FLAGS[msg_type]:
+        raise ProtocolError("flags", f"flags 0x{flags:02x} on {msg_type.name} (allowed: "
+                                     f"0x{ALLOWED_FLAGS[msg_type]:02x}; other bits are 0)")
+    if reserved:
+        raise ProtocolError("reserved", f"reserved field is {reserved}, not 0")
     dt = DTYPES[dtype]
     if len(data) != HEADER.size + count * dt.itemsize:
-        raise ProtocolError(f"{len(data)} bytes, but the header announces {count} x {dt}")
+        raise ProtocolError("length",
+                            f"{len(data)} bytes, but the header announces {count} x {dt}")
+    if count and msg_type in (MsgType.HELLO, MsgType.STOP):
+        raise ProtocolError("count", f"{msg_type.name} carries no payload, got {count} values")
     if not math.isfinite(stamp):
-        raise ProtocolError("non-finite timestamp")
+        raise ProtocolError("stamp", "non-finite timestamp")
     payload = np.frombuffer(data, dtype=dt, count=count, offset=HEADER.size)
     return Message(msg_type, session, seq, stamp, payload, ref, flags)
 
@@ -152,19 +183,30 @@ class StreamFilter:
             None keeps any age.
         drift: How fast the clock-offset estimate may rise, in s per s (1e-4 = 100 ppm,
             more than two crystal oscillators usually differ by).
+        max_step_s: How far one message may lower the clock-offset estimate; default
+            ``max_age_s / 2``. The estimate falls only to the larger offset of the last two
+            messages, so one message with a far-future ``stamp`` does not move it at all. A
+            sender whose first message was slow is followed after two more.
     """
 
-    def __init__(self, max_age_s: float | None = None, drift: float = 1e-4) -> None:
+    def __init__(self, max_age_s: float | None = None, drift: float = 1e-4,
+                 max_step_s: float | None = None) -> None:
+        if max_age_s is not None and not (math.isfinite(max_age_s) and max_age_s > 0):
+            raise ValueError(f"max_age_s must be a finite number > 0, got {max_age_s!r}")
         self.max_age_s = max_age_s
         self.drift = drift
+        if max_step_s is None:
+            max_step_s = math.inf if max_age_s is None else max_age_s / 2
+        self.max_step_s = max_step_s
         self.session: int | None = None
         self.last_seq: int | None = None
         self.counts: Counter[str] = Counter()
         self._offset: float | None = None
         self._offset_at = 0.0
+        self._last: float | None = None  # the previous message's offset
 
     def reset(self) -> None:
-        self.session = self.last_seq = self._offset = None
+        self.session = self.last_seq = self._offset = self._last = None
 
     def check(self, msg: Message, received: float) -> str | None:
         """None if ``msg`` is accepted, else why it was dropped: ``out_of_order`` or ``stale``."""
@@ -190,9 +232,112 @@ class StreamFilter:
         if self._offset is None:
             base = offset
         else:
-            base = min(offset, self._offset + self.drift * (received - self._offset_at))
-        self._offset, self._offset_at = base, received
+            risen = self._offset + self.drift * (received - self._offset_at)
+            # Lower only as far as two messages in a row agree, and by at most max_step_s.
+            lower = offset if self._last is None else max(offset, self._last)
+            base = max(min(lower, risen), self._offset - self.max_step_s)
+        self._offset, self._offset_at, self._last = base, received, offset
         return offset - base
+
+
+class PeerGate:
+    """One peer at a time: the first allowed sender of a message that may open a session
+    is bound, by address and ``session``, until its STOP or until it has been silent for
+    ``timeout_s``. Everything else is ``foreign``: counted per sender and reported. A session
+    that ended does not come back: a late or replayed message of it cannot bind again (a
+    sender that restarts picks a new ``session``).
+
+    Args:
+        max_age_s: The :class:`StreamFilter`'s staleness limit for the bound peer.
+        allow: Addresses that may bind, as ``(host, port)`` (``port`` None: any port); empty
+            allows any address.
+        timeout_s: A bound peer silent for this long is released (None: never).
+        report: Receives a line about a rejected sender (callers throttle it).
+        verb: How that line says it: ``rejected`` or ``ignored``.
+        busy: Why a sender is rejected while a peer is bound; ``{peer}`` names the peer.
+    """
+
+    #: How many distinct rejected senders are counted by name; the rest count as "others".
+    MAX_NAMED = 16
+    #: How many ended sessions are remembered, so that they cannot bind again.
+    MAX_ENDED = 64
+
+    def __init__(self, max_age_s: float | None = None, *,
+                 allow: Sequence[tuple[str, int | None]] = (), timeout_s: float | None = None,
+                 report: Callable[[str], object] | None = None, verb: str = "rejected",
+                 busy: str = "bound to {peer}") -> None:
+        self.filter = StreamFilter(max_age_s)
+        self.allow = tuple(allow)
+        self.timeout_s = timeout_s
+        self.report = report
+        self.verb = verb
+        self.busy = busy
+        self.addr: tuple[str, int] | None = None
+        self.session: int | None = None
+        self.last_heard = 0.0
+        self.rejected: Counter[str] = Counter()
+        self.ended: deque[tuple[tuple[str, int], int]] = deque(maxlen=self.MAX_ENDED)
+
+    @property
+    def bound(self) -> bool:
+        return self.session is not None
+
+    @property
+    def peer(self) -> str:
+        """The bound peer as ``udp://HOST:PORT session XXXXXXXX`` (empty when unbound)."""
+        return "" if self.addr is None else f"{udp_url(self.addr)} session {self.session:08x}"
+
+    def allowed(self, addr: tuple[str, int]) -> bool:
+        return not self.allow or any(addr[0] == host and port in (None, addr[1])
+                                     for host, port in self.allow)
+
+    def admit(self, pkt: Packet, opens: bool) -> str:
+        """``"open"`` (``pkt`` bound its sender), ``"ok"``, or why it is dropped:
+        ``foreign``, ``out_of_order`` or ``stale``. A STOP from the peer is always ``"ok"``."""
+        msg = pkt.msg
+        if not self.bound:
+            if not (opens and self.allowed(pkt.addr)) or (pkt.addr, msg.session) in self.ended:
+                return self._reject(pkt)
+            self.filter.reset()
+            self.addr, self.session = pkt.addr, msg.session
+            drop = self.filter.check(msg, pkt.received)
+            self.last_heard = pkt.received
+            return "open" if drop is None else drop
+        if pkt.addr != self.addr or msg.session != self.session:
+            return self._reject(pkt)
+        if msg.type == MsgType.STOP:
+            return "ok"
+        drop = self.filter.check(msg, pkt.received)
+        if drop is not None:
+            return drop
+        self.last_heard = pkt.received
+        return "ok"
+
+    def _reject(self, pkt: Packet) -> str:
+        name = udp_url(pkt.addr)
+        if name not in self.rejected and len(self.rejected) >= self.MAX_NAMED:
+            name = "others"
+        self.rejected[name] += 1
+        if self.report is not None:
+            why = (self.busy.format(peer=self.peer) if self.bound
+                   else "not on the allow list" if not self.allowed(pkt.addr)
+                   else "its session ended" if (pkt.addr, pkt.msg.session) in self.ended
+                   else f"a {pkt.msg.type.name} cannot open a session")
+            self.report(f"{self.verb} {pkt.msg.type.name} from {udp_url(pkt.addr)} "
+                        f"(session {pkt.msg.session:08x}): {why}")
+        return "foreign"
+
+    def expired(self, now: float) -> bool:
+        """Whether the bound peer has been silent for longer than ``timeout_s``."""
+        return (self.bound and self.timeout_s is not None
+                and now - self.last_heard > self.timeout_s)
+
+    def release(self) -> None:
+        """End the session: the next allowed sender of another session may bind."""
+        if self.addr is not None and self.session is not None:
+            self.ended.append((self.addr, self.session))
+        self.addr = self.session = None
+        self.filter.reset()
 
 
 @dataclass(frozen=True)
@@ -230,6 +375,7 @@ class Endpoint:
         self.session = secrets.randbits(32) if session is None else session
         self.seq = 0
         self.counts: Counter[str] = Counter()
+        self.received = 0
 
     @property
     def address(self) -> tuple[str, int]:
@@ -258,7 +404,9 @@ class Endpoint:
     def receive(self, limit: int = 4096) -> list[Packet]:
         """Every datagram waiting in the socket (at most ``limit``), decoded, oldest first.
 
-        Malformed datagrams are counted in ``counts["malformed"]`` and left out.
+        Malformed datagrams are counted in ``counts["malformed"]`` and left out; those with
+        undefined flags or a non-zero ``reserved`` field also in ``bad_flags`` and
+        ``bad_reserved``. :attr:`received` counts every datagram read.
         """
         packets: list[Packet] = []
         for _ in range(limit):
@@ -270,10 +418,13 @@ class Endpoint:
                 self.counts["receive_errors"] += 1
                 continue
             received = self.clock()
+            self.received += 1
             try:
                 packets.append(Packet(decode(data), addr, received))
-            except ProtocolError:
+            except ProtocolError as exc:
                 self.counts["malformed"] += 1
+                if exc.field in ("flags", "reserved"):
+                    self.counts[f"bad_{exc.field}"] += 1
         return packets
 
     def wait_readable(self, timeout: float) -> bool:
@@ -304,6 +455,30 @@ def parse_udp_url(url: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
     if not 0 <= number <= 65535:
         raise ValueError(f"port {number} in {url!r} is out of range")
     return host or default_host, number
+
+
+def udp_url(addr: tuple[str, int]) -> str:
+    return f"udp://{addr[0]}:{addr[1]}"
+
+
+def parse_allow(entry: str) -> tuple[str, int | None]:
+    """``HOST``, ``HOST:PORT`` or ``udp://HOST:PORT`` -> ``(IPv4 address, port or None)``."""
+    text = entry.removeprefix("udp://")
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        host, port = text, ""
+    number = None
+    if port:
+        try:
+            number = int(port)
+        except ValueError:
+            raise ValueError(f"{entry!r} is not HOST or HOST:PORT") from None
+        if not 0 < number <= 65535:
+            raise ValueError(f"port {number} in {entry!r} is out of range")
+    try:
+        return socket.gethostbyname(host), number
+    except (OSError, UnicodeError) as exc:
+        raise ValueError(f"cannot resolve {host!r} in {entry!r}: {exc}") from None
 
 
 def is_loopback(host: str) -> bool:

@@ -6,12 +6,16 @@
 The simulated robot steps one env of the task at the control rate and speaks
 :mod:`.protocol` like robot firmware would: every cycle it applies the newest ACT (or holds
 the last action when none came), steps, and sends the observation to the controller. It
-learns the controller's address from the first HELLO or ACT it receives (or ``--peer``),
-and it does not step until the first ACT arrives, so a slow-starting controller does not
-find the pole already fallen. A STOP from the controller pauses it again. At the end it
-prints one JSON line: episodes, lengths, steps, held steps, dropped packets, and
-``action_age_steps``, the number of steps between the observation an action was computed
-from and the step that applies it (0 everywhere: the same timing as in training).
+serves one controller at a time: the first HELLO or ACT binds its sender (address and
+session), and every other sender is rejected, counted and logged until that controller sends
+STOP or is silent for ``--controller-timeout``; then the robot holds still and the next
+controller (another session: an ended one does not come back) may bind. ``--allow`` (or
+``--peer``) limits which addresses may bind at all. It does not step until the first ACT
+arrives, so a slow-starting controller does not find the pole already fallen. At the end it
+prints one JSON line: episodes, lengths, steps, held steps, dropped packets, rejected
+senders, the actions applied per controller, and ``action_age_steps``, the number of steps
+between the observation an action was computed from and the step that applies it (0
+everywhere: the same timing as in training).
 
 ``runner.py`` of an RL export offers it as the ``serve-robot`` command (:data:`COMMAND`).
 """
@@ -24,17 +28,30 @@ import logging
 import math
 import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..envs import make_env
-from .control import RateLoop, Samples, StopSignals
-from .protocol import EPISODE_START, Endpoint, MsgType, StreamFilter, is_loopback, parse_udp_url
+from .control import RateLoop, Samples, StopSignals, Throttled, finite_positive, int_between
+from .protocol import (
+    EPISODE_START,
+    Endpoint,
+    MsgType,
+    PeerGate,
+    is_loopback,
+    parse_allow,
+    udp_url,
+)
 
 log = logging.getLogger("serve-robot")
+
+
+def say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
 
 #: How many sent observations are remembered to time the ACTs that answer them.
 SENT_HISTORY = 1024
@@ -56,31 +73,35 @@ class ServeRobotCommand:
         p.add_argument("--task", default=meta.get("task"), help="task (default: %(default)s)")
         p.add_argument("--host", default="127.0.0.1",
                        help="address to listen on (default: %(default)s, this machine only)")
-        p.add_argument("--port", type=int, default=9870,
+        p.add_argument("--port", type=int_between(0, 65535), default=9870,
                        help="UDP port to listen on; 0 picks a free one (default: %(default)s)")
-        p.add_argument("--peer", metavar="HOST:PORT",
-                       help="send observations here from the start, instead of waiting for a "
-                            "HELLO or ACT to reveal the controller")
-        p.add_argument("--rate-hz", type=float,
+        p.add_argument("--peer", metavar="HOST:PORT", type=address_arg(port_required=True),
+                       help="the controller's address: send observations there from the start, "
+                            "and accept no other controller")
+        p.add_argument("--allow", action="append", default=[], metavar="HOST[:PORT]",
+                       type=address_arg(port_required=False),
+                       help="only these addresses may become the controller (repeatable; "
+                            "default: the first to say HELLO or ACT)")
+        p.add_argument("--controller-timeout", type=finite_positive, metavar="SECONDS",
+                       help="end the controller's session after this long without a message "
+                            "from it: hold still and accept a new controller (default: 25 "
+                            "periods, at least 0.5 s)")
+        p.add_argument("--rate-hz", type=finite_positive,
                        help="steps per second (default: the task's control rate, 1/dt)")
-        p.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long")
+        p.add_argument("--duration", type=finite_positive, metavar="SECONDS",
+                       help="stop after this long")
         p.add_argument("--seed", type=int, default=0)
-        p.add_argument("--max-age-ms", type=float, default=100.0,
+        p.add_argument("--max-age-ms", type=finite_positive, default=100.0,
                        help="drop ACT packets older than this (default: %(default)s)")
         return p
 
     def run(self, args: argparse.Namespace, build_graph: Any, meta: dict[str, Any]) -> int:
         if not args.task or not args.engine:
             raise ValueError("serve-robot needs --task and --sim (this export names neither)")
-        if args.duration is not None and not args.duration > 0:
-            raise ValueError(f"--duration must be > 0, got {args.duration}")
-        peer = None
-        if args.peer:
-            host, port = parse_udp_url(args.peer)
-            peer = (host, port)
         server = RobotServer(args.task, args.engine, host=args.host, port=args.port,
-                             rate_hz=args.rate_hz, seed=args.seed, peer=peer,
-                             max_age_s=args.max_age_ms / 1e3)
+                             rate_hz=args.rate_hz, seed=args.seed, peer=args.peer,
+                             max_age_s=args.max_age_ms / 1e3, allow=args.allow,
+                             controller_timeout_s=args.controller_timeout)
         try:
             with StopSignals() as stop:
                 summary = server.serve(duration=args.duration, should_stop=lambda: bool(stop))
@@ -94,6 +115,20 @@ class ServeRobotCommand:
 COMMAND = ServeRobotCommand()
 
 
+def address_arg(port_required: bool) -> Callable[[str], tuple[str, int | None]]:
+    """An ``argparse`` type: ``HOST[:PORT]`` resolved to ``(IPv4 address, port or None)``."""
+    def parse(text: str) -> tuple[str, int | None]:
+        try:
+            host, port = parse_allow(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        if port_required and port is None:
+            raise argparse.ArgumentTypeError(f"{text!r} names no port: HOST:PORT")
+        return host, port
+
+    return parse
+
+
 class RobotServer:
     """One simulated env behind a UDP :class:`~.protocol.Endpoint`, stepped in real time.
 
@@ -102,13 +137,19 @@ class RobotServer:
         host, port: Where to listen (port 0: a free port, see :attr:`address`).
         rate_hz: Steps per second; None uses the env's ``1 / dt`` (real time).
         seed: Seed of the env.
-        peer: The controller's address, if known in advance.
+        peer: The controller's address, if known in advance: observations go there from the
+            start, and no other address may bind.
         max_age_s: ACT messages older than this are dropped.
+        allow: Addresses that may bind as ``(ip, port or None)``; empty: any.
+        controller_timeout_s: A controller silent for this long loses its session (the
+            robot holds still); None: 25 periods, at least 0.5 s.
     """
 
     def __init__(self, task: str, engine: str, *, host: str = "127.0.0.1", port: int = 0,
                  rate_hz: float | None = None, seed: int = 0,
-                 peer: tuple[str, int] | None = None, max_age_s: float = 0.1) -> None:
+                 peer: tuple[str, int] | None = None, max_age_s: float = 0.1,
+                 allow: Sequence[tuple[str, int | None]] = (),
+                 controller_timeout_s: float | None = None) -> None:
         self.vec = make_env(task, engine, num_envs=1, seed=seed)
         self.task, self.engine = task, engine
         self.rate_hz = float(rate_hz) if rate_hz else 1.0 / float(self.vec.metadata["dt"])
@@ -117,10 +158,14 @@ class RobotServer:
         self.action_shape: tuple[int, ...] = () if self.n_actions else tuple(space.shape)
         if not is_loopback(host):
             log.warning("listening on %s: anyone who can reach this port can drive the "
-                        "simulator", host)
+                        "simulator until a controller binds it", host)
         self.endpoint = Endpoint(host, port)
-        self.filter = StreamFilter(max_age_s)
-        self.peer = peer
+        timeout = controller_timeout_s or max(0.5, 25.0 / self.rate_hz)
+        self.gate = PeerGate(
+            max_age_s, allow=[*allow, *([peer] if peer else [])], timeout_s=timeout,
+            report=Throttled(say),
+            busy=f"bound to {{peer}} until it sends STOP or is silent for {timeout:g} s")
+        self.default_peer = peer
         self.counts: Counter[str] = Counter()
         self.obs, _ = self.vec.reset(seed=seed)
         self.episode_start = True
@@ -132,42 +177,41 @@ class RobotServer:
         self.ep_return, self.ep_length, self.steps = 0.0, 0, 0
         self.sent: dict[int, int] = {}  # OBS seq -> the step count when it was sent
         self.action_age = Samples()
+        self.applied: Counter[str] = Counter()  # actions applied, per controller
 
     @property
     def address(self) -> tuple[str, int]:
         return self.endpoint.address
 
+    @property
+    def peer(self) -> tuple[str, int] | None:
+        """Where observations go: the bound controller, else ``peer`` if one was given."""
+        return self.gate.addr or self.default_peer
+
     # -- one cycle ---------------------------------------------------------------------------
     def poll(self) -> None:
-        """Handle every waiting datagram: HELLO and STOP change state, the newest ACT is kept."""
+        """Handle every waiting datagram from the controller: HELLO binds it, STOP ends its
+        session, the newest ACT is kept. Other senders are rejected (``foreign``)."""
         for pkt in self.endpoint.receive():
             msg = pkt.msg
-            if msg.type == MsgType.HELLO:
-                if pkt.addr != self.peer:
-                    print(f"controller at udp://{pkt.addr[0]}:{pkt.addr[1]}", file=sys.stderr,
-                          flush=True)
-                self.peer = pkt.addr
-                self.filter.reset()
-                self.filter.check(msg, pkt.received)
+            verdict = self.gate.admit(pkt, opens=msg.type in (MsgType.HELLO, MsgType.ACT))
+            if verdict not in ("open", "ok"):
+                self.counts[verdict] += 1
                 continue
-            if msg.type not in (MsgType.ACT, MsgType.STOP):
-                self.counts["unexpected_type"] += 1
-                continue
-            if self.peer is None and msg.type == MsgType.ACT:
-                self.peer = pkt.addr
-            if pkt.addr != self.peer:
-                self.counts["foreign"] += 1
-                continue
-            drop = self.filter.check(msg, pkt.received)
-            if drop is not None:
-                self.counts[drop] += 1
-            elif msg.type == MsgType.STOP:
-                if self.running:
-                    print("controller sent STOP: holding still until it comes back",
-                          file=sys.stderr, flush=True)
-                self.running = False
-            else:
+            if verdict == "open":
+                say(f"controller at {udp_url(pkt.addr)} (session {msg.session:08x})")
+            if msg.type == MsgType.STOP:
+                self._end_session("controller sent STOP")
+            elif msg.type == MsgType.ACT:
                 self._take_action(msg)
+            elif msg.type != MsgType.HELLO:
+                self.counts["unexpected_type"] += 1
+
+    def _end_session(self, why: str) -> None:
+        if self.running:
+            say(f"{why}: holding still until a controller binds")
+        self.running = False
+        self.gate.release()
 
     def _take_action(self, msg: Any) -> None:
         values = np.asarray(msg.payload, dtype=np.float64)
@@ -183,9 +227,12 @@ class RobotServer:
             return
         self.action, self.action_ref, self.fresh, self.running = action, msg.ref, True, True
         self.counts["actions"] += 1
+        self.applied[self.gate.peer] += 1
 
     def step(self) -> None:
         """Apply the newest (or held) action and step, once running; then send the OBS."""
+        if self.gate.expired(self.endpoint.clock()):
+            self._end_session(f"controller silent for {self.gate.timeout_s:g} s")
         if self.running:
             if not self.fresh:
                 self.counts["held"] += 1
@@ -219,8 +266,8 @@ class RobotServer:
               should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
         """Run at :attr:`rate_hz` until ``duration`` s passed or ``should_stop()``."""
         host, port = self.address
-        print(f"serving {self.task} on {self.engine} at udp://{host}:{port}, "
-              f"{self.rate_hz:g} Hz; waiting for a controller", file=sys.stderr, flush=True)
+        say(f"serving {self.task} on {self.engine} at udp://{host}:{port}, "
+            f"{self.rate_hz:g} Hz; waiting for a controller")
 
         def cycle(_: int) -> None:
             self.poll()
@@ -249,6 +296,8 @@ class RobotServer:
             "actions": self.counts["actions"],
             "held_steps": self.counts["held"],
             "dropped": dict(sorted(dropped.items())),
+            "rejected_peers": dict(sorted(self.gate.rejected.items())),
+            "actions_by_controller": dict(self.applied),
             "action_age_steps": self.action_age.percentiles(1.0, 2),
             "loop": loop,
         }

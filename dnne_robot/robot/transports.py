@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from .control import StopSignals
-from .errors import DeployError
-from .protocol import SAFE, Endpoint, MsgType, StreamFilter, is_loopback, parse_udp_url
+from .control import StopSignals, Throttled
+from .errors import DeployError, warn
+from .protocol import SAFE, Endpoint, MsgType, PeerGate, is_loopback, parse_udp_url
 
 
 @dataclass(frozen=True)
@@ -29,8 +29,11 @@ class Observation:
 class UdpRobot:
     """A robot that speaks the UDP protocol at ``HOST:PORT``.
 
-    Only datagrams from that address count; among them the filter drops out-of-order and
-    stale ones, and :meth:`observe` keeps the newest observation.
+    Only datagrams from that address and from the robot's session (the one of its first
+    message) count; the rest are ``foreign``, counted per sender and logged at most once a
+    second. Among the robot's own, the filter drops out-of-order and stale ones, and
+    :meth:`observe` keeps the newest observation. A robot that restarts is a new session:
+    deploy.py no longer hears it, and its watchdog stops the loop.
     """
 
     def __init__(self, url: str, *, bind: str | None, max_age_s: float) -> None:
@@ -48,7 +51,8 @@ class UdpRobot:
         except OSError as exc:
             raise DeployError(f"cannot listen on {bind_host}:{bind_port}: {exc}") from exc
         self.url = f"udp://{host}:{port}"
-        self.filter = StreamFilter(max_age_s)
+        self.gate = PeerGate(max_age_s, allow=[self.addr], report=Throttled(warn),
+                             verb="ignored", busy="not the robot ({peer})")
         self.counts: Counter[str] = Counter()
         self.stop_reason: str | None = None  # "robot_stop" once the robot sent STOP
 
@@ -72,12 +76,9 @@ class UdpRobot:
         """The newest observation that arrived since the last call, or None."""
         newest = None
         for pkt in self.endpoint.receive():
-            if pkt.addr != self.addr:
-                self.counts["foreign"] += 1
-                continue
-            drop = self.filter.check(pkt.msg, pkt.received)
-            if drop is not None:
-                self.counts[drop] += 1
+            verdict = self.gate.admit(pkt, opens=True)
+            if verdict not in ("open", "ok"):
+                self.counts[verdict] += 1
             elif pkt.msg.type == MsgType.STOP:
                 self.stop_reason = "robot_stop"
             elif pkt.msg.type == MsgType.OBS:
@@ -91,6 +92,21 @@ class UdpRobot:
         return Observation(np.array(newest.msg.payload, dtype=np.float32), newest.msg.seq,
                            newest.received)
 
+    def no_answer(self, timeout: float) -> str:
+        """Why :meth:`connect` got nothing, and how to start the simulated robot."""
+        host, port = self.url.removeprefix("udp://").rsplit(":", 1)
+        line = f"no observation from {self.url} within {timeout:g} s"
+        if self.endpoint.counts["receive_errors"]:
+            line += " (nothing listens on that port: the system answered 'port unreachable')"
+        elif self.gate.rejected:
+            line += f" (only from others: {', '.join(self.gate.rejected)})"
+        local = is_loopback(self.addr[0])
+        serve = f"python runner.py serve-robot{'' if local else ' --host 0.0.0.0'} --port {port}"
+        return (f"{line}. Is the robot on, and is this its address? To play the robot in "
+                f"simulation, start `{serve}` in the export folder"
+                f"{'' if local else f' on {host}'} first. A serve-robot that already serves "
+                "another controller logs 'rejected HELLO' and answers nobody else.")
+
     def act(self, action: np.ndarray, ref: int, safe: bool = False) -> None:
         self.endpoint.send(MsgType.ACT, self.addr, action, ref=ref, flags=SAFE if safe else 0)
 
@@ -99,7 +115,8 @@ class UdpRobot:
         self.endpoint.close()
 
     def summary(self) -> dict[str, Any]:
-        return {"dropped": dict(sorted((self.counts + self.endpoint.counts).items()))}
+        return {"dropped": dict(sorted((self.counts + self.endpoint.counts).items())),
+                "rejected_peers": dict(sorted(self.gate.rejected.items()))}
 
 
 class SimRobot:

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dnne_robot.robot.protocol import (
+    ALLOWED_FLAGS,
     EPISODE_START,
     HEADER,
     SAFE,
@@ -48,6 +49,9 @@ def test_header_layout_matches_the_documented_table() -> None:
 )
 def test_round_trip(kind: MsgType, values: list[float], dtype: str, seq: int, session: int,
                     stamp: float, flags: int) -> None:
+    flags &= ALLOWED_FLAGS[kind]
+    if kind in (MsgType.HELLO, MsgType.STOP):
+        values = []  # no payload
     msg = decode(encode(kind, values, session=session, seq=seq, stamp=stamp, flags=flags,
                         dtype=dtype))
     assert (msg.type, msg.seq, msg.session, msg.stamp, msg.flags) == (kind, seq, session, stamp,
@@ -69,6 +73,7 @@ def _valid() -> bytes:
     (_valid()[:-1], "announces"),
     (_valid() + b"\x00" * 4, "announces"),
     (_valid()[:24] + struct.pack("<d", float("nan")) + _valid()[32:], "timestamp"),
+    (encode(MsgType.STOP, [1.0], session=1, seq=1, stamp=0.0), "payload"),
 ])
 def test_malformed_datagrams_are_rejected(data: bytes, match: str) -> None:
     with pytest.raises(ProtocolError, match=match):
