@@ -7,7 +7,8 @@
 
 Each node's ``inputs`` list holds its link inputs, then one entry per widget (as current
 ComfyUI and DNNE frontends save them), and ``widgets_values`` follows the catalog's widget
-order. Several edges into one input are saved the way DNNE does: every link in the
+order, with the seed's "control after generate" value (``fixed``) right after it as ComfyUI
+writes it. Several edges into one input are saved the way DNNE does: every link in the
 ``links`` table, the input's ``link`` the newest and its ``links`` list all of them.
 """
 
@@ -17,7 +18,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .registry import get_spec
+from .registry import SEED_CONTROL_DEFAULT, get_spec
+from .spec import NodeSpec
 
 Node = tuple[int, str, str, dict[str, Any]]  # (id, type, title, widget values)
 Edge = tuple[int, str, int, str]  # (source id, output name, target id, input name)
@@ -56,7 +58,7 @@ def ui_workflow(nodes: list[Node], edges: list[Edge]) -> dict[str, Any]:
             "inputs": inputs,
             "outputs": outputs,
             "properties": {"Node name for S&R": typ},
-            "widgets_values": [widgets.get(w.name, w.default) for w in spec.widgets],
+            "widgets_values": widget_values(spec, widgets),
         }
         out_nodes.append(n)
         by[nid] = (n, spec)
@@ -93,3 +95,14 @@ def write_scenarios(scenarios: dict[str, dict[str, Any]], folder: Path) -> None:
         path = folder / f"{name}.json"
         path.write_text(json.dumps(workflow, indent=2) + "\n")
         print(f"wrote {path}")
+
+
+def widget_values(spec: NodeSpec, widgets: dict[str, Any]) -> list[Any]:
+    """A node's ``widgets_values`` as ComfyUI's frontend lays them out: each widget in order,
+    and after a seed with a "control after generate" companion, that control's value."""
+    values: list[Any] = []
+    for w in spec.widgets:
+        values.append(widgets.get(w.name, w.default))
+        if w.control_after_generate:
+            values.append(SEED_CONTROL_DEFAULT)
+    return values

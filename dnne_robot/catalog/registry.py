@@ -9,6 +9,16 @@ from functools import cache
 from .nodes import NODES
 from .plugins import plugin_specs
 from .spec import NodeSpec
+from .tooltips import input_tooltip, output_tooltip
+
+#: ComfyUI's frontend follows an INT input that declares ``control_after_generate`` with a
+#: "control after generate" widget (``fixed``, ``increment``, ``decrement``, ``randomize``)
+#: and saves its value right after the seed's; a string declares the control's starting
+#: value. The pack starts it at ``fixed``: a run's seed should not change behind its back.
+SEED_CONTROL_DEFAULT = "fixed"
+#: Inputs the frontend gives a control *by name* unless the input says otherwise
+#: (ComfyUI_frontend ``useIntWidget``: ``control_after_generate ?? ['seed', 'noise_seed']``).
+FRONTEND_SEED_NAMES = frozenset({"seed", "noise_seed"})
 
 
 @cache
@@ -46,6 +56,16 @@ def suggest(class_type: str, families: set[str] | None = None) -> str | None:
     return match[0]
 
 
+def float_steps(default: float | None) -> dict[str, float]:
+    """A FLOAT widget's ``step`` (what its arrows add) and ``round`` (the grid ComfyUI's
+    frontend snaps an edit to). ``round: False`` reads as "not set" there, and the grid then
+    follows the step: 3e-6 typed into a learning rate became 0. So ``round`` is explicit, six
+    decimal orders below the default's (1e-9 for a default of 0)."""
+    scale = abs(default or 0.0)
+    order = math.floor(math.log10(scale)) if scale else -3
+    return {"step": min(0.1, 10.0 ** (order - 1)), "round": 10.0 ** (order - 6)}
+
+
 def object_info() -> dict:
     """The catalog in the shape of ComfyUI's ``/object_info``."""
     info = {}
@@ -60,15 +80,12 @@ def object_info() -> dict:
             if inp.max is not None and inp.max != float("inf"):
                 opts["max"] = inp.max
             if inp.type == "FLOAT":
-                # ComfyUI's default step (0.1) would round 3e-4 to 0 in the editor.
-                scale = abs(inp.default or 0.0)
-                step = min(0.1, 10 ** math.floor(math.log10(scale)) / 10) if scale else 0.001
-                opts["step"] = step
-                opts["round"] = False
-            if inp.tooltip:
-                opts["tooltip"] = inp.tooltip
+                opts.update(float_steps(inp.default))
+            opts["tooltip"] = input_tooltip(inp)
             if inp.control_after_generate:
-                opts["control_after_generate"] = True
+                opts["control_after_generate"] = SEED_CONTROL_DEFAULT
+            elif inp.type == "INT" and inp.name in FRONTEND_SEED_NAMES:
+                opts["control_after_generate"] = False  # else the frontend adds one by name
             type_entry = list(inp.choices) if inp.type == "COMBO" else inp.type
             (required if inp.required else optional)[inp.name] = [type_entry, opts]
         info[spec.class_type] = {
@@ -78,6 +95,7 @@ def object_info() -> dict:
             "output": [o.type for o in spec.outputs],
             "output_name": [o.name for o in spec.outputs],
             "output_is_list": [False for _ in spec.outputs],
+            "output_tooltips": [output_tooltip(o) for o in spec.outputs],
             "name": spec.class_type,
             "display_name": spec.display_name,
             "description": spec.description,

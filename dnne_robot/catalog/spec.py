@@ -62,6 +62,7 @@ class InputSpec:
 class OutputSpec:
     name: str
     type: str
+    tooltip: str = ""
 
 
 @dataclass(frozen=True)

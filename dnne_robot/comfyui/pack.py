@@ -22,12 +22,14 @@ from ..render.jinja import environment
 from ..render.layout import py_block
 from ..render.literals import UnsafeLiteralError, comment_text
 from ..render.output import check_output, write_tree
+from ..workflow.virtual_nodes import PACK_NODE_TYPES
 
 #: Words the pack's ``__init__.py`` starts with: how ``--force`` knows a previous pack.
 PACK_MARK = "dnne-robot nodes for ComfyUI."
 
-#: The output node's type name, display name and default file name.
-EXPORT_NODE = "DNNERobotExportWorkflow"
+#: The output node's type name (the reader leaves it out of a graph), display name and
+#: default file name.
+(EXPORT_NODE,) = PACK_NODE_TYPES
 EXPORT_DISPLAY_NAME = "Export Workflow (dnne-robot)"
 DEFAULT_FILENAME = "dnne_robot_workflow.json"
 
@@ -66,6 +68,7 @@ class PackNode:
     input_types: dict[str, dict[str, tuple[Any, dict[str, Any]]]]
     return_types: tuple[str, ...]
     return_names: tuple[str, ...]
+    output_tooltips: tuple[str, ...]
     aliases: tuple[str, ...]
 
 
@@ -100,6 +103,7 @@ def pack_nodes() -> list[PackNode]:
             input_types=_input_types(entry["input"]),
             return_types=tuple(entry["output"]),
             return_names=tuple(entry["output_name"]),
+            output_tooltips=tuple(entry["output_tooltips"]),
             aliases=tuple(aliases),
         ))
     return nodes

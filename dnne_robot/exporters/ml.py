@@ -19,6 +19,15 @@ class TorchNodeExporter(NodeExporter):
 class RegressionDataExporter(TorchNodeExporter):
     base = "nodes.ml:RegressionDataNode"
 
+    def validate_parameters(self, node: PlannedNode, plan: Plan) -> list[Problem]:
+        """Without its trigger the node sends one batch, so training would stop after one
+        step and call that a success."""
+        if "trigger" in node.links:
+            return []
+        return [self.problem(node, "trigger", "not wired: the data would be sent once and "
+                             "training would stop after 1 step; wire the trainer's "
+                             "step_done output into it")]
+
 
 class LinearExporter(TorchNodeExporter):
     base = "nodes.ml:LinearLayerNode"

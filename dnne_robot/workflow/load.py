@@ -9,14 +9,15 @@ from pathlib import Path
 from typing import Any
 
 from dnne_robot.workflow.api_format import read_api_prompt
-from dnne_robot.workflow.describe import short
+from dnne_robot.workflow.describe import node_ref, short
 from dnne_robot.workflow.detect import detect
 from dnne_robot.workflow.errors import WorkflowFormatError, WorkflowFormatErrors
 from dnne_robot.workflow.json_source import read_json_file, repeated_keys
-from dnne_robot.workflow.model import Workflow
+from dnne_robot.workflow.model import Link, Workflow
 from dnne_robot.workflow.ports import PortLookup
 from dnne_robot.workflow.reconcile import reconcile_with_ui
 from dnne_robot.workflow.ui_format import read_ui_workflow
+from dnne_robot.workflow.virtual_nodes import PACK_NODE_TYPES
 from dnne_robot.workflow.widgets import WidgetLookup
 
 
@@ -74,7 +75,7 @@ def read_workflow(
     """
     try:
         _refuse_repeated_keys(data, path)
-        return _read(data, path, ui_data, widgets, ui_path, ports)
+        return drop_pack_nodes(_read(data, path, ui_data, widgets, ui_path, ports))
     except RecursionError:
         raise WorkflowFormatError("workflow is nested too deeply to read", path=path) from None
 
@@ -163,4 +164,20 @@ def _read(
     else:
         return wf
     reconcile_with_ui(wf, ui)
+    return wf
+
+
+def drop_pack_nodes(wf: Workflow) -> Workflow:
+    """Leave out the pack's own save nodes (:data:`PACK_NODE_TYPES`), with a note each, and
+    any link into or out of them: a graph saved with one in it exports as drawn."""
+    gone = [nid for nid, node in wf.nodes.items() if node.class_type in PACK_NODE_TYPES]
+    for nid in gone:
+        node = wf.nodes.pop(nid)
+        wf.notes.append(f"ignored {node_ref(nid, node.title, node.class_type)}: the dnne-robot "
+                        "pack's save node, not part of the graph")
+    if gone:
+        for node in wf.nodes.values():
+            for name, value in list(node.inputs.items()):
+                if isinstance(value, Link) and value.source in gone:
+                    del node.inputs[name]
     return wf

@@ -14,6 +14,9 @@ REROUTE_TYPES = frozenset({"Reroute"})
 PRIMITIVE_TYPES = frozenset({"PrimitiveNode"})
 NOTE_TYPES = frozenset({"Note", "MarkdownNote"})
 VIRTUAL_TYPES = REROUTE_TYPES | PRIMITIVE_TYPES | NOTE_TYPES
+#: dnne-robot's ComfyUI pack's own nodes: they save the graph you are reading, so an export
+#: leaves them out (``dnne-robot comfyui-pack`` declares them under these names).
+PACK_NODE_TYPES = frozenset({"DNNERobotExportWorkflow"})
 
 
 def collapse_reroutes(graph: WorkGraph) -> None:

@@ -170,6 +170,24 @@ def test_the_headline_command_works_as_written(cli: CliRunner, tmp_path: Path,
     assert api.exit_code == 1 and "--force" in api.stderr  # same name: never overwritten
 
 
+def test_an_ml_graph_without_its_trigger_wire_is_refused(cli: CliRunner, tmp_path: Path) -> None:
+    """Unwired, the data node sends one batch: the run would stop after 1 step and say done."""
+    workflow = json.loads((SCENARIOS_DIR / "mlp_regression.json").read_text())
+    data = next(n for n in workflow["nodes"] if n["type"] == "RegressionDataNode")
+    trigger = next(i for i in data["inputs"] if i["name"] == "trigger")
+    workflow["links"] = [lk for lk in workflow["links"] if lk[0] != trigger["link"]]
+    for node in workflow["nodes"]:
+        for output in node.get("outputs", []):
+            output["links"] = [x for x in output.get("links") or [] if x != trigger["link"]]
+    trigger["link"] = None
+    path = tmp_path / "no_trigger.json"
+    path.write_text(json.dumps(workflow))
+    result = invoke(cli, "validate", path)
+    assert result.exit_code == 1
+    (line,) = error_lines(result.stderr)
+    assert f"node #{data['id']}" in line and "field 'trigger'" in line and "step_done" in line
+
+
 def test_a_misspelt_simulator_gets_a_suggestion(cli: CliRunner, tmp_path: Path) -> None:
     result = invoke(cli, "export", SCENARIOS_DIR / "cartpole_ppo.json", "--sim", "mujuco",
                     "-o", tmp_path / "p")

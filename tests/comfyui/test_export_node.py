@@ -136,6 +136,46 @@ def test_without_comfyui_it_writes_to_the_current_directory(
     assert [p for p in check_workflow(wf) if p.severity == "error"] == []
 
 
+@pytest.mark.parametrize("connect", [False, True])
+@pytest.mark.parametrize("saved_as", ["ui", "api"])
+def test_a_graph_saved_with_the_export_node_in_it_reads_as_drawn(
+    pack: ModuleType, tmp_path: Path, connect: bool, saved_as: str
+) -> None:
+    """ComfyUI's own Save (a UI file) and Export (API) keep the pack's export node: the
+    reader leaves it out with a note, and the rest of the graph exports."""
+    g = regression_graph(pack)
+    node_id = add_export_node(g, "regression.json", connect=connect)
+    path = tmp_path / f"saved_{saved_as}.json"
+    path.write_text(json.dumps(g.ui_workflow() if saved_as == "ui" else g.prompt))
+    wf = load_workflow(path)
+    assert set(wf.nodes) == {"1", "2", "3", "4", "5"}
+    (note,) = [n for n in wf.notes if EXPORT_NODE in n]
+    assert f"#{node_id}" in note and "ignored" in note
+    errors = [p for p in check_workflow(wf) if p.severity == "error"]
+    assert errors == [], "\n".join(map(str, errors))
+
+
+def test_the_saved_file_has_a_normal_mode(export_cls: type, pack: ModuleType,
+                                          output_dir: Path) -> None:
+    """Not mkstemp's 0600: another user (a web server, a teammate) may read it."""
+    import os
+
+    g = regression_graph(pack)
+    path = queue(export_cls, g, add_export_node(g, "mode.json", connect=False), with_ui=False)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_the_saved_path_is_printed_where_comfyui_runs(
+        export_cls: type, pack: ModuleType, output_dir: Path,
+        capsys: pytest.CaptureFixture) -> None:
+    """The frontend draws no node text without an extension: the console says where."""
+    g = regression_graph(pack)
+    path = queue(export_cls, g, add_export_node(g, "said.json", connect=False), with_ui=False)
+    assert f"dnne-robot: saved {path}" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(
     ("given", "expected"),
     [

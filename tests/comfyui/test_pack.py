@@ -6,6 +6,7 @@ import ast
 import builtins
 import hashlib
 import importlib.util
+import math
 import os
 import shutil
 import subprocess
@@ -100,17 +101,62 @@ def test_run_returns_one_placeholder_per_output(pack: ModuleType, class_type: st
     assert getattr(cls(), cls.FUNCTION)(**kwargs) == (None,) * len(cls.RETURN_TYPES)
 
 
-def test_aliases_map_to_the_same_class(pack: ModuleType) -> None:
+def test_aliases_open_files_but_stay_out_of_the_menu(pack: ModuleType) -> None:
+    """An alias is a DEPRECATED subclass of its type's class: ComfyUI opens files that use
+    it with the same inputs and outputs, and its menu and search list one entry per type."""
     mappings = pack.NODE_CLASS_MAPPINGS
     checked = 0
     for spec in all_specs():
         for alias in spec.aliases:
             if get_spec(alias) is spec:
-                assert mappings[alias] is mappings[spec.class_type], alias
+                cls, canonical = mappings[alias], mappings[spec.class_type]
+                assert issubclass(cls, canonical) and cls.DEPRECATED is True, alias
+                assert cls.INPUT_TYPES() == canonical.INPUT_TYPES()
+                assert not getattr(canonical, "DEPRECATED", False)
                 assert spec.display_name in pack.NODE_DISPLAY_NAME_MAPPINGS[alias]
                 checked += 1
     assert checked > 0
-    assert len(set(mappings.values())) == len(CLASS_TYPES) + 1  # one class per type + export
+    listed = [c for c in mappings.values() if not getattr(c, "DEPRECATED", False)]
+    assert len(listed) == len(set(listed)) == len(CLASS_TYPES) + 1  # one per type + export
+
+
+def test_every_input_and_output_has_a_one_line_tooltip(pack: ModuleType) -> None:
+    for class_type in CLASS_TYPES:
+        cls = pack.NODE_CLASS_MAPPINGS[class_type]
+        for section in ("required", "optional"):
+            for name, (_, opts) in cls.INPUT_TYPES().get(section, {}).items():
+                tip = opts.get("tooltip", "")
+                assert tip and "\n" not in tip and len(tip) <= 300, f"{class_type}.{name}"
+        assert len(cls.OUTPUT_TOOLTIPS) == len(cls.RETURN_TYPES), class_type
+        assert all(t and "\n" not in t for t in cls.OUTPUT_TOOLTIPS), class_type
+        assert cls.DESCRIPTION != pack.NODE_DISPLAY_NAME_MAPPINGS[class_type], class_type
+
+
+def frontend_float_edit(value: float, opts: dict) -> float:
+    """What ComfyUI's frontend stores when a user types ``value`` into a FLOAT widget
+    (``useFloatWidget``: ``round: false`` counts as unset, and the grid is then 10^-precision
+    with the precision taken from the step; ``onFloatValueChange`` snaps to the grid)."""
+    round_ = opts.get("round") if isinstance(opts.get("round"), float | int) else None
+    resolution = round_ if round_ else opts.get("step", 0.5)
+    precision = max(0, -math.floor(math.log10(resolution)))
+    grid = round_ if round_ else 10.0 ** -precision
+    return round(round(value / grid) * grid, precision)
+
+
+@pytest.mark.parametrize(("class_type", "field", "typed"), [
+    ("PPOTrainerNode", "learning_rate", 3e-6),
+    ("PPOTrainerNode", "learning_rate", 2.5e-4),
+    ("PPOTrainerNode", "gamma", 0.9995),
+    ("PPOTrainerNode", "entropy_coef", 0.0005),
+    ("BatchNormNode", "eps", 1e-7),
+])
+def test_a_float_edit_survives_the_editor(pack: ModuleType, class_type: str, field: str,
+                                          typed: float) -> None:
+    cls = pack.NODE_CLASS_MAPPINGS[class_type]
+    types = {**cls.INPUT_TYPES()["required"], **cls.INPUT_TYPES().get("optional", {})}
+    _, opts = types[field]
+    stored = frontend_float_edit(typed, opts)
+    assert stored == pytest.approx(typed, rel=1e-6), (field, opts, stored)
 
 
 def test_every_class_is_distinct_and_named_in_nodes_py(pack: ModuleType) -> None:
@@ -222,7 +268,7 @@ def test_hostile_catalog_text_stays_data(monkeypatch: pytest.MonkeyPatch, tmp_pa
         module = import_pack(out, name)
         cls = module.NODE_CLASS_MAPPINGS[hostile_type]
         assert cls.__name__.isidentifier()
-        assert module.NODE_CLASS_MAPPINGS["EvilAlias" + evil] is cls
+        assert issubclass(module.NODE_CLASS_MAPPINGS["EvilAlias" + evil], cls)
         assert module.NODE_DISPLAY_NAME_MAPPINGS[hostile_type] == "Evil " + evil
         assert cls.DESCRIPTION == evil * 3
         assert cls.CATEGORY == "dnne-robot/" + evil

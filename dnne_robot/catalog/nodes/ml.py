@@ -65,18 +65,23 @@ ML: tuple[NodeSpec, ...] = (
          COMBO("activation", ("relu", "tanh", "sigmoid", "elu", "gelu", "leaky_relu"))),
         (out("output", "TENSOR"),),
         "ml.activation", aliases=("Activation",), stateless=True,
+        description="Applies an element-wise activation function to its input tensor.",
     ),
     NodeSpec(
         "DropoutNode", "Dropout", "ml",
         (link("input", "TENSOR"), FLOAT("p", 0.1, 0.0, 1.0)),
         (out("output", "TENSOR"),),
         "ml.dropout", aliases=("Dropout",), stateless=True,
+        description="Zeroes each input element with probability p while training; "
+                    "passes the input through unchanged when evaluating.",
     ),
     NodeSpec(
         "BatchNormNode", "Batch Norm", "ml",
         (link("input", "TENSOR"), FLOAT("momentum", 0.1, 0.0, 1.0), FLOAT("eps", 1e-5, 0.0, 1.0)),
         (out("output", "TENSOR"),),
         "ml.batchnorm", aliases=("BatchNorm",), stateless=True,
+        description="Normalises each feature over the batch with running mean and variance "
+                    "(torch BatchNorm1d).",
     ),
     NodeSpec(
         "NetworkNode", "Network (MLP)", "ml",
@@ -85,6 +90,8 @@ ML: tuple[NodeSpec, ...] = (
          COMBO("activation", ACTIVATIONS, "tanh")),
         (out("output", "TENSOR"),),
         "ml.network", aliases=("MLPNode",), stateless=True,
+        description="A multilayer perceptron: hidden layers of the given sizes with the "
+                    "activation between them, then a linear output layer.",
     ),
     NodeSpec(
         "SupervisedTrainerNode", "Supervised Trainer", "ml",
