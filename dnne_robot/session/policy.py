@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..rl import ActorCritic, DeployPolicy, export_policy, latest_checkpoint
+from ..rl import ActorCritic, DeployPolicy, ExportError, export_policy, latest_checkpoint
+from ..rl.c_export import export_c_policy
 from .checkpoints import load
 from .errors import RunnerError
 
@@ -43,7 +44,11 @@ def deploy_module(policy: ActorCritic) -> DeployPolicy:
 
 
 def export_checkpoint(checkpoint: Path, output: Path, fmt: str, meta: dict[str, Any]) -> dict:
-    """Export the checkpoint's policy to ``output`` (parity-checked) with its sidecar."""
+    """Export the checkpoint's policy to ``output`` (parity-checked) with its sidecar.
+
+    ``fmt="c"`` writes the folder ``output`` (``policy.h``, ``policy.c``, ...; see
+    :func:`~..rl.c_export.export_c_policy`).
+    """
     policy, env = load_policy(checkpoint, meta)
     dt = env.get("dt")
     metadata = {
@@ -56,6 +61,11 @@ def export_checkpoint(checkpoint: Path, output: Path, fmt: str, meta: dict[str, 
         "workflow": meta.get("workflow"),
         "workflow_sha256": meta.get("workflow_sha256"),
     }
+    if fmt == "c":
+        try:
+            return export_c_policy(policy, output, metadata=metadata, checkpoint=checkpoint)
+        except ExportError as exc:  # the C did not build or match: one line, no traceback
+            raise RunnerError(f"C export of {checkpoint.name}: {exc}") from exc
     report = export_policy(policy, output, fmt=fmt, metadata=metadata)
     report["path"] = str(output)
     return report
