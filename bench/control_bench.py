@@ -10,7 +10,11 @@
   the exported TorchScript (frozen), the ``torch.export`` program (pt2) and onnxruntime
   (when installed), on the scenario-sized policy (CartPole: 4 -> 64x64 -> 2 discrete) and a
   256x256 one (48 -> 256x256 -> 12 continuous, a legged robot's size). p50/p99 in µs, and
-  TorchScript's p50 over eager's.
+  TorchScript's p50 over eager's. Then the C policy (``export-policy --format c``, see
+  ``bench/c_policy_bench.py``), built ``-O2`` and ``-O2 -march=native``: one call through
+  ctypes and one call in a pure-C timing loop, its p50 over eager's (goal: at most 0.1), its
+  parity with the eager actor, and the size in bytes of its code (``.text``) and constants
+  (``.rodata``).
 * ``deploy_memory``: peak RSS of a ``deploy.py`` process driving ``runner.py serve-robot``
   over loopback UDP for a few seconds. On Linux this is ``VmHWM`` from ``/proc/PID/status``:
   the ``ru_maxrss`` that ``getrusage``/``wait4`` report for a child keeps the high-water mark
@@ -162,6 +166,15 @@ def policy_latency(name: str, calls: int, workdir: Path) -> dict[str, Any]:
             row[fmt] = {"skipped": f"{type(exc).__name__}: {str(exc)[:80]}"}
     ts, eager = row["torchscript"].get("p50_us"), row["eager"]["p50_us"]
     row["torchscript_over_eager"] = round(ts / eager, 3) if ts else None
+    try:
+        from bench.c_policy_bench import c_policy_rows
+
+        folder = workdir / f"{name}_c"
+        folder.mkdir()
+        row["c"] = c_policy_rows(policy, obs, calls, folder, _time_calls,
+                                 _as_deploy_calls(DeployPolicy(policy).eval()))
+    except Exception as exc:  # noqa: BLE001 - no compiler or no binutils: a row, not a crash
+        row["c"] = {"skipped": f"{type(exc).__name__}: {str(exc)[:120]}"}
     return row
 
 
@@ -264,11 +277,50 @@ def format_results(report: dict[str, Any]) -> str:
     skipped = {f"{r['policy']} {k}": v["skipped"] for r in report["policy"]
                for k, v in r.items() if isinstance(v, dict) and "skipped" in v}
     lines += [f"  {k}: {v}" for k, v in skipped.items()]
+    lines += format_c_rows(report["policy"])
     m = report["deploy_memory"]
     lines += ["", f"deploy.py peak RSS {m['deploy_peak_rss_mib']} MiB (serve-robot "
                   f"{m['serve_robot_peak_rss_mib']} MiB; deploy ran at {m['deploy_achieved_hz']} "
                   f"Hz, exit {m['deploy_exit_code']})"]
     return "\n".join(lines)
+
+
+def format_c_rows(policy_rows: list[dict[str, Any]]) -> list[str]:
+    """The C policy's rows under the policy latency table."""
+    rows = [(r["policy"], r["c"]) for r in policy_rows if "builds" in r.get("c", {})]
+    lines = [f"  {r['policy']} C: {r['c']['skipped']}" for r in policy_rows
+             if "skipped" in r.get("c", {})]
+    if not rows:
+        return lines
+    first = rows[0][1]["builds"][0]
+    lines += ["", f"C policy (export-policy --format c), µs, medians of {first['rounds']} rounds "
+                  f"of {first['calls_per_round']} calls, each round eager torch, ctypes, C loop "
+                  "in turn; C/eager: median of the rounds' p50 ratios [range] (goal <= 0.1); "
+                  "bytes of policy.o"]
+    head = (f"{'policy':<8} {'build':<18} {'eager p50':>9} {'ctypes p50/p99':>15} "
+            f"{'C loop p50/p99':>15} {'C/eager':>21} {'ctypes/eager':>12} "
+            f"{'.text':>6} {'.rodata':>8} {'parity':>8}")
+    lines += [head, "-" * len(head)]
+    for name, c in rows:
+        for b in c["builds"]:
+            ct, lp = b["ctypes"], b["loop"]
+            lo, hi = b["loop_over_eager_range"]
+            ratio = f"{b['loop_over_eager']:.3f} [{lo:.3f}-{hi:.3f}]"
+            lines.append(
+                f"{name:<8} {b['flags']:<18} {b['eager']['p50_us']:>9.1f} "
+                f"{ct['p50_us']:>7.1f}/{ct['p99_us']:<7.1f} "
+                f"{lp['p50_us']:>7.2f}/{lp['p99_us']:<7.2f} "
+                f"{ratio:>21} {b['ctypes_over_eager']:>12.3f} "
+                f"{b.get('text_bytes', '?'):>6} {b.get('rodata_bytes', '?'):>8} "
+                f"{b['parity_max_abs_diff']:>8.1e}")
+    for name, c in rows:
+        lines.append(f"  {name}: {c['network']}; {c['parameters']} parameters "
+                     f"({c['weight_bytes']} bytes of float32 constants), policy.c "
+                     f"{c['policy_c_bytes']} bytes of source; {c['compiler']}")
+    lines.append(f"  C loop p50/p99 include the clock_gettime pair around each call "
+                 f"({first['loop']['clock_pair_us']:.3f} µs); parity: max |C - eager| on the "
+                 "benchmark's observations")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,4 +1,5 @@
-"""PPO for dnne-robot: policy, rollout buffer, algorithm, checkpoints, metrics, export.
+"""PPO for dnne-robot: policy, rollout buffer, algorithm, checkpoints, metrics, export
+(TorchScript, pt2, ONNX, and C99 through :mod:`.c_export`).
 
 This package is copied verbatim into exported projects (as ``framework/rl``), so it
 imports only the standard library, numpy and torch (TensorBoard, matplotlib and
@@ -11,6 +12,7 @@ The speed path (:mod:`.fast`) is on by default; ``DNNE_ROBOT_FAST_PATH=0`` or
 from __future__ import annotations
 
 from .buffer import RolloutBuffer, RolloutMinibatch
+from .c_export import CExportError, export_c_policy
 from .checkpoint import (
     CheckpointError,
     capture_rng,
@@ -46,6 +48,7 @@ __all__ = [
     "PPO",
     "ActionSpec",
     "ActorCritic",
+    "CExportError",
     "CheckpointError",
     "DeployPolicy",
     "EpisodeTracker",
@@ -64,6 +67,7 @@ __all__ = [
     "capture_rng",
     "check_finite",
     "checkpoint_path",
+    "export_c_policy",
     "export_policy",
     "file_sha256",
     "latest_checkpoint",

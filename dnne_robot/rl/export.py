@@ -404,8 +404,12 @@ def write_sidecar(
     fmt: str,
     report: dict[str, Any],
     metadata: dict[str, Any] | None,
+    extra: dict[str, Any] | None = None,
 ) -> Path:
-    """Write ``<stem>.json`` next to the artefact: specs, statistics, provenance."""
+    """Write ``<stem>.json`` next to the artefact: specs, statistics, provenance.
+
+    ``extra`` adds or replaces top-level fields (the C export's files, output and examples).
+    """
     rms = policy.obs_rms
     spec = policy.action_spec
     record = {
@@ -441,6 +445,7 @@ def write_sidecar(
             "python": platform.python_version(),
         },
     }
+    record.update(extra or {})
     text = json.dumps(_jsonable(record), indent=2, sort_keys=True, allow_nan=False) + "\n"
     sidecar = path.with_suffix(".json")
     atomic_write(sidecar, lambda f: f.write(text.encode()))

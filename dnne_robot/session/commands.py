@@ -20,6 +20,9 @@ from .policy import deploy_module, export_checkpoint, load_policy, resolve_check
 from .run_dirs import latest_run_dir
 
 FORMAT_SUFFIX = {"torchscript": ".pt", "pt2": ".pt2", "onnx": ".onnx"}
+#: Where each format goes without -o: a file, or for C a folder.
+DEFAULT_OUTPUT = {**{fmt: "policy" + suffix for fmt, suffix in FORMAT_SUFFIX.items()},
+                  "c": "policy_c"}
 
 
 def act_fn(module: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[Any], np.ndarray]:
@@ -105,18 +108,40 @@ class ExportPolicy:
     def add_parser(self, sub: Any, meta: dict[str, Any]) -> None:
         p = sub.add_parser(self.name, help="write the policy for the robot")
         _checkpoint_options(p, meta)
-        p.add_argument("--format", choices=list(FORMAT_SUFFIX), default="torchscript",
-                       help="the policy file's format")
-        p.add_argument("-o", "--output", type=Path, help="default: policy.pt (or .pt2 / .onnx)")
+        p.add_argument("--format", choices=list(DEFAULT_OUTPUT), default="torchscript",
+                       help="c: a C99 library (policy.h, policy.c, example_loop.c) in a folder")
+        p.add_argument("-o", "--output", type=Path,
+                       help="default: policy.pt (or .pt2 / .onnx; the folder policy_c for c)")
 
     def run(self, args: argparse.Namespace, build_graph: Any, meta: dict[str, Any]) -> int:
-        output = args.output or Path("policy" + FORMAT_SUFFIX[args.format])
+        output = args.output or Path(DEFAULT_OUTPUT[args.format])
         checkpoint = resolve_checkpoint(args.checkpoint, args.run_dir)
         report = export_checkpoint(checkpoint, output, args.format, meta)
+        if args.format == "c":
+            print(c_summary(output, checkpoint, report))
+            return 0
         worst = max(report.get("max_abs_diff", {}).values(), default=0.0)
         print(f"wrote {output} ({args.format}) from {checkpoint}; "
               f"parity max abs diff {worst:.2e}")
         return 0
+
+
+def c_summary(output: Path, checkpoint: Path, report: dict[str, Any]) -> str:
+    """What ``export-policy --format c`` wrote and what its parity check found."""
+    files = ", ".join([*report["files"], Path(report["metadata_path"]).name])
+    parity = report["parity"]
+    if not parity["checked"]:
+        check = (f"parity check SKIPPED: {parity['reason']}; install one (Debian: apt install "
+                 "gcc) or set CC, and export again to check the C against torch")
+    else:
+        rows = sum(parity["rows"].values())
+        worst = max(report["max_abs_diff"].values(), default=0.0)
+        check = (f"parity max abs diff {worst:.2e} over {rows} observations "
+                 f"(non-finite ones give POLICY_ERR_NONFINITE_OBS), built with "
+                 f"{parity['compiler']}")
+        if parity.get("warnings"):
+            check += f"; compiler warnings: {parity['warnings'].splitlines()[0]}"
+    return f"wrote {output}/ (c: {files}) from {checkpoint}; {check}"
 
 
 class SimToSim:

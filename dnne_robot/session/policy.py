@@ -5,7 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..rl import ActorCritic, DeployPolicy, NonFinitePolicyError, export_policy, latest_checkpoint
+from ..rl import (
+    ActorCritic,
+    DeployPolicy,
+    ExportError,
+    NonFinitePolicyError,
+    check_finite,
+    export_policy,
+    latest_checkpoint,
+)
+from ..rl.c_export import export_c_policy
 from .checkpoints import load
 from .errors import RunnerError
 from .run_dirs import followed
@@ -44,7 +53,11 @@ def deploy_module(policy: ActorCritic) -> DeployPolicy:
 
 
 def export_checkpoint(checkpoint: Path, output: Path, fmt: str, meta: dict[str, Any]) -> dict:
-    """Export the checkpoint's policy to ``output`` (parity-checked) with its sidecar."""
+    """Export the checkpoint's policy to ``output`` (parity-checked) with its sidecar.
+
+    ``fmt="c"`` writes the folder ``output`` (``policy.h``, ``policy.c``, ...; see
+    :func:`~..rl.c_export.export_c_policy`).
+    """
     policy, env = load_policy(checkpoint, meta)
     dt = env.get("dt")
     metadata = {
@@ -58,9 +71,14 @@ def export_checkpoint(checkpoint: Path, output: Path, fmt: str, meta: dict[str, 
         "workflow_sha256": meta.get("workflow_sha256"),
     }
     try:
+        if fmt == "c":
+            check_finite(policy)
+            return export_c_policy(policy, output, metadata=metadata, checkpoint=checkpoint)
         report = export_policy(policy, output, fmt=fmt, metadata=metadata)
     except NonFinitePolicyError as exc:
         raise RunnerError(f"refusing to export the policy in {checkpoint}: {exc}; "
                           f"{output} was not written") from None
+    except ExportError as exc:  # e.g. the C did not build or match: one line, no traceback
+        raise RunnerError(f"{fmt} export of {checkpoint.name}: {exc}") from exc
     report["path"] = str(output)
     return report

@@ -59,3 +59,29 @@ def test_growth_exponent_recovers_a_power_law() -> None:
     sizes = [100, 1_000, 10_000]
     assert math.isclose(growth_exponent(sizes, [2e-4 * n for n in sizes]), 1.0)
     assert math.isclose(growth_exponent(sizes, [1e-6 * n * n for n in sizes]), 2.0)
+
+
+def test_c_policy_rows_build_check_and_time_the_c_policy(tmp_path: Path, monkeypatch) -> None:
+    """The C rows of the policy latency table run; no speed is asserted (that is the bench's
+    job), only that every build matches the eager actor and reports its numbers."""
+    import numpy as np
+    import torch
+
+    monkeypatch.syspath_prepend(str(ROOT))
+    from bench.c_policy_bench import c_policy_rows
+    from bench.control_bench import _as_deploy_calls, _time_calls, format_c_rows
+    from dnne_robot.rl import ActionSpec, ActorCritic, DeployPolicy
+
+    torch.manual_seed(0)
+    policy = ActorCritic(3, ActionSpec.continuous(-1.0, 1.0, 2), hidden_sizes=(8, 8))
+    obs = np.random.default_rng(0).normal(size=(16, 3)).astype(np.float32)
+    eager = _as_deploy_calls(DeployPolicy(policy).eval())
+    c = c_policy_rows(policy, obs, 200, tmp_path, _time_calls, eager, rounds=2)
+    assert [b["flags"] for b in c["builds"]] == ["-O2", "-O2 -march=native"]
+    for build in c["builds"]:
+        assert build["parity_max_abs_diff"] < 1e-5
+        assert build["loop"]["errors"] == 0 and build["loop"]["p50_us"] > 0
+        assert build["ctypes"]["p50_us"] > 0 and build["loop_over_eager"] > 0
+        assert build["text_bytes"] > 0 and build["rodata_bytes"] >= 4 * c["parameters"]
+    table = format_c_rows([{"policy": "8x8", "c": c}])
+    assert table[-3].startswith("8x8      -O2 -march=native")
