@@ -340,8 +340,8 @@ class FrankaReach(FrankaDNNE):
     (:data:`FRANKA_FRONT`).
 
     ``osc`` control (a joint_tor variant takes ``control_type="joint_tor"``), the same
-    observation; the episode does not end at the target (the arm must stay there) but ends,
-    as DNNE's, with the grip site too low. ``info["is_success"]``: within 5 cm after the step.
+    observation; the episode never ends early (the arm must reach the target and stay
+    there). ``info["is_success"]``: within 5 cm after the step.
     """
 
     name = "FrankaReach"
@@ -357,8 +357,9 @@ class FrankaReach(FrankaDNNE):
         return -d + (self.reach.success_bonus if d < self.reach.success_distance else 0.0)
 
     def get_termination(self, physics: Physics) -> bool:
-        pos, _ = self.eef(physics)
-        return bool(pos[2] < self.params.table_surface + self.params.gripper_margin)
+        # Never: with a reward below 0 on every step, an episode that ends early (DNNE's "too
+        # low") would pay more than one that keeps reaching. The table stops the arm.
+        return False
 
     def get_info(self, physics: Physics) -> dict[str, Any]:
         """``is_success``: the grip site is within ``success_distance`` of the target."""
