@@ -81,6 +81,7 @@ class TaskEnv(EndsUnstableEpisodes, gym.Env[np.ndarray, Any]):
         self._get_termination = (
             None if type(task).get_termination is Task.get_termination else task.get_termination
         )
+        self._get_info = None if type(task).get_info is Task.get_info else task.get_info
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -103,7 +104,8 @@ class TaskEnv(EndsUnstableEpisodes, gym.Env[np.ndarray, Any]):
         obs = self._get_observation(physics)
         reward = self._get_reward(physics)
         terminated = self._get_termination is not None and self._get_termination(physics)
-        return obs, reward, terminated, False, {}
+        info = {} if self._get_info is None else self._get_info(physics)
+        return obs, reward, terminated, False, info
 
     def _unstable_label(self) -> str:
         return f"{self.task.name} on {self.engine}"

@@ -43,13 +43,16 @@ def evaluate_policy(
         spec, engine: as for :func:`make_env`.
 
     Returns:
-        ``{"env_id", "mean_return", "std_return", "episodes", "returns", "lengths"}``.
+        ``{"env_id", "mean_return", "std_return", "episodes", "returns", "lengths"}``, and
+        ``"success_rate"`` for a task whose steps report ``info["is_success"]`` (the last
+        step of each episode decides).
     """
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     spec_id, _ = resolve_spec(spec, engine)
     returns: list[float] = []
     lengths: list[int] = []
+    successes: list[bool] = []
     for start in range(0, episodes, BATCH):
         n = min(BATCH, episodes - start)
         vec = make_env(spec, engine, num_envs=n)
@@ -58,16 +61,23 @@ def evaluate_policy(
             ret = np.zeros(n)
             length = np.zeros(n, dtype=np.int64)
             running = np.ones(n, dtype=bool)
+            success = np.zeros(n, dtype=bool)
             while running.any():
-                obs, reward, terminated, truncated, _ = vec.step(np.asarray(act_fn(obs)))
+                obs, reward, terminated, truncated, info = vec.step(np.asarray(act_fn(obs)))
                 ret += np.where(running, reward, 0.0)
                 length += running
+                ended = running & (terminated | truncated)
+                final = info.get("final_info", {})
+                if ended.any() and "is_success" in final:
+                    success[ended] = np.asarray(final["is_success"], dtype=bool)[ended]
                 running &= ~(terminated | truncated)
+            if "is_success" in final or success.any():
+                successes += success.tolist()
         finally:
             vec.close()
         returns += ret.tolist()
         lengths += length.tolist()
-    return {
+    result = {
         "env_id": spec_id,
         "mean_return": float(np.mean(returns)),
         "std_return": float(np.std(returns)),
@@ -75,6 +85,9 @@ def evaluate_policy(
         "returns": returns,
         "lengths": lengths,
     }
+    if successes:
+        result["success_rate"] = float(np.mean(successes))
+    return result
 
 
 def sim_to_sim_table(

@@ -80,6 +80,18 @@ def register_envs() -> None:
     _register(id="dnne/Reach-pybullet-v0", entry_point=_TASK_ENV,
               max_episode_steps=100, kwargs={"task": "Reach", "engine": "pybullet"})
 
+    # FrankaDNNE: DNNE's Franka Panda (Isaac Gym) reaching a random target. 7 actions (osc by
+    # default; control_type="joint_tor"), dt 0.01667 s, done at 599 steps as DNNE's
+    # progress_buf >= episodeLength - 1. No reward. FrankaReach: the same, with a reward.
+    _register(id="dnne/FrankaDNNE-mujoco-v0", entry_point=_TASK_ENV,
+              max_episode_steps=599, kwargs={"task": "FrankaDNNE", "engine": "mujoco"})
+    _register(id="dnne/FrankaDNNE-pybullet-v0", entry_point=_TASK_ENV,
+              max_episode_steps=599, kwargs={"task": "FrankaDNNE", "engine": "pybullet"})
+    _register(id="dnne/FrankaReach-mujoco-v0", entry_point=_TASK_ENV,
+              max_episode_steps=150, kwargs={"task": "FrankaReach", "engine": "mujoco"})
+    _register(id="dnne/FrankaReach-pybullet-v0", entry_point=_TASK_ENV,
+              max_episode_steps=150, kwargs={"task": "FrankaReach", "engine": "pybullet"})
+
     # Any model file: make_env("robot.xml", "mujoco") / make_env("robot.urdf", "pybullet").
     _register(id="dnne/ModelFile-mujoco-v0", entry_point=_TASK_ENV,
               max_episode_steps=1000, kwargs={"task": "ModelFile", "engine": "mujoco"})
@@ -111,6 +123,7 @@ ISAAC_TASKS: dict[str, str] = {
     "Cartpole": "CartPole",  # IsaacGymEnvs
     "Isaac-Cartpole-v0": "CartPole",  # Isaac Lab, manager-based
     "Isaac-Cartpole-Direct-v0": "CartPole",  # Isaac Lab, direct
+    "FrankaDNNE": "FrankaDNNE",  # DNNE's IsaacGymEnvs task: the same name, the same semantics
 }
 
 

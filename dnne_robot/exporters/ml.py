@@ -151,9 +151,14 @@ def _networks(node: PlannedNode, plan: Plan) -> tuple[str, ...]:
     return tuple(link.source for name, link in node.all_links() if name == "model")
 
 
+def _sequenced(node: PlannedNode, plan: Plan) -> bool:
+    loss = node.links.get("loss")
+    return loss is not None and plan.by_id(loss.source).spec.exporter == "ml.training_sequencer"
+
+
 class SGDExporter(TorchNodeExporter):
     base = "nodes.learning:SGDOptimizerNode"
-    derived = ("MODEL_IDS", "SEQUENCED")
+    derived = ("MODEL_IDS", "SEQUENCED", "RETAIN_GRAPH")
 
     def validate_parameters(self, node: PlannedNode, plan: Plan) -> list[Problem]:
         bad = [m for m in _networks(node, plan)
@@ -164,11 +169,16 @@ class SGDExporter(TorchNodeExporter):
         return []
 
     def constants(self, node: PlannedNode, plan: Plan) -> list[Constant]:
-        loss = node.links.get("loss")
-        sequenced = loss is not None and \
-            plan.by_id(loss.source).spec.exporter == "ml.training_sequencer"
+        sequenced = _sequenced(node, plan)
+        # Several optimizers backpropagating on their own may share one forward graph (DNNE's
+        # Franka_Coop_Nodes, run there with --override all:retain_graph=True).
+        alone = [n for n in plan.nodes if n.spec.exporter == "ml.sgd" and not _sequenced(n, plan)]
+        retain = not sequenced and len(alone) > 1
+        retain_constant = [Constant("RETAIN_GRAPH", True, "other optimizers backpropagate "
+                                    "through the same forward graph")] if retain else []
         return [Constant("MODEL_IDS", _networks(node, plan), "the networks it trains"),
                 Constant("SEQUENCED", sequenced, "a Training Sequencer backpropagates for it"),
+                *retain_constant,
                 *super().constants(node, plan)]
 
 

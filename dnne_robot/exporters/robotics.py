@@ -5,7 +5,14 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from ..envs import ISAAC_TASKS, env_id, get_engine, observation_fields, required_engines
+from ..envs import (
+    ISAAC_TASKS,
+    TASK_ENGINES,
+    env_id,
+    get_engine,
+    observation_fields,
+    required_engines,
+)
 from ..envs.errors import EnvError
 from .base import Constant, NodeExporter, constant_name
 
@@ -93,20 +100,57 @@ class RewardExporter(NodeExporter):
     requirements = ("torch>=2.4",)
 
 
+#: The task here nearest to each Isaac Gym task that has no counterpart (what to use instead).
+_OWN_ROBOT = "ModelFile (your robot's MJCF or URDF)"
+NEAREST_TASK = {
+    "FrankaCabinet": "FrankaDNNE", "FrankaCubeStack": "FrankaDNNE", "AllegroHand": "FrankaDNNE",
+    "ShadowHand": "FrankaDNNE", "Trifinger": "FrankaDNNE", "BallBalance": "Pendulum",
+    **{name: _OWN_ROBOT for name in ("Ant", "Anymal", "AnymalTerrain", "Humanoid",
+                                     "HumanoidAMP", "Ingenuity", "Quadcopter")},
+}
+#: FrankaDNNE's schema levels (``dnne.subtask_options`` / ``controlType_options``) that run
+#: here, by widget: dynamic_1 is the subtask, dynamic_2 the control type.
+FRANKA_SUBTASKS = ("random_target",)
+FRANKA_CONTROL_TYPES = ("osc", "joint_tor")
+
+
 class EnvConfigExporter(NodeExporter):
     """DNNE's Isaac Gym Environment Config: read by the simulator or PPO Agent it feeds."""
 
     def validate_parameters(self, node: PlannedNode, plan: Plan) -> list[Problem]:
         task = node.params["task"]
-        if task == "FrankaDNNE":
-            return [self.problem(node, "task", "FrankaDNNE is DNNE's Franka Panda arm task, "
-                                 "which runs on Isaac Gym only: dnne-robot has no Franka Panda "
-                                 f"on --sim {plan.sim}")]
         if task not in ISAAC_TASKS:
-            known = ", ".join(f"{k} (as {v})" for k, v in sorted(ISAAC_TASKS.items()))
-            return [self.problem(node, "task", f"Isaac Gym task {task!r} has no counterpart "
-                                               f"off Isaac Gym; tasks that run here: {known}")]
+            nearest = NEAREST_TASK.get(task, "none")
+            return [self.problem(node, "task", f"Isaac Gym task {task!r} runs on Isaac Gym "
+                                               f"only; the nearest task here: {nearest}")]
+        ours = ISAAC_TASKS[task]
+        if plan.sim not in TASK_ENGINES[ours]:
+            return [self.problem(node, "task", f"{task} is not on --sim {plan.sim}; it runs "
+                                               f"on {' and '.join(TASK_ENGINES[ours])}")]
+        if task == "FrankaDNNE":
+            return self._franka_levels(node)
         return []
+
+    def _franka_levels(self, node: PlannedNode) -> list[Problem]:
+        subtask, control = node.params.get("dynamic_1"), node.params.get("dynamic_2")
+        problems = []
+        if subtask not in (None, "none", *FRANKA_SUBTASKS):
+            problems.append(self.problem(node, "dynamic_1", f"subtask {subtask!r} of FrankaDNNE "
+                                         f"does not run here; subtasks: "
+                                         f"{', '.join(FRANKA_SUBTASKS)}"))
+        if control not in (None, "none", *FRANKA_CONTROL_TYPES):
+            problems.append(self.problem(node, "dynamic_2", f"control type {control!r} is not "
+                                         f"one of {', '.join(FRANKA_CONTROL_TYPES)}"))
+        return problems
+
+
+def task_options(config: PlannedNode) -> dict[str, str]:
+    """The options the config node's schema levels give its task (FrankaDNNE's control type:
+    DNNE's YAML default is osc)."""
+    if str(config.params["task"]) != "FrankaDNNE":
+        return {}
+    control = config.params.get("dynamic_2")
+    return {"control_type": control if control in FRANKA_CONTROL_TYPES else "osc"}
 
 
 def env_config_node(node: PlannedNode, plan: Plan) -> PlannedNode | None:
@@ -126,14 +170,15 @@ def observation_schema(sim: PlannedNode, plan: Plan) -> dict[str, tuple[int, int
     config = env_config_node(sim, plan)
     if config is None:
         return None
-    return observation_fields(dnne_task(config)) or None
+    control = task_options(config).get("control_type")
+    return observation_fields(dnne_task(config), control) or None
 
 
 class IsaacGymSimExporter(EngineExporter):
     """DNNE's simulator: the env config node's task, on the --sim engine, one env."""
 
     base = "nodes.robotics:IsaacGymSimNode"
-    derived = ("TASK", "ENGINE", "SEED", "NULL_ACTION")
+    derived = ("TASK", "TASK_OPTIONS", "ENGINE", "SEED", "NULL_ACTION")
     requirements = ("torch>=2.4", "numpy>=1.24")
 
     def engines(self, node: PlannedNode, plan: Plan) -> tuple[str, ...]:
@@ -156,12 +201,17 @@ class IsaacGymSimExporter(EngineExporter):
         config = env_config_node(node, plan)
         assert config is not None
         null = tuple(float(v) for v in str(node.params["null_action"]).split(",") if v.strip())
+        options = task_options(config)
+        option = [Constant("TASK_OPTIONS", options, f"from #{config.id} dynamic_2")] if options \
+            else []
         return [Constant("TASK", dnne_task(config), f"from #{config.id} task="
                                                    f"{config.params['task']!r}"),
+                *option,
                 Constant("ENGINE", plan.sim, "export --sim"),
                 Constant("SEED", int(config.params["seed"]), f"from #{config.id}"),
                 Constant("NULL_ACTION", null),
-                *super().constants(node, plan)]
+                # the widget's text is parsed above: its raw string must not shadow it
+                *(c for c in super().constants(node, plan) if c.name != "NULL_ACTION")]
 
     def meta(self, node: PlannedNode, plan: Plan) -> dict:
         config = env_config_node(node, plan)

@@ -149,12 +149,15 @@ class SGDOptimizerNode(QueueNode):
     (``SEQUENCED``), the gradients are already there: it only steps.
 
     Each step counts toward ``runner.py train --steps``; the run ends when they are spent.
+    Every loss is logged to the run's ``losses.csv`` (``optimizer,loss_index,loss``).
     """
 
     INPUTS = (In("loss"),)
     OUTPUTS = ("step_complete",)
     MODEL_IDS: ClassVar[tuple[str, ...]]
     SEQUENCED: ClassVar[bool] = False
+    #: Keep the forward graph after backward: other optimizers backpropagate through it.
+    RETAIN_GRAPH: ClassVar[bool] = False
     LEARNING_RATE: ClassVar[float]
     MOMENTUM: ClassVar[float]
     WEIGHT_DECAY: ClassVar[float]
@@ -189,17 +192,27 @@ class SGDOptimizerNode(QueueNode):
         if self.ctx.command != "train":
             return self.signal("evaluate", value)
         if self.optimizer is None:
-            self.optimizer = torch.optim.SGD(self.parameters(), lr=self.LEARNING_RATE,
+            self.params = self.parameters()
+            # The weights step through ``.data`` (its own version counter): DNNE's graphs may
+            # backpropagate a loss through a forward pass recorded before the last step (a
+            # prediction scored one step later, optimizers sharing one graph), which an
+            # in-place step on the parameters themselves would make fail. Such a backward
+            # then reads the new weights; an ordinary forward-loss-step loop is unchanged.
+            self.targets = [p.data for p in self.params]
+            self.optimizer = torch.optim.SGD(self.targets, lr=self.LEARNING_RATE,
                                              momentum=self.MOMENTUM,
                                              weight_decay=self.WEIGHT_DECAY)
             if self.pending_state is not None:
                 self.optimizer.load_state_dict(self.pending_state)
         if not self.SEQUENCED:
             if self.accumulated == 0:
-                self.optimizer.zero_grad(set_to_none=True)
-            (loss / self.BATCH_SIZE).backward()
+                for p in self.params:
+                    p.grad = None
+            (loss / self.BATCH_SIZE).backward(retain_graph=self.RETAIN_GRAPH)
         self.accumulated += 1
         if self.accumulated >= self.BATCH_SIZE:
+            for target, p in zip(self.targets, self.params, strict=True):
+                target.grad = p.grad
             if self.SEQUENCED and self.BATCH_SIZE > 1:  # the sequencer summed whole losses
                 for group in self.optimizer.param_groups:
                     for p in group["params"]:
@@ -208,13 +221,28 @@ class SGDOptimizerNode(QueueNode):
             self.optimizer.step()
             if self.SEQUENCED:  # the sequencer adds into .grad: empty it for the next pass
                 self.optimizer.zero_grad(set_to_none=True)
+                for p in self.params:
+                    p.grad = None
             self.accumulated = 0
             self.ctx.opt_steps += 1
         if value is not None:
             self.ctx.summary["loss"] = value
+            self.log_loss(value)
         if self.ctx.max_steps is not None and self.ctx.opt_steps >= self.ctx.max_steps:
             raise RunComplete(f"{self.ctx.opt_steps} optimizer steps (--steps)")
         return self.signal("training", value)
+
+    def log_loss(self, value: float) -> None:
+        """One row of the run's ``losses.csv``, shared by every optimizer of the graph."""
+        self.losses += 1
+        path = self.ctx.run_dir / "losses.csv"
+        if not path.parent.is_dir():  # a graph run outside a training session
+            return
+        new = not path.exists()
+        with path.open("a", encoding="utf-8") as f:
+            if new:
+                f.write("optimizer,loss_index,loss\n")
+            f.write(f"{self.node_id},{self.losses},{value:.6g}\n")
 
     def state_dict(self) -> dict[str, Any] | None:
         state = self.optimizer.state_dict() if self.optimizer else self.pending_state

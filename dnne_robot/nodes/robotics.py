@@ -153,6 +153,8 @@ class IsaacGymSimNode(QueueNode):
     INPUTS = (In("action", mode="any"), In("reset", mode="any", optional=True))
     OUTPUTS = ("observation", "done")
     TASK: ClassVar[str]
+    #: The task's options from the config node's schema levels (FrankaDNNE's control_type).
+    TASK_OPTIONS: ClassVar[dict[str, str]] = {}
     ENGINE: ClassVar[str]
     SEED: ClassVar[int]
     NULL_ACTION: ClassVar[tuple[float, ...]]
@@ -160,7 +162,8 @@ class IsaacGymSimNode(QueueNode):
 
     def setup(self) -> None:
         self.sim = SimHandle(self.ctx, task=self.TASK, engine=self.ENGINE, num_envs=1,
-                             seed=self.ctx.seed + self.SEED, vectorization="sync")
+                             seed=self.ctx.seed + self.SEED, vectorization="sync",
+                             options=self.TASK_OPTIONS)
         action = self.ctx.env_info["action"]
         self.discrete = action["kind"] == "discrete"
         self.width = 1 if self.discrete else len(action["low"])

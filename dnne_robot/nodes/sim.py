@@ -49,14 +49,14 @@ class SimHandle:
     """A vector env plus the bookkeeping the graph needs (steps, episodes, state)."""
 
     def __init__(self, ctx: RunContext, task: str, engine: str, *, num_envs: int, seed: int,
-                 vectorization: str = "sync") -> None:
+                 vectorization: str = "sync", options: dict[str, Any] | None = None) -> None:
         self.ctx = ctx
         self.task = task
         self.engine = engine
         self.num_envs = num_envs
         self.seed = seed
         self.env = make_env(task, engine, num_envs=num_envs, seed=seed,
-                            vectorization=vectorization)
+                            vectorization=vectorization, **(options or {}))
         obs, _ = self.env.reset(seed=seed)
         self.obs = torch.as_tensor(np.asarray(obs, dtype=np.float32))
         self.discrete = hasattr(self.env.single_action_space, "n")

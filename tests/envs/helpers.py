@@ -56,6 +56,20 @@ def reach_jacobian(obs: np.ndarray) -> np.ndarray:
     return np.clip(a, -1.0, 1.0).astype(np.float32)
 
 
+def franka_still(obs: np.ndarray) -> np.ndarray:
+    """FrankaDNNE's null action: no torque, no end-effector delta, gripper open."""
+    a = np.zeros((len(obs), 7), dtype=np.float32)
+    a[:, 6] = 1.0
+    return a
+
+
+def franka_osc_reach(obs: np.ndarray) -> np.ndarray:
+    """An osc action toward the target: the grip site's position error over 0.1 m, clipped."""
+    a = franka_still(obs)
+    a[:, :3] = np.clip((obs[:, 0:3] - obs[:, 3:6]) / 0.1, -1.0, 1.0)
+    return a
+
+
 def assert_plain(value: Any, where: str = "state") -> None:
     """Only dict/list/str/int/float/bool/None, all the way down."""
     if isinstance(value, dict):

@@ -27,6 +27,38 @@ Position = tuple[float, float, float]
 
 
 @dataclass(frozen=True)
+class Site:
+    """A point fixed to a link of a URDF, as an MJCF ``<site>`` is to its body.
+
+    Attributes:
+        name: the site's name (the same name an MJCF of the robot gives its ``<site>``).
+        link: the URDF link it is fixed to.
+        offset: its position in the link's frame (the URDF frame, not the inertial one), m.
+    """
+
+    name: str
+    link: str
+    offset: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+
+@dataclass(frozen=True)
+class Box:
+    """A static box in a URDF's scene (a table); an MJCF states its own geoms.
+
+    Attributes:
+        half_extents: half sizes along x, y, z, m.
+        position: the box's centre in the world frame, m.
+        rgba: its colour.
+        collides: whether the robot collides with it (False: drawn only).
+    """
+
+    half_extents: tuple[float, float, float]
+    position: tuple[float, float, float]
+    rgba: tuple[float, float, float, float] = (0.5, 0.5, 0.5, 1.0)
+    collides: bool = True
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """A model file and how to step it: what a task asks the physics to load.
 
@@ -49,6 +81,16 @@ class ModelSpec:
         ground: load a ground plane (URDF); None: only under a floating base.
         camera: the default render camera: an MJCF camera name (None: the free camera), or
             ``(eye, target, up)`` for PyBullet.
+        joint_limits: ``(lower, upper)`` per movable joint, replacing the URDF's own (so that
+            a URDF and an MJCF of one robot have the same limits); None keeps the URDF's.
+        drives: movable joints held by a position drive instead of taking torques (URDF; an
+            MJCF declares ``<position>`` actuators), targets set by
+            :meth:`Physics.set_drive_targets`.
+        drive_gains: the drives' ``(position gain, velocity gain)`` in PyBullet's
+            ``POSITION_CONTROL`` units.
+        drive_force: the most force or torque each drive applies.
+        sites: named points on links (URDF), read by :meth:`Physics.site_pose`.
+        boxes: static boxes added to a URDF's scene.
     """
 
     path: str | os.PathLike[str]
@@ -62,6 +104,12 @@ class ModelSpec:
     base_position: tuple[float, float, float] | None = None
     ground: bool | None = None
     camera: Any = None
+    joint_limits: tuple[tuple[float, float], ...] | None = None
+    drives: tuple[int, ...] = ()
+    drive_gains: tuple[float, float] = (1.0, 1.0)
+    drive_force: tuple[float, ...] = ()
+    sites: tuple[Site, ...] = ()
+    boxes: tuple[Box, ...] = ()
 
 
 class Physics(ABC):
@@ -131,6 +179,32 @@ class Physics(ABC):
         (default 1). PyBullet: each joint's URDF ``effort`` (1 where it gives none), or
         ``torque_limit`` for every joint when given.
         """
+
+    def set_drive_targets(self, values: Sequence[float]) -> None:
+        """Set the position targets of the model's position drives, in model order."""
+        raise NotImplementedError(f"{type(self).__name__} has no position drives")
+
+    # -- kinematics and dynamics (for operational-space control) -----------------------------
+    # Not abstract: only tasks of articulated robots (FrankaDNNE) call them.
+    def joint_names(self) -> tuple[str, ...]:
+        """The names of the movable joints, in the order of :attr:`qpos`."""
+        raise NotImplementedError(f"{type(self).__name__} does not name its joints")
+
+    def joint_ranges(self) -> np.ndarray:
+        """``(n, 2)`` lower and upper limits of the movable joints (rad or m)."""
+        raise NotImplementedError(f"{type(self).__name__} has no joint limits")
+
+    def site_pose(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """A site's world position (3,) and orientation as a quaternion ``(x, y, z, w)``."""
+        raise NotImplementedError(f"{type(self).__name__} has no sites")
+
+    def site_jacobian(self, name: str) -> np.ndarray:
+        """The site's ``(6, nv)`` Jacobian in the world frame: linear rows, then angular."""
+        raise NotImplementedError(f"{type(self).__name__} has no Jacobians")
+
+    def mass_matrix(self) -> np.ndarray:
+        """The joint-space mass matrix ``(nv, nv)`` at the current positions."""
+        raise NotImplementedError(f"{type(self).__name__} has no mass matrix")
 
     @abstractmethod
     def step(self) -> None:

@@ -73,8 +73,18 @@ class MujocoPhysics(Physics):
         self._qpos = data.qpos
         self._qvel = data.qvel
         self._ctrl = data.ctrl
-        self._nu = int(model.nu)
-        if self._nu > 0:
+        # Position actuators (an affine bias) are drives, set by set_drive_targets; the others
+        # take set_control's values.
+        none = int(mujoco.mjtBias.mjBIAS_NONE)
+        biased = [i for i in range(model.nu) if int(model.actuator_biastype[i]) != none]
+        self._drive_ids = np.array(biased, dtype=np.intp)
+        self._motor_ids = np.array(
+            [i for i in range(model.nu) if i not in biased], dtype=np.intp
+        )
+        self._nu = int(model.nu) if not biased else -1  # -1: motors by index (below)
+        self._kinematics_fresh = False
+        self._site_ids: dict[str, int] = {}
+        if model.nu > 0:
             self._dofs: np.ndarray | None = None
         else:  # no actuators: generalized forces on the hinge and slide joints
             kinds = (int(mujoco.mjtJoint.mjJNT_HINGE), int(mujoco.mjtJoint.mjJNT_SLIDE))
@@ -114,6 +124,7 @@ class MujocoPhysics(Physics):
         self._qpos[:] = qpos
         self._qvel[:] = qvel
         self._mujoco.mj_forward(self.model, self.data)
+        self._kinematics_fresh = True
         self.qpos = self._qpos.tolist()
         self.qvel = self._qvel.tolist()
 
@@ -128,6 +139,8 @@ class MujocoPhysics(Physics):
     def set_control(self, values: Sequence[float]) -> None:
         if self._dofs is not None:
             self.data.qfrc_applied[self._dofs] = values
+        elif self._nu < 0:  # the model has drives: the motors are some of the actuators
+            self._ctrl[self._motor_ids] = values
         elif self._nu == 1:
             self._ctrl[0] = values[0]
         elif self._nu == 2:
@@ -137,10 +150,15 @@ class MujocoPhysics(Physics):
         else:
             self._ctrl[:] = values
 
+    def set_drive_targets(self, values: Sequence[float]) -> None:
+        if not len(self._drive_ids):
+            super().set_drive_targets(values)
+        self._ctrl[self._drive_ids] = values
+
     def control_bounds(self, torque_limit: float | None) -> tuple[np.ndarray, np.ndarray]:
         if self._dofs is None:
-            ranges = np.array(self.model.actuator_ctrlrange, dtype=np.float64)
-            limited = np.array(self.model.actuator_ctrllimited, dtype=bool)
+            ranges = np.array(self.model.actuator_ctrlrange, dtype=np.float64)[self._motor_ids]
+            limited = np.array(self.model.actuator_ctrllimited, dtype=bool)[self._motor_ids]
             return np.where(limited, ranges[:, 0], -1.0), np.where(limited, ranges[:, 1], 1.0)
         limit = 1.0 if torque_limit is None else torque_limit
         n = len(self._dofs)
@@ -148,8 +166,65 @@ class MujocoPhysics(Physics):
 
     def step(self) -> None:
         self._mj_step(self.model, self.data, self.substeps)
+        self._kinematics_fresh = False
         self.qpos = self._qpos.tolist()
         self.qvel = self._qvel.tolist()
+
+    # -- kinematics and dynamics -----------------------------------------------------------
+    def joint_names(self) -> tuple[str, ...]:
+        model = self.model
+        return tuple(model.joint(j).name for j in range(model.njnt))
+
+    def joint_ranges(self) -> np.ndarray:
+        ranges = np.array(self.model.jnt_range, dtype=np.float64)
+        limited = np.array(self.model.jnt_limited, dtype=bool)
+        return np.where(limited[:, None], ranges, [-np.inf, np.inf])
+
+    def _fresh(self) -> None:
+        """Positions, frames and the mass matrix of the current state.
+
+        ``mj_step`` leaves them as they were before its last integration: recompute them once
+        per state, on the first question about it.
+        """
+        if not self._kinematics_fresh:
+            mujoco, model, data = self._mujoco, self.model, self.data
+            mujoco.mj_kinematics(model, data)
+            mujoco.mj_comPos(model, data)
+            mujoco.mj_crb(model, data)
+            self._kinematics_fresh = True
+
+    def _site(self, name: str) -> int:
+        site = self._site_ids.get(name)
+        if site is None:
+            try:
+                site = self._site_ids[name] = int(self.model.site(name).id)
+            except KeyError:
+                raise ModelFileError(f"the model has no site {name!r}") from None
+        return site
+
+    def site_pose(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        site = self._site(name)
+        self._fresh()
+        quat = np.empty(4)
+        self._mujoco.mju_mat2Quat(quat, self.data.site_xmat[site])
+        return self.data.site_xpos[site].copy(), quat[[1, 2, 3, 0]]  # wxyz -> xyzw
+
+    def site_jacobian(self, name: str) -> np.ndarray:
+        site = self._site(name)
+        self._fresh()
+        jac = np.empty((6, self.model.nv))
+        self._mujoco.mj_jacSite(self.model, self.data, jac[:3], jac[3:], site)
+        return jac
+
+    def mass_matrix(self) -> np.ndarray:
+        self._fresh()
+        nv = self.model.nv
+        full = np.empty((nv, nv))
+        if hasattr(self.data, "qM"):  # mujoco 3.x: mj_fullM(m, dst, qM)
+            self._mujoco.mj_fullM(self.model, full, self.data.qM)
+        else:  # mujoco 4: mj_fullM(m, d, dst)
+            self._mujoco.mj_fullM(self.model, self.data, full)
+        return full
 
     # -- snapshots ---------------------------------------------------------------------------
     def capture(self) -> dict[str, Any]:
@@ -180,6 +255,7 @@ class MujocoPhysics(Physics):
             )
         buf = np.array(state["physics"], dtype=np.float64)
         mujoco.mj_setState(self.model, self.data, buf, self._state_sig)
+        self._kinematics_fresh = False
         self.qpos = self._qpos.tolist()
         self.qvel = self._qvel.tolist()
 

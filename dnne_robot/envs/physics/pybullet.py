@@ -116,9 +116,36 @@ class PyBulletPhysics(Physics):
             p.changeDynamics(
                 self.body, link, linearDamping=0.0, angularDamping=0.0, physicsClientId=cid
             )
+        self._names = tuple(infos[j][1].decode() for j in self.joints)
+        self._links = {info[12].decode(): j for j, info in enumerate(infos)}
+        if spec.joint_limits is not None:
+            for j, (lower, upper) in zip(self.joints, spec.joint_limits, strict=True):
+                p.changeDynamics(self.body, j, jointLowerLimit=lower, jointUpperLimit=upper,
+                                 physicsClientId=cid)  # fmt: skip
+            self._ranges = np.array(spec.joint_limits, dtype=np.float64)
+        else:
+            self._ranges = np.array([infos[j][8:10] for j in self.joints], dtype=np.float64)
+        self._sites = {site.name: site for site in spec.sites}
+        self._site_frames: dict[str, tuple[int, tuple[float, float, float]]] = {}
+        # Position drives: Bullet's motor constraint, solved with the contacts (implicit).
+        self._drives = tuple(self.joints[i] for i in spec.drives)
+        self._drive_force = list(spec.drive_force) or [1.0] * len(self._drives)
+        self._drive_gains = spec.drive_gains
         ground = spec.ground if spec.ground is not None else not fixed_base
         if ground:
             p.loadURDF(str(find_urdf("plane.urdf")), physicsClientId=cid)
+        for box in spec.boxes:
+            visual = p.createVisualShape(p.GEOM_BOX, halfExtents=box.half_extents,
+                                         rgbaColor=box.rgba, physicsClientId=cid)  # fmt: skip
+            collision = (
+                p.createCollisionShape(p.GEOM_BOX, halfExtents=box.half_extents,
+                                       physicsClientId=cid)  # fmt: skip
+                if box.collides
+                else -1
+            )
+            p.createMultiBody(baseMass=0.0, baseCollisionShapeIndex=collision,
+                              baseVisualShapeIndex=visual, basePosition=box.position,
+                              physicsClientId=cid)  # fmt: skip
         actuated = range(len(self.joints)) if spec.actuated is None else spec.actuated
         self.actuated = tuple(self.joints[i] for i in actuated)
         self._gear = spec.gear
@@ -201,6 +228,17 @@ class PyBulletPhysics(Physics):
         else:
             self._forces = [g * v for g, v in zip(gear, values, strict=True)]
 
+    def set_drive_targets(self, values: Sequence[float]) -> None:
+        if not self._drives:
+            super().set_drive_targets(values)
+        kp, kd = self._drive_gains
+        n = len(self._drives)
+        self._p.setJointMotorControlArray(
+            self.body, self._drives, self._p.POSITION_CONTROL, targetPositions=list(values),
+            forces=self._drive_force, positionGains=[kp] * n, velocityGains=[kd] * n,
+            physicsClientId=self.client,
+        )
+
     def control_bounds(self, torque_limit: float | None) -> tuple[np.ndarray, np.ndarray]:
         efforts = [self.joint_effort[self.joints.index(j)] for j in self.actuated]
         limits = [
@@ -240,6 +278,47 @@ class PyBulletPhysics(Physics):
             self.qpos, self.qvel = (q0, q1), (v0, v1)
         else:
             self._split(states)
+
+    # -- kinematics and dynamics -----------------------------------------------------------
+    def joint_names(self) -> tuple[str, ...]:
+        return self._names
+
+    def joint_ranges(self) -> np.ndarray:
+        return self._ranges.copy()
+
+    def _site_frame(self, name: str) -> tuple[int, tuple[float, float, float]]:
+        """The site's link and its offset in the link's URDF frame (the frame
+        ``calculateJacobian`` takes its local position in, as pybullet's own examples pass
+        ``getLinkState``'s inertial offset to get the centre of mass's Jacobian)."""
+        frame = self._site_frames.get(name)
+        if frame is None:
+            site = self._sites.get(name)
+            if site is None or site.link not in self._links:
+                raise ModelFileError(f"the model has no site {name!r}")
+            frame = self._site_frames[name] = (self._links[site.link], site.offset)
+        return frame
+
+    def site_pose(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        site = self._sites.get(name)
+        link, _ = self._site_frame(name)
+        assert site is not None
+        p, cid = self._p, self.client
+        state = p.getLinkState(self.body, link, computeForwardKinematics=1, physicsClientId=cid)
+        pos, orn = p.multiplyTransforms(state[4], state[5], site.offset, (0, 0, 0, 1))
+        return np.array(pos), np.array(orn)
+
+    def site_jacobian(self, name: str) -> np.ndarray:
+        link, local = self._site_frame(name)
+        zeros = [0.0] * len(self.joints)
+        linear, angular = self._p.calculateJacobian(
+            self.body, link, local, list(self.qpos), zeros, zeros, physicsClientId=self.client
+        )
+        return np.vstack((np.array(linear), np.array(angular)))
+
+    def mass_matrix(self) -> np.ndarray:
+        return np.array(
+            self._p.calculateMassMatrix(self.body, list(self.qpos), physicsClientId=self.client)
+        )
 
     def _split(self, states: Sequence[Sequence[Any]]) -> None:
         """Joint states (``getJointStates``) -> ``qpos``, ``qvel``."""

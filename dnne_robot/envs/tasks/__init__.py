@@ -14,6 +14,15 @@ from typing import Any
 from ..errors import UnknownTaskError, did_you_mean
 from .base import ASSET_DIR, Task, asset_path
 from .cartpole import CARTPOLE, CartPole, CartPoleParams, cartpole_reset
+from .franka import (
+    CONTROL_TYPES,
+    FRANKA,
+    FRANKA_REACH,
+    FrankaDNNE,
+    FrankaParams,
+    FrankaReach,
+    FrankaReachParams,
+)
 from .model_file import ModelFile
 from .pendulum import (
     PENDULUM,
@@ -27,14 +36,19 @@ from .reach import REACH, Reach, ReachParams
 
 #: Every task class by name; ``TaskEnv(task="Reach", engine=...)`` looks them up here.
 TASK_CLASSES: dict[str, type[Task]] = {
-    cls.name: cls for cls in (CartPole, Pendulum, Reach, ModelFile)
+    cls.name: cls for cls in (CartPole, Pendulum, Reach, FrankaDNNE, FrankaReach, ModelFile)
 }
 
 
-def observation_fields(name: str) -> dict[str, tuple[int, int]]:
-    """The named observation fields of task ``name`` (inclusive index ranges)."""
+def observation_fields(name: str, control_type: str | None = None) -> dict[str, tuple[int, int]]:
+    """The named observation fields of task ``name`` (inclusive index ranges); a Franka task's
+    depend on its ``control_type``."""
     cls = TASK_CLASSES.get(name)
-    return dict(cls.observation_fields) if cls is not None else {}
+    if cls is None:
+        return {}
+    if control_type is not None and issubclass(cls, FrankaDNNE):
+        return cls.fields(control_type)
+    return dict(cls.observation_fields)
 
 
 def make_task(name: str, **options: Any) -> Task:
@@ -50,11 +64,18 @@ def make_task(name: str, **options: Any) -> Task:
 __all__ = [
     "ASSET_DIR",
     "CARTPOLE",
+    "CONTROL_TYPES",
+    "FRANKA",
+    "FRANKA_REACH",
     "PENDULUM",
     "REACH",
     "TASK_CLASSES",
     "CartPole",
     "CartPoleParams",
+    "FrankaDNNE",
+    "FrankaParams",
+    "FrankaReach",
+    "FrankaReachParams",
     "ModelFile",
     "Pendulum",
     "PendulumParams",

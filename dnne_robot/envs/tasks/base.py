@@ -8,7 +8,8 @@ touches an engine: it reads ``physics.qpos`` / ``physics.qvel`` and calls the fe
 
     reset:  initialize_episode(physics, random) -> get_observation(physics)
     step:   before_step(action, physics) -> physics.step() -> state_is_finite(physics)
-            -> after_step(physics) -> get_observation, get_reward, get_termination
+            -> after_step(physics) -> get_observation, get_reward, get_termination,
+            get_info
 """
 
 from __future__ import annotations
@@ -92,6 +93,10 @@ class Task:
     def get_termination(self, physics: Physics) -> bool:
         """Whether the step just taken ended the episode (truncation is the TimeLimit's)."""
         return False
+
+    def get_info(self, physics: Physics) -> dict[str, Any]:
+        """Extra facts about the step just taken, for the step's ``info`` (e.g. success)."""
+        return {}
 
     def markers(self) -> dict[str, Position]:
         """Visual-only markers to draw, by name (e.g. Reach's target)."""

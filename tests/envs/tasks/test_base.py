@@ -98,7 +98,8 @@ def test_task_instances_do_not_share_state(engine: str) -> None:
 
 
 def test_task_registry_and_errors() -> None:
-    assert set(TASK_CLASSES) == {"CartPole", "Pendulum", "Reach", "ModelFile"}
+    assert set(TASK_CLASSES) == {"CartPole", "Pendulum", "Reach", "FrankaDNNE", "FrankaReach",
+                                 "ModelFile"}
     assert isinstance(make_task("CartPole"), CartPole)
     with pytest.raises(UnknownTaskError, match="Did you mean 'Pendulum'"):
         make_task("Pendulm")
