@@ -45,6 +45,7 @@ def graph(nodes: int, shape: str = "chain") -> dict[str, dict[str, Any]]:
                        "inputs": {"predictions": [str(layers + 1), 0], "targets": ["1", 1],
                                   "loss": "mse", "optimizer": "adam", "learning_rate": 0.01,
                                   "log_interval": 100}}
+    prompt["1"]["inputs"]["trigger"] = [trainer, 1]  # step_done: the next batch
     return prompt
 
 

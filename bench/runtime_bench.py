@@ -126,6 +126,7 @@ def _layers_prompt(layers: int, width: int, in_dim: int) -> dict:
                                           "targets": ["1", 1], "loss": "mse",
                                           "optimizer": "adam", "learning_rate": 0.003,
                                           "log_interval": 100}}
+    prompt["1"]["inputs"]["trigger"] = [str(layers + 2), 1]  # step_done: the next batch
     return prompt
 
 

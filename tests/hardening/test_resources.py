@@ -40,7 +40,7 @@ for folder in sys.argv[1:]:
 print(json.dumps(found))
 """
 
-EXPORTS = [(name, "mujoco" if name.startswith("reach") else "gymnasium", optimize)
+EXPORTS = [(name, "mujoco" if name.startswith(("reach", "franka")) else "gymnasium", optimize)
            for name in sorted(p.name for p in SCENARIOS.glob("*.json"))
            for optimize in (False, True)]
 
