@@ -234,6 +234,20 @@ class Contract:
         return np.stack([self._vector(row, f"{field}[{i}]", n, 0.0)
                          for i, row in enumerate(value)])
 
+    def check_examples(self, policy: Any, atol: float = 1e-4) -> int:
+        """Run the contract's example observations through ``policy``: a parity check of
+        the file against what export-policy computed. Returns how many were checked."""
+        examples = self.data.get("examples") or []
+        for i, ex in enumerate(examples):
+            obs = np.asarray(ex.get("observation"), dtype=np.float32)
+            want = np.asarray(ex.get("action"), dtype=np.float32).reshape(-1)
+            got = policy(obs)
+            if got.shape != want.shape or not np.allclose(got, want, atol=atol):
+                raise self.fail(f"contract.examples[{i}]",
+                                f"expects action {want.tolist()}, but the policy returns "
+                                f"{got.tolist()}: the policy file does not match its contract")
+        return len(examples)
+
     def require_joint_states(self) -> None:
         """Every observation value comes from a joint (the ROS 2 transport needs this)."""
         for i, (name, joint, _, _) in enumerate(self.fields):

@@ -130,8 +130,9 @@ def make_robot(args: argparse.Namespace, policy: Policy, period: float) -> Any:
         from .ros2 import Ros2Robot  # rclpy is imported there, only for ros2://
 
         contract = Contract(policy.info.get("contract"), str(policy.path.with_suffix(".json")))
+        contract.check_examples(policy)
         return Ros2Robot(args.robot, contract, max_age_s=max_age, safe_mode=args.safe_action,
-                         period=period)
+                         period=period, policy_sha256=policy.info.get("sha256"))
     try:
         return UdpRobot(args.robot, bind=args.bind, max_age_s=max_age)
     except ValueError as exc:

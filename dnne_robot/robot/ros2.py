@@ -169,13 +169,16 @@ class Ros2Robot:
     """
 
     def __init__(self, url: str, contract: Contract, *, max_age_s: float, safe_mode: str,
-                 period: float) -> None:
+                 period: float, policy_sha256: str | None = None) -> None:
         try:
             self.topics = parse_ros2_url(url)
         except ValueError as exc:
             raise DeployError(str(exc)) from exc
         contract.require_joint_states()
         self.contract = contract
+        if contract.data.get("policy_sha256") != policy_sha256:
+            raise DeployError(f"{contract.where}: contract.policy_sha256 is not the sha256 of "
+                              "the policy file: the contract belongs to another export")
         self.max_age_s = max_age_s
         self.safe_mode = safe_mode
         self.period = period
