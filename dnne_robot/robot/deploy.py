@@ -3,6 +3,8 @@
     python deploy.py --policy policy.pt --robot udp://192.168.1.20:9870
     python deploy.py --policy policy.pt --robot udp://127.0.0.1:9870 --duration 10 --json
     python deploy.py --policy policy.pt --robot sim:gymnasium --episodes 3
+    python deploy.py --policy policy.pt \
+        --robot "ros2:///joint_states?command=/forward_effort_controller/commands"
 
 Every cycle: take the freshest observation from the robot, run the policy, send the action.
 The UDP message format is in README.md and framework/robot/protocol.py;
@@ -31,11 +33,13 @@ Exit codes:
   3  watchdog: no good cycle for --watchdog-periods periods, or no observation at all
      within --connect-timeout
   4  the robot sent STOP
+  5  emergency stop (ROS 2: True on the estop topic)
 
-This module and the ones it imports need only the standard library and numpy; the policy
-runs on torch (and --robot sim:ENGINE imports the simulator), or an ONNX policy
-(``export-policy --format onnx``) on onnxruntime instead of torch. TorchScript files are
-code: load only policies you trust.
+This module and the ones it imports need only the standard library and numpy (and, for
+--robot ros2:// only, rclpy with the ROS 2 messages, imported then); the policy runs on
+torch (and --robot sim:ENGINE imports the simulator), or an ONNX policy (``export-policy
+--format onnx``) on onnxruntime instead of torch. TorchScript files are code: load only
+policies you trust.
 """
 
 from __future__ import annotations
@@ -55,9 +59,10 @@ from .errors import DeployError, warn
 from .policy import Policy
 from .transports import SimRobot, UdpRobot
 
-EXIT_OK, EXIT_ERROR, EXIT_WATCHDOG, EXIT_ROBOT_STOP = 0, 1, 3, 4  # 2: argparse's usage errors
+EXIT_OK, EXIT_ERROR, EXIT_WATCHDOG, EXIT_ROBOT_STOP, EXIT_ESTOP = 0, 1, 3, 4, 5  # 2: usage
 EXIT_CODES = {"duration": EXIT_OK, "episodes": EXIT_OK, "signal": EXIT_OK,
-              "watchdog": EXIT_WATCHDOG, "no_robot": EXIT_WATCHDOG, "robot_stop": EXIT_ROBOT_STOP}
+              "watchdog": EXIT_WATCHDOG, "no_robot": EXIT_WATCHDOG, "robot_stop": EXIT_ROBOT_STOP,
+              "estop": EXIT_ESTOP}
 
 
 def parse_args(argv: list[str] | None = None, description: str | None = None
@@ -66,11 +71,13 @@ def parse_args(argv: list[str] | None = None, description: str | None = None
         prog="deploy.py",
         description=description or "Run the exported policy on a robot at a fixed rate.",
         epilog="exit codes: 0 done or stopped by SIGINT/SIGTERM, 1 error before the loop, "
-               "2 bad arguments, 3 watchdog, 4 the robot sent STOP")
+               "2 bad arguments, 3 watchdog, 4 the robot sent STOP, 5 emergency stop")
     p.add_argument("--policy", type=Path, default=Path("policy.pt"),
                    help="exported policy, with its .json sidecar (default: %(default)s)")
-    p.add_argument("--robot", required=True, metavar="udp://HOST:PORT | sim:ENGINE",
-                   help="the robot: its UDP address, or the simulator in this process")
+    p.add_argument("--robot", required=True,
+                   metavar="udp://HOST:PORT | ros2:///STATE_TOPIC?command=TOPIC | sim:ENGINE",
+                   help="the robot: its UDP address, its ROS 2 joint-state and command topics "
+                        "(see docs/deploy.md), or the simulator in this process")
     p.add_argument("--rate-hz", type=finite_positive,
                    help="control rate (default: control_rate_hz from policy.json)")
     p.add_argument("--duration", type=finite_positive, metavar="SECONDS",
@@ -102,8 +109,9 @@ def parse_args(argv: list[str] | None = None, description: str | None = None
     args = p.parse_args(argv)
     if not 0 <= args.phase < 1:
         p.error("--phase must be in [0, 1)")
-    if not (args.robot.startswith("udp://") or args.robot.startswith("sim:")):
-        p.error(f"--robot must be udp://HOST:PORT or sim:ENGINE, not {args.robot!r}")
+    if not args.robot.startswith(("udp://", "sim:", "ros2://")):
+        p.error(f"--robot must be udp://HOST:PORT, ros2:///TOPIC?command=TOPIC or sim:ENGINE, "
+                f"not {args.robot!r}")
     if args.episodes is not None and not args.robot.startswith("sim:"):
         p.error("--episodes needs --robot sim:ENGINE")
     return args
@@ -117,6 +125,14 @@ def make_robot(args: argparse.Namespace, policy: Policy, period: float) -> Any:
         return SimRobot(args.robot.removeprefix("sim:") or policy.metadata.get("engine"), task,
                         args.seed, args.episodes)
     max_age = 2 * period if args.max_age_ms is None else args.max_age_ms / 1e3
+    if args.robot.startswith("ros2://"):
+        from .contract import Contract
+        from .ros2 import Ros2Robot  # rclpy is imported there, only for ros2://
+
+        contract = Contract(policy.info.get("contract"), str(policy.path.with_suffix(".json")))
+        contract.check_examples(policy)
+        return Ros2Robot(args.robot, contract, max_age_s=max_age, safe_mode=args.safe_action,
+                         period=period, policy_sha256=policy.info.get("sha256"))
     try:
         return UdpRobot(args.robot, bind=args.bind, max_age_s=max_age)
     except ValueError as exc:
@@ -147,6 +163,7 @@ def run(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     if args.rt_priority is not None:
         set_realtime(args.rt_priority)
     with StopSignals() as stop:
+        t_connect = time.perf_counter()
         first = robot.connect(args.connect_timeout, stop)
         if first is None:
             reason = robot.stop_reason or ("signal" if stop else "no_robot")
@@ -156,6 +173,10 @@ def run(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
             return EXIT_CODES[reason], {**out, "reason": reason,
                                         "connect_timeout_s": args.connect_timeout,
                                         **robot.summary()}
+        warn(f"startup: first fresh state after {(first.received - t_connect) * 1e3:.0f} ms")
+        warn("startup: no ramp (the contract names no default pose)" if not getattr(
+            robot, "ramp", None) else "startup: ramp to the default pose")
+        warn("startup: policy")
         controller = Controller(policy, robot, period=loop.period,
                                 watchdog_periods=args.watchdog_periods,
                                 safe_mode=args.safe_action, first=first)
@@ -177,7 +198,9 @@ def run(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
         try:
             stats = loop.run(step, duration=args.duration, start_at=start_at)
         finally:
+            warn("stop: policy off, safe action")
             controller.send_safe()
+            stop_time = time.perf_counter()
             robot.close()
     reason = stopped[0] if stopped else "duration"
     if reason == "watchdog":
@@ -185,6 +208,10 @@ def run(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
              f"({args.watchdog_periods} periods allowed): sent the safe action and stopped")
     elif reason == "robot_stop":
         warn("the robot sent STOP")
+    elif reason == "estop":
+        warn("emergency stop: sent the safe action and stopped")
+        out["estop_to_safe_command_ms"] = round((robot.estop_safe_at - robot.estop_at) * 1e3, 3)
+        out["estop_to_stop_ms"] = round((stop_time - robot.estop_at) * 1e3, 3)
     out.update(reason=reason, exit_code=EXIT_CODES[reason], loop=stats.as_dict(),
                counts=dict(sorted(controller.counts.items())),
                policy_ms=controller.policy_time.percentiles(1e3),

@@ -68,6 +68,16 @@ class ServeRobotCommand:
             self.name, help="run the simulator as a robot on UDP, in real time, for deploy.py",
             description="Step the simulator in real time and speak the robot UDP protocol "
                         "(see README.md): send observations, apply the controller's actions.")
+        p.add_argument("--transport", choices=["udp", "ros2"], default="udp",
+                       help="udp: this project's protocol; ros2: JointState out, "
+                            "Float64MultiArray commands in (default: %(default)s)")
+        p.add_argument("--state-topic", default="/joint_states",
+                       help="ros2: the JointState topic (default: %(default)s)")
+        p.add_argument("--command-topic", default="/forward_effort_controller/commands",
+                       help="ros2: the forward controller's command topic "
+                            "(default: %(default)s)")
+        p.add_argument("--joint-order", metavar="J1,J2",
+                       help="ros2: publish the joints in this order (default: the task's)")
         p.add_argument("--sim", dest="engine", default=meta.get("engine"),
                        help="simulator engine (default: %(default)s)")
         p.add_argument("--task", default=meta.get("task"), help="task (default: %(default)s)")
@@ -98,6 +108,10 @@ class ServeRobotCommand:
     def run(self, args: argparse.Namespace, build_graph: Any, meta: dict[str, Any]) -> int:
         if not args.task or not args.engine:
             raise ValueError("serve-robot needs --task and --sim (this export names neither)")
+        if args.transport == "ros2":
+            from .ros2_server import serve  # rclpy is imported there, only for ros2
+
+            return serve(args)
         server = RobotServer(args.task, args.engine, host=args.host, port=args.port,
                              rate_hz=args.rate_hz, seed=args.seed, peer=args.peer,
                              max_age_s=args.max_age_ms / 1e3, allow=args.allow,

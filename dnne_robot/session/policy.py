@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from ..rl import (
     ActorCritic,
@@ -15,6 +18,7 @@ from ..rl import (
     latest_checkpoint,
 )
 from ..rl.c_export import export_c_policy
+from ..robot import contract as robot_contract
 from .checkpoints import load
 from .errors import RunnerError
 from .run_dirs import followed
@@ -75,6 +79,7 @@ def export_checkpoint(checkpoint: Path, output: Path, fmt: str, meta: dict[str, 
             check_finite(policy)
             return export_c_policy(policy, output, metadata=metadata, checkpoint=checkpoint)
         report = export_policy(policy, output, fmt=fmt, metadata=metadata)
+        write_contract(policy, output, fmt, report)
     except NonFinitePolicyError as exc:
         raise RunnerError(f"refusing to export the policy in {checkpoint}: {exc}; "
                           f"{output} was not written") from None
@@ -83,3 +88,34 @@ def export_checkpoint(checkpoint: Path, output: Path, fmt: str, meta: dict[str, 
         raise RunnerError(f"{what} export of {checkpoint.name}: {exc}") from exc
     report["path"] = str(output)
     return report
+
+
+def write_contract(policy: ActorCritic, output: Path, fmt: str, report: dict[str, Any]) -> None:
+    """Add the policy contract (:mod:`..robot.contract`) to ``output``'s sidecar, with example
+    observation/action pairs; an ONNX file also carries it as ``dnne_robot.contract``
+    metadata (written first: the contract's ``policy_sha256`` is of the final file)."""
+    sidecar = Path(report["metadata_path"])
+    info = json.loads(sidecar.read_text())
+    deploy = deploy_module(policy)
+    g = torch.Generator().manual_seed(0)
+    std = torch.sqrt(deploy.obs_var + deploy.epsilon)
+    obs = deploy.obs_mean + std * torch.randn((4, deploy.obs_dim), generator=g)
+    with torch.no_grad():
+        act = deploy(obs)
+    examples = [{"observation": o.tolist(), "action": a.reshape(-1).tolist()}
+                for o, a in zip(obs, act, strict=True)]
+    contract = robot_contract.build(info, examples)
+    if contract is None:
+        return
+    if fmt == "onnx":
+        import onnx
+
+        model = onnx.load(str(output))
+        meta = {**contract, "policy_sha256": None, "policy_file": output.name}
+        entry = model.metadata_props.add()
+        entry.key, entry.value = "dnne_robot.contract", json.dumps(meta, sort_keys=True)
+        onnx.save(model, str(output))
+        report["sha256"] = info["sha256"] = robot_contract.file_sha256(output)
+        contract["policy_sha256"] = info["sha256"]
+    info["contract"] = contract
+    sidecar.write_text(json.dumps(info, indent=2, sort_keys=True, allow_nan=False) + "\n")

@@ -1,0 +1,321 @@
+"""The policy contract: what a robot must send and what it gets back, written beside the policy.
+
+``export-policy`` writes it as the ``contract`` object of ``policy.json`` (and, for ONNX, as
+the model's ``dnne_robot.contract`` metadata). Its shape follows the ``.onnx.metadata.json`` of
+ros2_control_demos example 18, extended; docs/deploy.md documents every field. deploy.py reads
+the robot side only from it: which joint and which interface (position, velocity, effort)
+fills each observation value, and how the policy's action becomes the command of each joint
+(``command = offset + sign * scale * action``, clamped, rate limited).
+
+The tasks' joint names are in :data:`TASK_JOINTS` (kept here, beside the robot side, so the
+envs stay unchanged). Imports only the standard library and numpy: it is copied into every
+export and imported by deploy.py.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .errors import DeployError
+
+VERSION = 1
+INTERFACES = ("position", "velocity", "effort")
+#: How a joint value becomes an observation value.
+TRANSFORMS = ("identity", "cos", "sin")
+
+# name, joint, interface, transform, unit. A joint of None: not in a JointState (the robot
+# side must supply it some other way; the ROS 2 transport refuses such a policy).
+_F = tuple[str, str | None, str | None, str, str]
+
+#: Per task (lower-case name): joints, observation sources, commanded joints, command mapping.
+TASK_JOINTS: dict[str, dict[str, Any]] = {
+    "cartpole": {
+        "joints": ["slider", "hinge"],
+        "observation": [
+            ("cart_position", "slider", "position", "identity", "m"),
+            ("cart_velocity", "slider", "velocity", "identity", "m/s"),
+            ("pole_angle", "hinge", "position", "identity", "rad"),
+            ("pole_angular_velocity", "hinge", "velocity", "identity", "rad/s"),
+        ],
+        "command_joints": ["slider"], "command_interface": "effort", "command_units": ["N"],
+        # Action index -> command: 0 pushes -10 N, 1 pushes +10 N (CartPole-v1).
+        "command_values": [[-10.0], [10.0]],
+        "default_pose": None,
+    },
+    "pendulum": {
+        "joints": ["hinge"],
+        "observation": [
+            ("cos_theta", "hinge", "position", "cos", "1"),
+            ("sin_theta", "hinge", "position", "sin", "1"),
+            ("theta_dot", "hinge", "velocity", "identity", "rad/s"),
+        ],
+        "command_joints": ["hinge"], "command_interface": "effort", "command_units": ["N m"],
+        "scale": [1.0], "offset": [0.0], "default_pose": None,
+    },
+    "reach": {
+        "joints": ["shoulder", "elbow"],
+        "observation": [
+            ("cos_q_shoulder", "shoulder", "position", "cos", "1"),
+            ("cos_q_elbow", "elbow", "position", "cos", "1"),
+            ("sin_q_shoulder", "shoulder", "position", "sin", "1"),
+            ("sin_q_elbow", "elbow", "position", "sin", "1"),
+            ("q_dot_shoulder", "shoulder", "velocity", "identity", "rad/s"),
+            ("q_dot_elbow", "elbow", "velocity", "identity", "rad/s"),
+            ("target_x", None, None, "identity", "m"),
+            ("target_y", None, None, "identity", "m"),
+            ("tip_to_target_x", None, None, "identity", "m"),
+            ("tip_to_target_y", None, None, "identity", "m"),
+        ],
+        # The motor's control in [-1, 1]; the model's gear (0.05) makes it a torque.
+        "command_joints": ["shoulder", "elbow"], "command_interface": "effort",
+        "command_units": ["1", "1"], "scale": [1.0, 1.0], "offset": [0.0, 0.0],
+        "default_pose": {"shoulder": 0.0, "elbow": 0.0},
+    },
+    "franka": {
+        "joints": [f"panda_joint{i}" for i in range(1, 8)],
+        "observation": None,  # end-effector and target poses: not joint states
+        "command_joints": [f"panda_joint{i}" for i in range(1, 8)],
+        "command_interface": "position", "command_units": ["rad"] * 7,
+        "scale": None, "offset": None, "default_pose": None,
+    },
+}
+
+
+def task_joints(task: str | None) -> dict[str, Any] | None:
+    return TASK_JOINTS.get((task or "").lower())
+
+
+def build(info: dict[str, Any], examples: list[dict[str, Any]] | None = None
+          ) -> dict[str, Any] | None:
+    """The contract of the policy that ``info`` (the rest of policy.json) describes, or None
+    when its task is not one of :data:`TASK_JOINTS`."""
+    meta = info.get("metadata") or {}
+    spec = task_joints(meta.get("task"))
+    if spec is None:
+        return None
+    obs_info, action = info["observation"], info["action"]
+    obs_dim = obs_info["dim"]
+    fields = spec["observation"]
+    if fields is None or len(fields) != obs_dim:
+        fields = [(f"obs_{i}", None, None, "identity", "") for i in range(obs_dim)]
+    discrete = action["kind"] == "discrete"
+    joints = spec["command_joints"]
+    n = len(joints)
+    out_action: dict[str, Any] = {
+        "kind": action["kind"],
+        "size": 1 if discrete else len(action.get("low") or action["high"]),
+        "joints": joints,
+        "interface": spec["command_interface"],
+        "units": spec["command_units"],
+        "sign": [1.0] * n,
+        "scale": spec.get("scale"),
+        "offset": spec.get("offset"),
+        "clamp": {"low": action.get("low"), "high": action.get("high")},
+        "rate_limit": None,
+        "safe_command": [0.0] * n,
+    }
+    if discrete:
+        out_action.update(n=action["n"], command_values=spec["command_values"],
+                          names=[f"action_{i}" for i in range(action["n"])])
+    else:
+        out_action["names"] = [f"{j}_{spec['command_interface']}" for j in joints]
+    return {
+        "version": VERSION,
+        "task": meta.get("task"),
+        "policy_file": info.get("file"),
+        "policy_sha256": info.get("sha256"),
+        "control_rate_hz": meta.get("control_rate_hz"),
+        "joint_names": spec["joints"],
+        "observation": {
+            "size": obs_dim,
+            "names": [f[0] for f in fields],
+            "fields": [{"name": f[0], "joint": f[1], "interface": f[2], "transform": f[3],
+                        "unit": f[4]} for f in fields],
+            "normalizer": {"inside_policy": True, "mean": obs_info.get("mean"),
+                           "var": obs_info.get("var"), "epsilon": obs_info.get("epsilon"),
+                           "clip": obs_info.get("clip")} if obs_info.get("normalize") else None,
+        },
+        "action": out_action,
+        "default_pose": spec["default_pose"],
+        "ramp_s": 2.0 if spec["default_pose"] else None,
+        "examples": examples or [],
+    }
+
+
+class Contract:
+    """The parts of a contract that a transport uses, checked: each problem is one
+    :class:`DeployError` line naming the file and the field."""
+
+    def __init__(self, data: Any, where: str) -> None:
+        self.where = where
+        if not isinstance(data, dict):
+            raise self.fail("contract", "is missing: run `runner.py export-policy` again to "
+                                        "write it (it names the joints the robot must send)")
+        self.data = data
+        obs = self._obj(data.get("observation"), "contract.observation")
+        fields = obs.get("fields")
+        if not isinstance(fields, list) or not fields:
+            raise self.fail("contract.observation.fields", "must be a non-empty list")
+        self.fields: list[tuple[str, str | None, str | None, str]] = []
+        for i, f in enumerate(fields):
+            f = self._obj(f, f"contract.observation.fields[{i}]")
+            joint, interface, transform = f.get("joint"), f.get("interface"), f.get("transform")
+            if joint is not None and interface not in INTERFACES:
+                raise self.fail(f"contract.observation.fields[{i}].interface",
+                                f"must be one of {', '.join(INTERFACES)}, not {interface!r}")
+            if transform not in TRANSFORMS:
+                raise self.fail(f"contract.observation.fields[{i}].transform",
+                                f"must be one of {', '.join(TRANSFORMS)}, not {transform!r}")
+            self.fields.append((str(f.get("name")), joint, interface, transform))
+        action = self._obj(data.get("action"), "contract.action")
+        joints = action.get("joints")
+        if (not isinstance(joints, list) or not joints
+                or not all(isinstance(j, str) for j in joints)):
+            raise self.fail("contract.action.joints", "must be a non-empty list of joint names")
+        self.command_joints: list[str] = joints
+        n = len(joints)
+        self.discrete = action.get("kind") == "discrete"
+        if self.discrete:
+            self.command_values = self._matrix(action.get("command_values"),
+                                               "contract.action.command_values", n)
+        else:
+            self.scale = self._vector(action.get("scale"), "contract.action.scale", n, 1.0)
+            self.offset = self._vector(action.get("offset"), "contract.action.offset", n, 0.0)
+            self.sign = self._vector(action.get("sign"), "contract.action.sign", n, 1.0)
+        clamp = self._obj(action.get("clamp") or {}, "contract.action.clamp")
+        self.low = self._vector(clamp.get("low"), "contract.action.clamp.low", None, -math.inf)
+        self.high = self._vector(clamp.get("high"), "contract.action.clamp.high", None, math.inf)
+        self.safe_command = self._vector(action.get("safe_command"),
+                                         "contract.action.safe_command", n, 0.0)
+        rate = action.get("rate_limit")
+        self.rate_limit = None if rate is None else self._vector(
+            rate, "contract.action.rate_limit", n, math.inf)
+        pose = data.get("default_pose")
+        self.default_pose: dict[str, float] | None = None
+        if pose is not None:
+            pose = self._obj(pose, "contract.default_pose")
+            self.default_pose = {str(k): self._number(v, f"contract.default_pose.{k}")
+                                 for k, v in pose.items()}
+        self.ramp_s = data.get("ramp_s") or 0.0
+
+    # -- checks ------------------------------------------------------------------------------
+    def fail(self, field: str, problem: str) -> DeployError:
+        return DeployError(f"{self.where}: {field} {problem}")
+
+    def _obj(self, value: Any, field: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(field, "must be a JSON object")
+        return value
+
+    def _number(self, value: Any, field: str) -> float:
+        try:
+            if isinstance(value, bool):
+                raise TypeError
+            x = float(value)
+        except (TypeError, ValueError):
+            raise self.fail(field, f"must be a number, not {value!r}") from None
+        if math.isnan(x):
+            raise self.fail(field, "must not be NaN")
+        return x
+
+    def _vector(self, value: Any, field: str, n: int | None, default: float) -> np.ndarray:
+        if value is None:
+            return np.full(n or 1, default)
+        if not isinstance(value, list) or (n is not None and len(value) != n):
+            raise self.fail(field, f"must be a list of {n if n else 'some'} numbers")
+        return np.array([self._number(v, f"{field}[{i}]") for i, v in enumerate(value)])
+
+    def _matrix(self, value: Any, field: str, n: int) -> np.ndarray:
+        if not isinstance(value, list) or not value:
+            raise self.fail(field, f"must be a list of rows of {n} numbers")
+        return np.stack([self._vector(row, f"{field}[{i}]", n, 0.0)
+                         for i, row in enumerate(value)])
+
+    def check_examples(self, policy: Any, atol: float = 1e-4) -> int:
+        """Run the contract's example observations through ``policy``: a parity check of
+        the file against what export-policy computed. Returns how many were checked."""
+        examples = self.data.get("examples") or []
+        for i, ex in enumerate(examples):
+            obs = np.asarray(ex.get("observation"), dtype=np.float32)
+            want = np.asarray(ex.get("action"), dtype=np.float32).reshape(-1)
+            got = policy(obs)
+            if got.shape != want.shape or not np.allclose(got, want, atol=atol):
+                raise self.fail(f"contract.examples[{i}]",
+                                f"expects action {want.tolist()}, but the policy returns "
+                                f"{got.tolist()}: the policy file does not match its contract")
+        return len(examples)
+
+    def require_joint_states(self) -> None:
+        """Every observation value comes from a joint (the ROS 2 transport needs this)."""
+        for i, (name, joint, _, _) in enumerate(self.fields):
+            if joint is None:
+                raise self.fail(f"contract.observation.fields[{i}].joint",
+                                f"is null: {name!r} is not in a JointState, so the ROS 2 "
+                                "transport cannot build this policy's observation")
+
+    # -- mapping -----------------------------------------------------------------------------
+    @property
+    def joints_observed(self) -> list[str]:
+        return sorted({j for _, j, _, _ in self.fields if j is not None})
+
+    def observation(self, position: dict[str, float], velocity: dict[str, float],
+                    effort: dict[str, float]) -> np.ndarray:
+        """The observation in contract order from joint values by name; NaN where missing."""
+        source = {"position": position, "velocity": velocity, "effort": effort}
+        out = np.empty(len(self.fields), dtype=np.float32)
+        for i, (_, joint, interface, transform) in enumerate(self.fields):
+            x = source[interface].get(joint, math.nan) if joint and interface else math.nan
+            out[i] = math.cos(x) if transform == "cos" else math.sin(x) if transform == "sin" \
+                else x
+        return out
+
+    def command(self, action: np.ndarray) -> np.ndarray:
+        """The joint commands for a policy action (an index for a discrete policy)."""
+        if self.discrete:
+            index = int(action[0])
+            if not 0 <= index < len(self.command_values):
+                return self.safe_command.copy()
+            return self.command_values[index].copy()
+        a = np.clip(np.asarray(action, dtype=np.float64), self.low, self.high)
+        return self.offset + self.sign * self.scale * a
+
+    def action(self, command: np.ndarray) -> Any:
+        """The inverse of :meth:`command`: the env action nearest to a joint command (the
+        simulated robot uses it; a discrete policy's nearest row, ties to the lower index)."""
+        c = np.asarray(command, dtype=np.float64)
+        if self.discrete:
+            return int(np.argmin(np.abs(self.command_values - c).sum(axis=1)))
+        return ((c - self.offset) / (self.sign * self.scale)).astype(np.float32)
+
+    def joint_state(self, obs: np.ndarray) -> tuple[list[str], list[float], list[float]]:
+        """Joint names, positions and velocities that produce ``obs`` (inverts the fields;
+        position from identity or from atan2(sin, cos))."""
+        pos: dict[str, float] = {}
+        vel: dict[str, float] = {}
+        trig: dict[str, dict[str, float]] = {}
+        for (_, joint, interface, transform), x in zip(self.fields, obs, strict=True):
+            if joint is None:
+                continue
+            if interface == "velocity":
+                vel[joint] = float(x)
+            elif interface == "position" and transform == "identity":
+                pos[joint] = float(x)
+            elif interface == "position":
+                trig.setdefault(joint, {})[transform] = float(x)
+        for joint, t in trig.items():
+            pos.setdefault(joint, math.atan2(t.get("sin", 0.0), t.get("cos", 1.0)))
+        names = [j for j in self.data.get("joint_names", []) if j in pos or j in vel]
+        return names, [pos.get(j, 0.0) for j in names], [vel.get(j, 0.0) for j in names]
+
+
+def file_sha256(path: Any) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

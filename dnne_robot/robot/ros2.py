@@ -1,0 +1,334 @@
+"""The ROS 2 transport of ``deploy.py``: a robot that publishes ``sensor_msgs/JointState`` and
+takes ``std_msgs/Float64MultiArray`` commands, as a ros2_control forward controller does.
+
+    python deploy.py --policy policy.pt \\
+        --robot "ros2:///joint_states?command=/forward_effort_controller/commands"
+
+The URL's path is the joint-state topic; its query names ``command`` (the forward
+controller's command topic) and ``estop`` (a ``std_msgs/Bool`` topic; True stops the loop).
+The observation is built by joint NAME in the policy contract's order (the order of the names
+in a JointState does not matter); the action becomes one command per contract joint.
+
+QoS (see docs/deploy.md):
+  * joint states: best effort, keep last 1, volatile: the newest state is the only one worth
+    having; a best-effort subscription also matches a reliable publisher (a
+    joint_state_broadcaster), while a reliable one would not match a best-effort publisher.
+  * commands: reliable, keep last 1, volatile: matches the forward controllers' reliable
+    subscription (and best-effort ones); a dropped command is resent by the DDS layer, but
+    only the newest is kept.
+  * emergency stop: reliable, keep last 10, volatile (transient-local would refuse the
+    volatile publishers of ``ros2 topic pub``).
+
+rclpy and the messages are imported here only, when ``--robot ros2://`` is used; the UDP
+path never imports ROS. Callbacks run on a single-threaded executor in a background thread;
+the control loop reads the newest state under a lock.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+
+from .contract import Contract
+from .control import StopSignals, Throttled
+from .errors import DeployError, warn
+from .transports import Observation
+
+DEFAULT_STATE_TOPIC = "/joint_states"
+DEFAULT_COMMAND_TOPIC = "/forward_effort_controller/commands"
+DEFAULT_ESTOP_TOPIC = "/emergency_stop"
+INSTALL = ("pip install 'dnne-robot[ros2]' (or pip install 'ros-rclpy[fastrtps]' ros-std-msgs "
+           "ros-sensor-msgs), or source a ROS 2 installation")
+#: How often the command topic's publishers are counted.
+PUBLISHER_CHECK_S = 0.5
+
+
+@dataclass(frozen=True)
+class Ros2Url:
+    state: str
+    command: str
+    estop: str
+
+    def __str__(self) -> str:
+        return f"ros2://{self.state}?command={self.command}&estop={self.estop}"
+
+
+def parse_ros2_url(url: str) -> Ros2Url:
+    """``ros2:///joint_states?command=/x/commands&estop=/estop`` -> the three topics."""
+    parts = urlsplit(url)
+    if parts.scheme != "ros2":
+        raise ValueError(f"not a ros2:// URL: {url!r}")
+    if parts.netloc:
+        raise ValueError(f"ros2 URL {url!r}: write the topic after three slashes "
+                         f"(ros2:///joint_states), not a host ({parts.netloc!r})")
+    query = parse_qs(parts.query, keep_blank_values=True)
+    unknown = sorted(set(query) - {"command", "estop"})
+    if unknown:
+        raise ValueError(f"ros2 URL {url!r}: unknown parameter {unknown[0]!r} "
+                         "(known: command, estop)")
+
+    def topic(value: str | None, default: str, what: str) -> str:
+        value = value or default
+        if not value.startswith("/"):
+            value = "/" + value
+        name = value.strip("/")
+        if not name or not all(c.isalnum() or c in "_/" for c in name) or "//" in value:
+            raise ValueError(f"ros2 URL {url!r}: {what} topic {value!r} is not a valid name")
+        return value
+
+    return Ros2Url(topic(parts.path if parts.path not in ("", "/") else None,
+                         DEFAULT_STATE_TOPIC, "joint-state"),
+                   topic((query.get("command") or [None])[-1], DEFAULT_COMMAND_TOPIC, "command"),
+                   topic((query.get("estop") or [None])[-1], DEFAULT_ESTOP_TOPIC, "estop"))
+
+
+def import_ros() -> Any:
+    """rclpy and the three message types, or one line naming the install."""
+    try:
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.qos import (
+            DurabilityPolicy,
+            HistoryPolicy,
+            QoSProfile,
+            ReliabilityPolicy,
+        )
+        from rclpy.signals import SignalHandlerOptions
+        from sensor_msgs.msg import JointState
+        from std_msgs.msg import Bool, Float64MultiArray
+    except ImportError as exc:
+        raise DeployError(f"the ROS 2 transport needs rclpy ({exc}): {INSTALL}") from exc
+
+    class Ros:
+        pass
+
+    ros = Ros()
+    ros.rclpy, ros.Executor, ros.SignalHandlerOptions = rclpy, SingleThreadedExecutor, \
+        SignalHandlerOptions
+    ros.JointState, ros.Bool, ros.Float64MultiArray = JointState, Bool, Float64MultiArray
+    ros.state_qos = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
+                               reliability=ReliabilityPolicy.BEST_EFFORT,
+                               durability=DurabilityPolicy.VOLATILE)
+    ros.command_qos = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
+                                 reliability=ReliabilityPolicy.RELIABLE,
+                                 durability=DurabilityPolicy.VOLATILE)
+    ros.estop_qos = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST,
+                               reliability=ReliabilityPolicy.RELIABLE,
+                               durability=DurabilityPolicy.VOLATILE)
+    return ros
+
+
+QOS_TEXT = {"joint_states": "best_effort, keep_last 1, volatile",
+            "commands": "reliable, keep_last 1, volatile",
+            "estop": "reliable, keep_last 10, volatile"}
+
+
+class RosNode:
+    """An rclpy context, one node and a single-threaded executor spinning in a daemon thread."""
+
+    def __init__(self, ros: Any, name: str) -> None:
+        self.ros = ros
+        self.context = ros.rclpy.context.Context()
+        # No rclpy signal handler: SIGINT and SIGTERM stay with the control loop's StopSignals.
+        ros.rclpy.init(context=self.context,
+                       signal_handler_options=ros.SignalHandlerOptions.NO)
+        self.node = ros.rclpy.create_node(name, context=self.context)
+        self.executor = ros.Executor(context=self.context)
+        self.executor.add_node(self.node)
+        self.thread = threading.Thread(target=self._spin, name=f"{name}-executor", daemon=True)
+        self.thread.start()
+
+    def _spin(self) -> None:
+        try:
+            self.executor.spin()
+        except Exception:  # noqa: BLE001 - shutdown from another thread ends spin()
+            pass
+
+    def close(self) -> None:
+        try:
+            self.executor.shutdown(timeout_sec=1.0)
+            self.node.destroy_node()
+        finally:
+            if self.context.ok():
+                self.ros.rclpy.shutdown(context=self.context)
+        self.thread.join(timeout=2.0)
+
+
+class Ros2Robot:
+    """A ros2_control robot seen through its joint states and a forward controller.
+
+    A robot for :class:`~.controller.Controller`: ``connect``, ``observe``, ``act``, ``close``,
+    ``summary``, ``url``, ``stop_reason`` ("estop" after a True on the e-stop topic).
+    """
+
+    def __init__(self, url: str, contract: Contract, *, max_age_s: float, safe_mode: str,
+                 period: float, policy_sha256: str | None = None) -> None:
+        try:
+            self.topics = parse_ros2_url(url)
+        except ValueError as exc:
+            raise DeployError(str(exc)) from exc
+        contract.require_joint_states()
+        self.contract = contract
+        if contract.data.get("policy_sha256") != policy_sha256:
+            raise DeployError(f"{contract.where}: contract.policy_sha256 is not the sha256 of "
+                              "the policy file: the contract belongs to another export")
+        self.max_age_s = max_age_s
+        self.safe_mode = safe_mode
+        self.period = period
+        self.url = str(self.topics)
+        ros = import_ros()
+        self.ros = ros
+        self.counts: Counter[str] = Counter()
+        self.lock = threading.Lock()
+        self.newest: tuple[Any, float] | None = None
+        self.states = 0
+        self.stop_reason: str | None = None
+        self.estop_at: float | None = None
+        self.estop_safe_at: float | None = None
+        self.report = Throttled(warn)
+        self.others: dict[str, int] = {}
+        self.last_command: np.ndarray | None = None
+        self.next_check = 0.0
+        self.rn = RosNode(ros, "dnne_deploy")
+        node = self.rn.node
+        self.name = node.get_fully_qualified_name()
+        self.pub = node.create_publisher(ros.Float64MultiArray, self.topics.command,
+                                         ros.command_qos)
+        node.create_subscription(ros.JointState, self.topics.state, self._on_state,
+                                 ros.state_qos)
+        node.create_subscription(ros.Bool, self.topics.estop, self._on_estop, ros.estop_qos)
+
+    # -- callbacks (executor thread) ---------------------------------------------------------
+    def _on_state(self, msg: Any) -> None:
+        received = time.perf_counter()
+        with self.lock:
+            if self.newest is not None:
+                self.counts["superseded"] += 1
+            self.newest = (msg, received)
+
+    def _on_estop(self, msg: Any) -> None:
+        """True: the safe command at once, from this thread; the loop stops on its next
+        cycle, and :meth:`act` publishes nothing but the safe command from now on."""
+        if msg.data and self.stop_reason is None:
+            self.estop_at = time.perf_counter()
+            self.stop_reason = "estop"
+            self.publish(self.contract.safe_command)
+            self.estop_safe_at = time.perf_counter()
+
+    # -- the robot interface -----------------------------------------------------------------
+    def connect(self, timeout: float, stop: StopSignals) -> Observation | None:
+        """Hold: publish the safe command every 0.1 s until the first fresh joint state."""
+        warn(f"startup: hold (safe command on {self.topics.command}) until the first "
+             f"joint state on {self.topics.state}")
+        end = time.perf_counter() + timeout
+        next_hold = 0.0
+        while (now := time.perf_counter()) < end and not stop and not self.stop_reason:
+            obs = self.observe()
+            if obs is not None:
+                return obs
+            if now >= next_hold:
+                self.publish(self.contract.safe_command)
+                next_hold = now + 0.1
+            time.sleep(0.002)
+        return None
+
+    def observe(self) -> Observation | None:
+        now = time.perf_counter()
+        if now >= self.next_check:
+            self.check_publishers()
+            self.next_check = now + PUBLISHER_CHECK_S
+        with self.lock:
+            newest, self.newest = self.newest, None
+        if newest is None:
+            return None
+        msg, received = newest
+        self.states += 1
+        if now - received > self.max_age_s:
+            self.counts["stale"] += 1
+            return None
+        n = len(msg.name)
+        pos = {name: x for name, x in zip(msg.name, msg.position, strict=False)} \
+            if len(msg.position) == n else {}
+        vel = {name: x for name, x in zip(msg.name, msg.velocity, strict=False)} \
+            if len(msg.velocity) == n else {}
+        eff = {name: x for name, x in zip(msg.name, msg.effort, strict=False)} \
+            if len(msg.effort) == n else {}
+        values = self.contract.observation(pos, vel, eff)
+        if not np.all(np.isfinite(values)):
+            missing = [f[0] for f, v in zip(self.contract.fields, values, strict=True)
+                       if not math.isfinite(v)]
+            self.report(f"joint state {self.states} has no finite value for {', '.join(missing)}"
+                        f" (joints {list(msg.name)})")
+        return Observation(values, self.states, received)
+
+    def act(self, action: np.ndarray, ref: int, safe: bool = False) -> None:
+        if self.stop_reason == "estop":
+            if not safe:
+                self.counts["refused_after_estop"] += 1
+            self.publish(self.contract.safe_command)
+            return
+        if safe and (self.safe_mode == "zero" or self.last_command is None):
+            self.publish(self.contract.safe_command)
+            return
+        command = self.contract.command(action)
+        if self.contract.rate_limit is not None and self.last_command is not None:
+            step = self.contract.rate_limit * self.period
+            command = np.clip(command, self.last_command - step, self.last_command + step)
+        self.publish(command)
+
+    def publish(self, command: np.ndarray) -> None:
+        msg = self.ros.Float64MultiArray()
+        msg.data = [float(x) for x in command]
+        self.pub.publish(msg)
+        self.last_command = np.asarray(command, dtype=np.float64)
+
+    def check_publishers(self) -> None:
+        """Another publisher on the command topic: ROS 2 cannot refuse it, so report it."""
+        try:
+            infos = self.rn.node.get_publishers_info_by_topic(self.topics.command)
+        except Exception:  # noqa: BLE001 - graph queries fail during shutdown
+            return
+        for info in infos:
+            ns = info.node_namespace.rstrip("/")
+            name = f"{ns}/{info.node_name}"
+            if name == self.name:
+                continue
+            if name not in self.others:
+                warn(f"another publisher on the command topic {self.topics.command}: node "
+                     f"{name} ({info.topic_type}); ROS 2 cannot refuse it, and the robot may "
+                     "apply its commands between this controller's")
+            self.others[name] = self.others.get(name, 0) + 1
+
+    def no_answer(self, timeout: float) -> str:
+        import os
+
+        domain = os.environ.get("ROS_DOMAIN_ID", "0")
+        publishers = self.rn.node.count_publishers(self.topics.state)
+        return (f"no joint state on {self.topics.state} within {timeout:g} s (ROS_DOMAIN_ID "
+                f"{domain}, {publishers} publisher(s) on the topic). Is the robot's "
+                "joint_state_broadcaster running in this domain? To play the robot in "
+                "simulation, start `python runner.py serve-robot --transport ros2` in the "
+                "export folder first.")
+
+    def close(self) -> None:
+        """Stop: the safe command (the controller already sent it), then release the node."""
+        warn("stop: safe command sent; releasing the ROS 2 node")
+        try:
+            self.publish(self.contract.safe_command)
+            time.sleep(0.01)  # let the DDS layer hand the last command over
+        finally:
+            self.rn.close()
+
+    def summary(self) -> dict[str, Any]:
+        return {"dropped": dict(sorted(self.counts.items())),
+                "ros2": {"state_topic": self.topics.state, "command_topic": self.topics.command,
+                         "estop_topic": self.topics.estop, "joint_states": self.states,
+                         "qos": QOS_TEXT,
+                         "other_command_publishers": sorted(self.others)}}
