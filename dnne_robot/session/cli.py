@@ -37,7 +37,11 @@ class Command(Protocol):
         """Add this command's parser (``subparsers.add_parser(self.name, ...)``)."""
 
     def run(self, args: argparse.Namespace, build_graph: BuildGraph, meta: dict[str, Any]) -> int:
-        """Run it; returns the exit code."""
+        """Run it; returns the exit code.
+
+        A command may also have ``after_training(checkpoint, run_dir, meta)``, which ``train``
+        calls at the end of a complete run (export-policy writes the run's ``policy.pt``).
+        """
 
 
 def _train_parser(sub: Any, meta: dict[str, Any], backends: dict[str, Backend]) -> None:
@@ -145,7 +149,8 @@ def main(build_graph: BuildGraph, meta: dict[str, Any], argv: list[str] | None =
     terminate_as_interrupt()
     try:
         if args.command == "train":
-            return train(args, build_graph, meta, by_name)
+            after = [c.after_training for c in commands if hasattr(c, "after_training")]
+            return train(args, build_graph, meta, by_name, after)
         command = next(c for c in commands if c.name == args.command)
         return command.run(args, build_graph, meta)
     except KeyboardInterrupt:  # outside the graph loop (setup, resume, policy export)

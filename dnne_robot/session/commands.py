@@ -16,8 +16,8 @@ from ..envs import evaluate_policy, format_table, record_rollout, sim_to_sim_tab
 from ..rl import file_sha256, load_exported
 from .arguments import positive_int
 from .errors import RunnerError
-from .policy import deploy_module, export_checkpoint, load_policy, resolve_checkpoint
-from .run_dirs import latest_run_dir
+from .policy import deploy_module, export_checkpoint, load_policy
+from .run_dirs import latest_run_dir, resolve_checkpoint
 
 FORMAT_SUFFIX = {"torchscript": ".pt", "pt2": ".pt2", "onnx": ".onnx"}
 #: Where each format goes without -o: a file, or for C a folder.
@@ -104,6 +104,12 @@ class Evaluate:
 
 class ExportPolicy:
     name = "export-policy"
+
+    def after_training(self, checkpoint: Path, run_dir: Path,
+                       meta: dict[str, Any]) -> dict[str, Any]:
+        """At the end of ``train``: the run's ``policy.pt`` (TorchScript, parity-checked)."""
+        report = export_checkpoint(checkpoint, run_dir / "policy.pt", "torchscript", meta)
+        return {"policy": report["path"]}
 
     def add_parser(self, sub: Any, meta: dict[str, Any]) -> None:
         p = sub.add_parser(self.name, help="write the policy for the robot")

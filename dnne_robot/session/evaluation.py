@@ -14,8 +14,7 @@ import torch
 
 from ..runtime import GraphRunner, RunContext
 from .checkpoints import load, restore
-from .policy import resolve_checkpoint
-from .run_dirs import latest_run_dir
+from .run_dirs import latest_run_dir, resolve_checkpoint
 from .training import BuildGraph, seed_everything
 
 

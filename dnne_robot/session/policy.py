@@ -1,4 +1,4 @@
-"""The trained policy in a checkpoint: finding it, loading it, exporting it for the robot."""
+"""The trained policy in a checkpoint: loading it, exporting it for the robot."""
 
 from __future__ import annotations
 
@@ -15,24 +15,11 @@ from ..rl import (
     NonFinitePolicyError,
     check_finite,
     export_policy,
-    latest_checkpoint,
 )
 from ..rl.c_export import export_c_policy
 from ..robot import contract as robot_contract
 from .checkpoints import load
 from .errors import RunnerError
-from .run_dirs import followed
-
-
-def resolve_checkpoint(checkpoint: Path | None, run_dir: Path) -> Path:
-    """``--checkpoint``, or else the newest checkpoint in ``--run-dir``."""
-    path = checkpoint or latest_checkpoint(followed(run_dir))
-    if path is None:
-        raise RunnerError(f"no checkpoint in {run_dir}: run `runner.py train` first, "
-                          "or pass --checkpoint")
-    if not Path(path).is_file():
-        raise RunnerError(f"checkpoint {path} does not exist")
-    return Path(path)
 
 
 def load_policy(checkpoint: Path, meta: dict[str, Any]) -> tuple[ActorCritic, dict[str, Any]]:

@@ -117,3 +117,14 @@ def point_latest(run_dir: Path) -> str | None:
         tmp.unlink(missing_ok=True)
         return f"could not point {latest} at {run_dir}: {exc.strerror or exc}"
     return None
+
+
+def resolve_checkpoint(checkpoint: Path | None, run_dir: Path) -> Path:
+    """``--checkpoint``, or else the newest checkpoint in ``--run-dir``."""
+    path = checkpoint or latest_checkpoint(followed(run_dir))
+    if path is None:
+        raise RunnerError(f"no checkpoint in {run_dir}: run `runner.py train` first, "
+                          "or pass --checkpoint")
+    if not Path(path).is_file():
+        raise RunnerError(f"checkpoint {path} does not exist")
+    return Path(path)

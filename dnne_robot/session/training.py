@@ -14,7 +14,7 @@ import json
 import random
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,12 +28,14 @@ from .checkpoints import Checkpointer, load, restore
 from .devices import resolve_device
 from .errors import RunnerError
 from .overrides import apply_overrides, load_table, parse_overrides
-from .policy import export_checkpoint
 from .progress import progress_reporter
 from .run_dirs import choose_run_dir, point_latest, run_root
 from .signals import SignalsHeld, terminate_as_interrupt
 
 BuildGraph = Callable[[RunContext], Graph]
+#: What a finished run does next (``runner.py``'s export-policy command writes ``policy.pt``):
+#: ``(last checkpoint, run folder, META) -> entries for summary.json``.
+AfterTraining = Callable[[Path, Path, dict[str, Any]], dict[str, Any]]
 
 
 def seed_everything(seed: int) -> None:
@@ -91,15 +93,17 @@ class TrainingSession:
         args: the parsed ``train`` arguments.
         build_graph: ``runner.py``'s wiring.
         meta: what the exporter knew (``runner.py``'s ``META``).
+        after_training: what a complete run does next, unless ``--no-export-policy``.
     """
 
     def __init__(self, args: argparse.Namespace, build_graph: BuildGraph,
-                 meta: dict[str, Any]) -> None:
+                 meta: dict[str, Any], after_training: Sequence[AfterTraining] = ()) -> None:
         if args.keep_checkpoints < 0:
             raise RunnerError(f"--keep-checkpoints must be >= 0 (0 keeps every one), "
                               f"got {args.keep_checkpoints}")
         self.args = args
         self.meta = meta
+        self.after_training = list(after_training)
         self.notices: list[str] = []
         torch.set_num_threads(max(1, args.threads))
         seed_everything(args.seed)
@@ -191,10 +195,9 @@ class TrainingSession:
         }
         if reason == "done":
             summary["checkpoint"] = str(ctx.checkpointer.last_path)
-            if self.meta.get("kind") == "rl" and not getattr(self.args, "no_export_policy", False):
-                report = export_checkpoint(ctx.checkpointer.last_path,
-                                           self.run_dir / "policy.pt", "torchscript", self.meta)
-                summary["policy"] = report["path"]
+            if not getattr(self.args, "no_export_policy", False):
+                for after in self.after_training:
+                    summary.update(after(ctx.checkpointer.last_path, self.run_dir, self.meta))
         for notice in [*self.notices, *ctx.notices]:
             print(f"notice: {notice}", file=sys.stderr)
         if outcome.report:
@@ -240,7 +243,7 @@ class LocalBackend:
 
 
 def train(args: argparse.Namespace, build_graph: BuildGraph, meta: dict[str, Any],
-          backends: dict[str, Backend]) -> int:
+          backends: dict[str, Backend], after_training: Sequence[AfterTraining] = ()) -> int:
     """``runner.py train``: a session, run by the backend ``--backend`` names."""
     name = getattr(args, "backend", None) or "local"
     backend = backends.get(name)
@@ -256,5 +259,5 @@ def train(args: argparse.Namespace, build_graph: BuildGraph, meta: dict[str, Any
                  if getattr(args, k, None)]
         if extra:
             raise RunnerError(f"{', '.join(extra)} need --backend ray")
-    session = TrainingSession(args, build_graph, meta)
+    session = TrainingSession(args, build_graph, meta, after_training)
     return session.finish(backend.train(session))
