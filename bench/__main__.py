@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--only export,runtime,train,control,envs]``.
+"""``python -m bench [--quick] [--only export,runtime,train,control,envs,ros2]``.
 
 Runs the benchmarks one after another, then writes ``bench/results/latest.json`` (every
 number, plus the machine) and ``bench/results/latest.md`` (the tables).
@@ -18,14 +18,15 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
-#: name -> (module, title). ``control`` and ``envs`` belong to other parts of the project and
-#: are skipped when their module is missing.
+#: name -> (module, title). ``control``, ``envs`` and ``ros2`` belong to other parts of the
+#: project and are skipped when their module (or, for ``ros2``, rclpy) is missing.
 SECTIONS = {
     "export": ("bench.export_bench", "Export speed"),
     "runtime": ("bench.runtime_bench", "Runtime overhead"),
     "train": ("bench.train_bench", "Training speed against Stable-Baselines3"),
     "control": ("bench.control_bench", "Control loop and policy latency"),
     "envs": ("bench.envs_bench", "Simulator step rates"),
+    "ros2": ("bench.ros2_bench", "ROS 2 round trip beside UDP"),
 }
 
 

@@ -73,6 +73,10 @@ TASK_JOINTS: dict[str, dict[str, Any]] = {
         "command_joints": ["shoulder", "elbow"], "command_interface": "effort",
         "command_units": ["1", "1"], "scale": [1.0, 1.0], "offset": [0.0, 0.0],
         "default_pose": {"shoulder": 0.0, "elbow": 0.0},
+        # The start-up ramp's PD law (ramp.py), in command units per rad and per rad/s:
+        # 2 units (0.1 N m) per rad, 0.1 per rad/s. Tried on mujoco at 50 Hz from 0.15 and
+        # 1.6 rad away: both settle; kd 0.3 already oscillates at 25 Hz (the light elbow).
+        "ramp_gains": {"kp": [2.0, 2.0], "kd": [0.1, 0.1]},
     },
     "franka": {
         "joints": [f"panda_joint{i}" for i in range(1, 8)],
@@ -141,6 +145,7 @@ def build(info: dict[str, Any], examples: list[dict[str, Any]] | None = None
         "action": out_action,
         "default_pose": spec["default_pose"],
         "ramp_s": 2.0 if spec["default_pose"] else None,
+        "ramp_gains": spec.get("ramp_gains"),
         "examples": examples or [],
     }
 
@@ -200,6 +205,13 @@ class Contract:
             self.default_pose = {str(k): self._number(v, f"contract.default_pose.{k}")
                                  for k, v in pose.items()}
         self.ramp_s = data.get("ramp_s") or 0.0
+        gains = data.get("ramp_gains")
+        self.ramp_kp: np.ndarray | None = None
+        self.ramp_kd: np.ndarray | None = None
+        if gains is not None:
+            gains = self._obj(gains, "contract.ramp_gains")
+            self.ramp_kp = self._vector(gains.get("kp"), "contract.ramp_gains.kp", n, 0.0)
+            self.ramp_kd = self._vector(gains.get("kd"), "contract.ramp_gains.kd", n, 0.0)
 
     # -- checks ------------------------------------------------------------------------------
     def fail(self, field: str, problem: str) -> DeployError:

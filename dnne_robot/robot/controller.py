@@ -1,4 +1,5 @@
-"""One control cycle: the freshest observation, checks, the policy, checks, the action."""
+"""One control cycle: the freshest observation, checks, the policy (or, first, the start-up
+ramp of :mod:`.ramp`), checks, the action."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import numpy as np
 from .control import Samples, Throttled
 from .errors import warn
 from .policy import Policy
+from .ramp import Ramp
 from .transports import Observation
 
 
@@ -18,7 +20,7 @@ class Controller:
     """One cycle: freshest observation -> checks -> policy -> checks -> action to the robot."""
 
     def __init__(self, policy: Policy, robot: Any, *, period: float, watchdog_periods: int,
-                 safe_mode: str, first: Observation) -> None:
+                 safe_mode: str, first: Observation, ramp: Ramp | None = None) -> None:
         self.policy = policy
         self.robot = robot
         self.watchdog_s = watchdog_periods * period
@@ -30,6 +32,10 @@ class Controller:
         self.policy_time = Samples()
         self.silence_s: float | None = None
         self.report = Throttled(warn)
+        #: The start-up ramp while it runs; None once the policy runs.
+        self.ramp = ramp
+        if ramp is None:
+            warn("startup: policy")
 
     def safe_action(self) -> np.ndarray:
         if self.safe_mode == "hold" and self.last_action is not None:
@@ -66,6 +72,17 @@ class Controller:
                         f"sent the safe action")
             self.send_safe(obs.seq)
             return
+        if self.ramp is not None:
+            ramp_action = self.ramp.action(values, time.perf_counter())
+            if ramp_action is not None:
+                self.robot.act(ramp_action, obs.seq)
+                self.counts["ramp_actions"] += 1
+                self.last_good = time.perf_counter()
+                return
+            warn(f"startup: policy (ramp done in {self.ramp.cycles} cycles, joints "
+                 f"{self.ramp.errors[-1]:.4f} rad from the default pose, "
+                 f"{self.ramp.errors[0]:.4f} at its start)")
+            self.ramp = None
         t = time.perf_counter()
         try:
             action = self.policy(values)

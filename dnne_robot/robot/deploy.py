@@ -47,16 +47,19 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import math
 import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from .contract import Contract
 from .control import RateLoop, StopSignals, finite_positive, int_between, resolve_rate
 from .controller import Controller
 from .errors import DeployError, warn
 from .policy import Policy
+from .ramp import Ramp
 from .transports import SimRobot, UdpRobot
 
 EXIT_OK, EXIT_ERROR, EXIT_WATCHDOG, EXIT_ROBOT_STOP, EXIT_ESTOP = 0, 1, 3, 4, 5  # 2: usage
@@ -105,6 +108,15 @@ def parse_args(argv: list[str] | None = None, description: str | None = None
     p.add_argument("--rt-priority", type=int_between(1, 99), metavar="1-99",
                    help="run the loop under SCHED_FIFO at this priority (Linux; needs root or "
                         "CAP_SYS_NICE; a warning, not an error, when refused)")
+    p.add_argument("--ramp-s", type=non_negative, metavar="SECONDS",
+                   help="start-up: ramp to the contract's default pose over this long before "
+                        "the policy runs; 0: no ramp (default: the contract's ramp_s, else 2)")
+    p.add_argument("--ramp-kp", type=number_list, metavar="KP[,KP...]",
+                   help="ramp of effort commands: P gain per joint, command units per rad "
+                        "(default: the contract's ramp_gains)")
+    p.add_argument("--ramp-kd", type=number_list, metavar="KD[,KD...]",
+                   help="ramp of effort commands: D gain per joint, command units per rad/s "
+                        "(default: the contract's ramp_gains)")
     p.add_argument("--json", action="store_true", help="print the statistics as one JSON object")
     args = p.parse_args(argv)
     if not 0 <= args.phase < 1:
@@ -117,6 +129,29 @@ def parse_args(argv: list[str] | None = None, description: str | None = None
     return args
 
 
+def non_negative(text: str) -> float:
+    """An ``argparse`` type: a finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+    return value
+
+
+def number_list(text: str) -> list[float]:
+    """An ``argparse`` type: one finite number >= 0, or several separated by commas."""
+    return [non_negative(x.strip()) for x in text.split(",")]
+
+
+def load_contract(policy: Policy) -> Contract | None:
+    """The contract of ``policy.json``, checked; None when it has none (UDP and sim robots
+    run without one, and then without a ramp)."""
+    data = policy.info.get("contract")
+    return None if data is None else Contract(data, str(policy.path.with_suffix(".json")))
+
+
 def make_robot(args: argparse.Namespace, policy: Policy, period: float) -> Any:
     if args.robot.startswith("sim:"):
         task = policy.metadata.get("task")
@@ -126,7 +161,6 @@ def make_robot(args: argparse.Namespace, policy: Policy, period: float) -> Any:
                         args.seed, args.episodes)
     max_age = 2 * period if args.max_age_ms is None else args.max_age_ms / 1e3
     if args.robot.startswith("ros2://"):
-        from .contract import Contract
         from .ros2 import Ros2Robot  # rclpy is imported there, only for ros2://
 
         contract = Contract(policy.info.get("contract"), str(policy.path.with_suffix(".json")))
@@ -134,9 +168,11 @@ def make_robot(args: argparse.Namespace, policy: Policy, period: float) -> Any:
         return Ros2Robot(args.robot, contract, max_age_s=max_age, safe_mode=args.safe_action,
                          period=period, policy_sha256=policy.info.get("sha256"))
     try:
-        return UdpRobot(args.robot, bind=args.bind, max_age_s=max_age)
+        robot = UdpRobot(args.robot, bind=args.bind, max_age_s=max_age)
     except ValueError as exc:
         raise DeployError(str(exc)) from exc
+    robot.hold_action = policy.zero_action()
+    return robot
 
 
 def set_realtime(priority: int) -> None:
@@ -155,6 +191,8 @@ def run(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
         raise DeployError(str(exc)) from exc
     loop = RateLoop(rate_hz, warn=warn)
     robot = make_robot(args, policy, loop.period)
+    contract = None if isinstance(robot, SimRobot) else getattr(robot, "contract", None) \
+        or load_contract(policy)
     out: dict[str, Any] = {"robot": robot.url, "policy": str(args.policy), "rate_hz": rate_hz,
                            "watchdog_periods": args.watchdog_periods,
                            "safe_action": args.safe_action}
@@ -174,12 +212,14 @@ def run(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
                                         "connect_timeout_s": args.connect_timeout,
                                         **robot.summary()}
         warn(f"startup: first fresh state after {(first.received - t_connect) * 1e3:.0f} ms")
-        warn("startup: no ramp (the contract names no default pose)" if not getattr(
-            robot, "ramp", None) else "startup: ramp to the default pose")
-        warn("startup: policy")
+        if isinstance(robot, SimRobot):
+            ramp, why = None, "the simulator starts each episode from its own reset"
+        else:
+            ramp, why = Ramp.plan(contract, args.ramp_s, args.ramp_kp, args.ramp_kd)
+        warn(f"startup: ramp {ramp.describe()}" if ramp else f"startup: no ramp ({why})")
         controller = Controller(policy, robot, period=loop.period,
                                 watchdog_periods=args.watchdog_periods,
-                                safe_mode=args.safe_action, first=first)
+                                safe_mode=args.safe_action, first=first, ramp=ramp)
         stopped: list[str] = []
 
         def step(_: int) -> bool:
@@ -198,7 +238,8 @@ def run(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
         try:
             stats = loop.run(step, duration=args.duration, start_at=start_at)
         finally:
-            warn("stop: policy off, safe action")
+            warn("stop: policy off, safe action" if controller.ramp is None else
+                 "stop: ramp off, safe action")
             controller.send_safe()
             stop_time = time.perf_counter()
             robot.close()
@@ -215,6 +256,7 @@ def run(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     out.update(reason=reason, exit_code=EXIT_CODES[reason], loop=stats.as_dict(),
                counts=dict(sorted(controller.counts.items())),
                policy_ms=controller.policy_time.percentiles(1e3),
+               ramp=ramp.summary() if ramp else {"skipped": why},
                silence_ms=None if controller.silence_s is None else
                round(controller.silence_s * 1e3, 3),
                **robot.summary())

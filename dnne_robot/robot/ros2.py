@@ -319,7 +319,7 @@ class Ros2Robot:
 
     def close(self) -> None:
         """Stop: the safe command (the controller already sent it), then release the node."""
-        warn("stop: safe command sent; releasing the ROS 2 node")
+        warn("stop: release (safe command sent; releasing the ROS 2 node)")
         try:
             self.publish(self.contract.safe_command)
             time.sleep(0.01)  # let the DDS layer hand the last command over

@@ -11,7 +11,8 @@ session), and every other sender is rejected, counted and logged until that cont
 STOP or is silent for ``--controller-timeout``; then the robot holds still and the next
 controller (another session: an ended one does not come back) may bind. ``--allow`` (or
 ``--peer``) limits which addresses may bind at all. It does not step until the first ACT
-arrives, so a slow-starting controller does not find the pole already fallen. At the end it
+not flagged SAFE arrives (a SAFE ACT while still, the controller's hold, keeps it
+still), so a slow-starting controller does not find the pole already fallen. At the end it
 prints one JSON line: episodes, lengths, steps, held steps, dropped packets, rejected
 senders, the actions applied per controller, and ``action_age_steps``, the number of steps
 between the observation an action was computed from and the step that applies it (0
@@ -38,6 +39,7 @@ from ..envs import make_env
 from .control import RateLoop, Samples, StopSignals, Throttled, finite_positive, int_between
 from .protocol import (
     EPISODE_START,
+    SAFE,
     Endpoint,
     MsgType,
     PeerGate,
@@ -239,6 +241,11 @@ class RobotServer:
         if action is None:
             self.counts["bad_action"] += 1
             return
+        if msg.flags & SAFE and not self.running:
+            # A controller holding before its first observation: stay still, as a robot
+            # would on its safe command; the first ordinary ACT starts the stepping.
+            self.counts["safe_while_still"] += 1
+            return
         self.action, self.action_ref, self.fresh, self.running = action, msg.ref, True, True
         self.counts["actions"] += 1
         self.applied[self.gate.peer] += 1
@@ -294,7 +301,7 @@ class RobotServer:
         lengths = [e["length"] for e in self.episodes]
         returns = [e["return"] for e in self.episodes]
         dropped = self.counts + self.endpoint.counts
-        for key in ("actions", "held"):
+        for key in ("actions", "held", "safe_while_still"):
             dropped.pop(key, None)
         return {
             "task": self.task,
@@ -309,6 +316,7 @@ class RobotServer:
             "steps": self.steps,
             "actions": self.counts["actions"],
             "held_steps": self.counts["held"],
+            "safe_while_still": self.counts["safe_while_still"],
             "dropped": dict(sorted(dropped.items())),
             "rejected_peers": dict(sorted(self.gate.rejected.items())),
             "actions_by_controller": dict(self.applied),

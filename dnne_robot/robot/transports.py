@@ -55,16 +55,23 @@ class UdpRobot:
                              verb="ignored", busy="not the robot ({peer})")
         self.counts: Counter[str] = Counter()
         self.stop_reason: str | None = None  # "robot_stop" once the robot sent STOP
+        #: Sent as a SAFE ACT (ref 0) with every HELLO while holding; None: HELLO only.
+        self.hold_action: np.ndarray | None = None
 
     def connect(self, timeout: float, stop: StopSignals) -> Observation | None:
-        """Send HELLO every 0.2 s until the first observation arrives, ``timeout`` passes or
-        a signal comes."""
+        """Hold: send HELLO, then the safe action as an ACT flagged SAFE (``ref`` 0: no
+        observation yet), every 0.2 s until the first observation arrives, ``timeout`` passes
+        or a signal comes. A robot that is holding still stays still on a SAFE ACT."""
+        warn(f"startup: hold (HELLO{'' if self.hold_action is None else ' and the safe action'}"
+             f" every 0.2 s) until the first observation from {self.url}")
         clock = self.endpoint.clock
         end = clock() + timeout
         next_hello = clock()
         while (now := clock()) < end and not stop:
             if now >= next_hello:
                 self.endpoint.send(MsgType.HELLO, self.addr)
+                if self.hold_action is not None:
+                    self.act(self.hold_action, 0, safe=True)
                 next_hello = now + 0.2
             if self.endpoint.wait_readable(min(next_hello, end) - now):
                 obs = self.observe()
@@ -111,6 +118,8 @@ class UdpRobot:
         self.endpoint.send(MsgType.ACT, self.addr, action, ref=ref, flags=SAFE if safe else 0)
 
     def close(self) -> None:
+        """Release: STOP tells the robot to go to its own safe state."""
+        warn(f"stop: release (STOP to {self.url})")
         self.endpoint.send(MsgType.STOP, self.addr)
         self.endpoint.close()
 

@@ -85,3 +85,22 @@ def test_c_policy_rows_build_check_and_time_the_c_policy(tmp_path: Path, monkeyp
         assert build["text_bytes"] > 0 and build["rodata_bytes"] >= 4 * c["parameters"]
     table = format_c_rows([{"policy": "8x8", "c": c}])
     assert table[-3].startswith("8x8      -O2 -march=native")
+
+
+def test_ros2_bench_measures_both_transports_briefly(monkeypatch) -> None:
+    """bench/ros2_bench.py: a 0.3 s row per transport at 100 Hz, discovery on localhost."""
+    import random
+
+    monkeypatch.setenv("ROS_DOMAIN_ID", str(random.randrange(0, 102)))
+    monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    spec = importlib.util.spec_from_file_location("ros2_bench", ROOT / "bench/ros2_bench.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for measure, transport in ((module.measure_udp, "udp"), (module.measure_ros2, "ros2")):
+        row = measure(100.0, 0.3)
+        assert row["transport"] == transport and row["states"] >= 10, row
+        assert row["states"] - row["lost"] >= 5 and row["p50_ms"] > 0, row
+    assert "added p99" in module.format_results({
+        "seconds_per_row": 0.3, "cpus": 2, "load_avg_1min": 0.0,
+        "rows": [{**row, "added_p99_ms": 0.0}]})

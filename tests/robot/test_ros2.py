@@ -305,3 +305,42 @@ def test_deploy_over_ros2_imports_only_torch_numpy_stdlib_and_ros(ros2_export: P
                and not m.startswith("_") and m != "framework"]
     assert "rclpy" in modules and "torch" in modules
     assert not foreign, foreign
+
+
+def test_ramp_over_ros2_moves_the_joint_to_the_default_pose(ros2_export: Path, domain: int,
+                                                              tmp_path: Path) -> None:
+    """Hold, ramp, policy over ROS 2. No task served over ROS 2 has a default pose (Reach's
+    observation holds its target, which no JointState carries), so the CartPole contract is
+    rewritten as a continuous effort on the slider with ``default_pose`` 0 m, and the robot is
+    a scripted mass on the slider (1 kg, starting 0.3 m away) that applies the commands."""
+    for name in ("policy.pt", "deploy.py", "framework"):
+        src = ros2_export / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / name)
+    info = json.loads((ros2_export / "policy.json").read_text())
+    c = info["contract"]
+    c["action"] = {**c["action"], "kind": "continuous", "size": 1, "scale": [1.0],
+                   "offset": [0.0], "sign": [1.0], "clamp": {"low": [-10.0], "high": [10.0]}}
+    c.update(default_pose={"slider": 0.0}, ramp_s=1.0, ramp_gains={"kp": [20.0], "kd": [6.0]})
+    (tmp_path / "policy.json").write_text(json.dumps(info))
+    x, v = [0.3], [0.0]
+    peer: RosPeer
+
+    def mass(k: int) -> tuple[list[str], list[float], list[float]]:
+        u = peer.commands[-1][1][0] if peer.commands else 0.0
+        v[0] += u * PERIOD
+        x[0] += v[0] * PERIOD
+        return ["slider", "hinge"], [x[0], 0.0], [v[0], 0.0]
+
+    with RosPeer(domain, mass) as peer:
+        proc = run_script(tmp_path, "deploy.py", "--policy", "policy.pt", "--robot", URL,
+                          "--duration", "1.4", "--json", *PATIENT, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    err = proc.stderr
+    at = [err.find(p) for p in ("startup: hold", "startup: ramp to the default pose",
+                                "startup: policy (ramp done", "stop: policy off",
+                                "stop: release")]
+    assert all(i >= 0 for i in at) and at == sorted(at), err
+    ramp = last_json(proc.stdout)["ramp"]
+    assert ramp["law"] == "pd_effort" and ramp["cycles"] >= 30, ramp
+    errors = ramp["error_rad"]
+    assert errors[0] > 0.25 and errors[-1] < 0.5 * errors[0], errors
