@@ -25,7 +25,7 @@ from ..export import (
     DeployPolicy,
     ExportParityError,
     _random_obs,
-    _sha256,
+    file_sha256,
     write_sidecar,
 )
 from ..policy import ActorCritic
@@ -113,7 +113,7 @@ def _provenance(metadata: dict[str, Any], checkpoint: Path | None) -> Provenance
     rate = metadata.get("control_rate_hz")
     return Provenance(
         checkpoint=checkpoint.name if checkpoint else metadata.get("checkpoint"),
-        checkpoint_sha256=_sha256(checkpoint) if checkpoint else None,
+        checkpoint_sha256=file_sha256(checkpoint) if checkpoint else None,
         task=metadata.get("task"),
         control_rate_hz=float(rate) if rate else None,
         workflow=metadata.get("workflow"),
