@@ -152,7 +152,7 @@ TARGETS += tuple(
         f"FrankaReach on {'MuJoCo' if sim == 'mujoco' else 'PyBullet'} (success rate)",
         "scenarios/franka_reach_ppo.json",
         sim,
-        400_000,
+        {"mujoco": 400_000, "pybullet": 600_000}[sim],
         0.95,
         reference="target: success rate >= 95% (within 5 cm at the episode's end), 3/3 seeds",
         quick_steps=2048,
@@ -375,7 +375,12 @@ def run_target(target: Target, seeds: tuple[int, ...], steps: int, work: Path) -
     package = work / target.name
     revision = code_revision()
     export(target, package)
-    runs = [train_and_evaluate(target, package, s, steps) for s in seeds]
+    runs = [{**train_and_evaluate(target, package, s, steps), "code": revision} for s in seeds]
+    return summarise(target, steps, runs, revision)
+
+
+def summarise(target: Target, steps: int, runs: list[dict[str, Any]], revision: str) -> dict:
+    """One target's entry in the results file, from its seeds' rows."""
     evals = [r["eval_return"] for r in runs]
     crossings = [r["steps_to_threshold"] for r in runs if r["steps_to_threshold"] is not None]
     return {
@@ -385,7 +390,7 @@ def run_target(target: Target, seeds: tuple[int, ...], steps: int, work: Path) -
         "steps": steps,
         "threshold": target.threshold,
         "reference": target.reference,
-        "seeds": list(seeds),
+        "seeds": [r["seed"] for r in runs],
         "metric": target.metric,
         "passed": None if target.threshold is None else sum(bool(r["passed"]) for r in runs),
         "eval_return_mean": round(statistics.fmean(evals), 2),
@@ -397,6 +402,18 @@ def run_target(target: Target, seeds: tuple[int, ...], steps: int, work: Path) -
         "code": revision,
         "runs": runs,
     }
+
+
+def merge_seeds(name: str, old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
+    """``new`` plus the seeds of ``old`` it did not run, when both trained the same budget
+    (``--seeds 2`` adds seed 2 to a ``--seeds 0,1`` run); each run keeps its own ``code``."""
+    if not old or old["steps"] != new["steps"] or name not in BY_NAME:
+        return new
+    ran = {r["seed"] for r in new["runs"]}
+    runs = sorted([*new["runs"], *(r for r in old["runs"] if r["seed"] not in ran)],
+                  key=lambda r: r["seed"])
+    codes = sorted({r.get("code", old.get("code", "unknown")) for r in runs})
+    return summarise(BY_NAME[name], new["steps"], runs, ", ".join(codes))
 
 
 # --------------------------------------------------------------------------- machine + report
@@ -504,7 +521,7 @@ def write(machine_info: dict[str, Any], name: str, result: dict[str, Any]) -> di
     results: dict[str, Any] = {"machine": machine_info, "targets": {}}
     if RESULTS_JSON.exists():
         results["targets"] = json.loads(RESULTS_JSON.read_text()).get("targets", {})
-    results["targets"][name] = result
+    results["targets"][name] = merge_seeds(name, results["targets"].get(name), result)
     order = [t.name for t in TARGETS if t.name in results["targets"]]
     order += sorted(set(results["targets"]) - set(order))
     results["targets"] = {n: results["targets"][n] for n in order}
