@@ -79,6 +79,7 @@ def export_checkpoint(checkpoint: Path, output: Path, fmt: str, meta: dict[str, 
         raise RunnerError(f"refusing to export the policy in {checkpoint}: {exc}; "
                           f"{output} was not written") from None
     except ExportError as exc:  # e.g. the C did not build or match: one line, no traceback
-        raise RunnerError(f"{fmt} export of {checkpoint.name}: {exc}") from exc
+        label = "C" if fmt == "c" else fmt
+        raise RunnerError(f"{label} export of {checkpoint.name}: {exc}") from exc
     report["path"] = str(output)
     return report
