@@ -161,6 +161,12 @@ TARGETS += tuple(
     )
     for sim in ("mujoco", "pybullet")
 )
+#: MuJoCo's seed 2 evaluated at 22% after 400k steps (seeds 0 and 1: 98%, 100%): the same
+#: target with PyBullet's 600k budget.
+TARGETS += (
+    replace(TARGETS[-2], name="franka_reach_mujoco_600k",
+            title="FrankaReach on MuJoCo, 600k steps (success rate)", steps=600_000),
+)
 BY_NAME = {t.name: t for t in TARGETS}
 
 
