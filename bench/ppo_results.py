@@ -40,7 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,12 @@ class Target:
     seeds: tuple[int, ...] = (0, 1, 2)
     reference: str = ""
     quick_steps: int = 2048
+    #: "return": a seed passes when its evaluation return reaches ``threshold``;
+    #: "success_rate": when its evaluation success rate does (a task with ``is_success``).
+    #: A success-rate target keeps every checkpoint and evaluates each (steps to threshold: the
+    #: first checkpoint at the threshold), and runs ``sim2sim`` on the final one.
+    metric: str = "return"
+    eval_episodes: int = EVAL_EPISODES
 
 
 TARGETS: tuple[Target, ...] = (
@@ -138,6 +144,29 @@ TARGETS += tuple(
     )
     for sim in ("gymnasium", "mujoco", "pybullet")
 )
+#: The project's Franka Panda reach (issue 15): success = the grip site within 5 cm of the
+#: target at the episode's last step, over 50 evaluation episodes.
+TARGETS += tuple(
+    Target(
+        f"franka_reach_{sim}",
+        f"FrankaReach on {'MuJoCo' if sim == 'mujoco' else 'PyBullet'} (success rate)",
+        "scenarios/franka_reach_ppo.json",
+        sim,
+        {"mujoco": 400_000, "pybullet": 600_000}[sim],
+        0.95,
+        reference="target: success rate >= 95% (within 5 cm at the episode's end), 3/3 seeds",
+        quick_steps=2048,
+        metric="success_rate",
+        eval_episodes=50,
+    )
+    for sim in ("mujoco", "pybullet")
+)
+#: MuJoCo's seed 2 evaluated at 22% after 400k steps (seeds 0 and 1: 98%, 100%): the same
+#: target with PyBullet's 600k budget.
+TARGETS += (
+    replace(TARGETS[-2], name="franka_reach_mujoco_600k",
+            title="FrankaReach on MuJoCo, 600k steps (success rate)", steps=600_000),
+)
 BY_NAME = {t.name: t for t in TARGETS}
 
 
@@ -212,6 +241,7 @@ def train_and_evaluate(target: Target, package: Path, seed: int, steps: int) -> 
             "--threads",
             "1",
             "--no-progress",
+            *(["--keep-checkpoints", "0"] if target.metric == "success_rate" else []),
         ],
         package,
         package / f"train_seed{seed}.log",
@@ -226,7 +256,7 @@ def train_and_evaluate(target: Target, package: Path, seed: int, steps: int) -> 
             "--run-dir",
             run_dir.name,
             "--episodes",
-            str(EVAL_EPISODES),
+            str(target.eval_episodes),
             "--json",
         ],
         package,
@@ -234,7 +264,21 @@ def train_and_evaluate(target: Target, package: Path, seed: int, steps: int) -> 
     )
     ev = json.loads(proc.stdout.strip().splitlines()[-1])
     threshold = target.threshold
-    crossing = first_crossing(run_dir / "metrics.csv", threshold) if threshold is not None else None
+    extra: dict[str, Any] = {}
+    if target.metric == "success_rate":
+        curve = success_curve(target, package, run_dir, seed)
+        crossing = next((c["step"] for c in curve if c["success_rate"] >= threshold), None)
+        extra = {
+            "eval_success_rate": ev["success_rate"],
+            "success_curve": curve,
+            "sim2sim": sim2sim(target, package, run_dir, seed),
+        }
+        passed: bool | None = ev["success_rate"] >= threshold
+    else:
+        crossing = (
+            first_crossing(run_dir / "metrics.csv", threshold) if threshold is not None else None
+        )
+        passed = None if threshold is None else ev["mean_return"] >= threshold
     row = {
         "seed": seed,
         "steps": summary["steps"],
@@ -247,16 +291,63 @@ def train_and_evaluate(target: Target, package: Path, seed: int, steps: int) -> 
         "eval_std": round(ev["std_return"], 2),
         "eval_returns": [round(r, 2) for r in ev["returns"]],
         "steps_to_threshold": crossing,
-        "passed": None if threshold is None else ev["mean_return"] >= threshold,
+        "passed": passed,
         "run_dir": str(run_dir),
+        **extra,
     }
     mark = "" if row["passed"] is None else ("PASS" if row["passed"] else "FAIL")
+    success = f"  success {ev['success_rate']:.0%}" if "success_rate" in ev else ""
     print(
-        f"  seed {seed}: eval {row['eval_return']:.1f} +- {row['eval_std']:.1f}  "
+        f"  seed {seed}: eval {row['eval_return']:.1f} +- {row['eval_std']:.1f}{success}  "
         f"threshold@{crossing}  {row['steps']} steps  {row['wall_s']} s  {row['sps']} sps  {mark}",
         flush=True,
     )
     return row
+
+
+def success_curve(target: Target, package: Path, run_dir: Path, seed: int) -> list[dict]:
+    """``runner.py evaluate --json`` on every checkpoint of the run, oldest first:
+    ``[{"step", "success_rate", "mean_return"}]``."""
+    curve = []
+    for ckpt in sorted((run_dir / "checkpoints").glob("checkpoint_*.pt")):
+        proc = _run(
+            [sys.executable, "runner.py", "evaluate", "--checkpoint", str(ckpt), "--episodes",
+             str(target.eval_episodes), "--json"],
+            package,
+            package / f"eval_seed{seed}_{ckpt.stem}.log",
+        )
+        ev = json.loads(proc.stdout.strip().splitlines()[-1])
+        step = int(ckpt.stem.split("_")[-1])
+        curve.append({"step": step, "success_rate": ev["success_rate"],
+                      "mean_return": round(ev["mean_return"], 2)})
+    return curve
+
+
+def sim2sim(target: Target, package: Path, run_dir: Path, seed: int) -> list[dict]:
+    """``runner.py sim2sim --json`` on the run's final checkpoint, one row per engine.
+
+    A package carries its own engine's physics only, so each engine's row comes from a
+    package exported for that engine (``<package>__<engine>``, exported once), given the
+    checkpoint with ``--checkpoint``."""
+    final = sorted((run_dir / "checkpoints").glob("checkpoint_*.pt"))[-1]
+    keep = ("engine", "skipped", "mean_return", "std_return", "success_rate", "episodes")
+    rows = []
+    for engine in ("mujoco", "pybullet"):
+        pkg = package if engine == target.sim else package.parent / f"{package.name}__{engine}"
+        if not (pkg / "runner.py").is_file():
+            export(replace(target, sim=engine), pkg)
+        proc = _run(
+            [sys.executable, "runner.py", "sim2sim", "--checkpoint", str(final.resolve()),
+             "--episodes", str(target.eval_episodes), "--json"],
+            pkg,
+            package / f"sim2sim_seed{seed}_{engine}.log",
+        )
+        rows += [
+            {k: r[k] for k in keep if k in r}
+            for r in json.loads(proc.stdout.strip().splitlines()[-1])
+            if r["engine"] == engine
+        ]
+    return rows
 
 
 def code_revision() -> str:
@@ -290,7 +381,12 @@ def run_target(target: Target, seeds: tuple[int, ...], steps: int, work: Path) -
     package = work / target.name
     revision = code_revision()
     export(target, package)
-    runs = [train_and_evaluate(target, package, s, steps) for s in seeds]
+    runs = [{**train_and_evaluate(target, package, s, steps), "code": revision} for s in seeds]
+    return summarise(target, steps, runs, revision)
+
+
+def summarise(target: Target, steps: int, runs: list[dict[str, Any]], revision: str) -> dict:
+    """One target's entry in the results file, from its seeds' rows."""
     evals = [r["eval_return"] for r in runs]
     crossings = [r["steps_to_threshold"] for r in runs if r["steps_to_threshold"] is not None]
     return {
@@ -300,7 +396,8 @@ def run_target(target: Target, seeds: tuple[int, ...], steps: int, work: Path) -
         "steps": steps,
         "threshold": target.threshold,
         "reference": target.reference,
-        "seeds": list(seeds),
+        "seeds": [r["seed"] for r in runs],
+        "metric": target.metric,
         "passed": None if target.threshold is None else sum(bool(r["passed"]) for r in runs),
         "eval_return_mean": round(statistics.fmean(evals), 2),
         "eval_return_min": min(evals),
@@ -311,6 +408,18 @@ def run_target(target: Target, seeds: tuple[int, ...], steps: int, work: Path) -
         "code": revision,
         "runs": runs,
     }
+
+
+def merge_seeds(name: str, old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
+    """``new`` plus the seeds of ``old`` it did not run, when both trained the same budget
+    (``--seeds 2`` adds seed 2 to a ``--seeds 0,1`` run); each run keeps its own ``code``."""
+    if not old or old["steps"] != new["steps"] or name not in BY_NAME:
+        return new
+    ran = {r["seed"] for r in new["runs"]}
+    runs = sorted([*new["runs"], *(r for r in old["runs"] if r["seed"] not in ran)],
+                  key=lambda r: r["seed"])
+    codes = sorted({r.get("code", old.get("code", "unknown")) for r in runs})
+    return summarise(BY_NAME[name], new["steps"], runs, ", ".join(codes))
 
 
 # --------------------------------------------------------------------------- machine + report
@@ -339,6 +448,12 @@ def _fmt_steps(v: int | None) -> str:
     return "-" if v is None else f"{v:,}"
 
 
+def _fmt_eval(run: dict[str, Any]) -> str:
+    if "eval_success_rate" in run:
+        return f"{run['eval_success_rate']:.0%} success ({run['eval_return']:.1f})"
+    return f"{run['eval_return']:.1f}"
+
+
 def markdown(results: dict[str, Any]) -> str:
     m = results.get("machine", {})
     lines = [
@@ -365,7 +480,7 @@ def markdown(results: dict[str, Any]) -> str:
         passed = "-" if r["passed"] is None else f"{r['passed']}/{len(runs)}"
         lines.append(
             f"| {r['title']} | {r['steps']:,} | {thr} | {passed} | "
-            + ", ".join(f"{x['eval_return']:.1f}" for x in runs)
+            + ", ".join(_fmt_eval(x) for x in runs)
             + " | "
             + ", ".join(_fmt_steps(x["steps_to_threshold"]) for x in runs)
             + " | "
@@ -383,8 +498,25 @@ def markdown(results: dict[str, Any]) -> str:
     lines.append(
         "*Steps to threshold*: the first `global_step` in `metrics.csv` at which the mean "
         "return of the last 100 training episodes (stochastic policy) reached the "
-        "threshold."
+        "threshold. For a success-rate target (threshold a fraction), the eval column is the "
+        "success rate (the return in brackets) and steps to threshold is the first kept "
+        "checkpoint whose evaluation success rate reached it."
     )
+    s2s = [(r, x) for r in results.get("targets", {}).values() for x in r["runs"]
+           if x.get("sim2sim")]
+    if s2s:
+        lines += ["", "Sim-to-sim (`runner.py sim2sim`, final checkpoint):", "",
+                  "| trained on | seed | evaluated on | success rate | mean return |",
+                  "|---|---|---|---|---|"]
+        for r, x in s2s:
+            for row in x["sim2sim"]:
+                if row.get("skipped"):
+                    continue
+                rate = row.get("success_rate")
+                lines.append(
+                    f"| {r['sim']} | {x['seed']} | {row['engine']} | "
+                    f"{'-' if rate is None else f'{rate:.0%}'} | {row['mean_return']:.1f} |"
+                )
     return "\n".join(lines) + "\n"
 
 
@@ -395,7 +527,7 @@ def write(machine_info: dict[str, Any], name: str, result: dict[str, Any]) -> di
     results: dict[str, Any] = {"machine": machine_info, "targets": {}}
     if RESULTS_JSON.exists():
         results["targets"] = json.loads(RESULTS_JSON.read_text()).get("targets", {})
-    results["targets"][name] = result
+    results["targets"][name] = merge_seeds(name, results["targets"].get(name), result)
     order = [t.name for t in TARGETS if t.name in results["targets"]]
     order += sorted(set(results["targets"]) - set(order))
     results["targets"] = {n: results["targets"][n] for n in order}

@@ -126,17 +126,26 @@ def sim_to_sim_table(
 
 
 def format_table(rows: Sequence[dict[str, Any]]) -> str:
-    """Render :func:`sim_to_sim_table` rows as a fixed-width text table."""
-    lines = [f"{'task':<10} {'engine':<10} {'mean':>10} {'std':>9} {'episodes':>8}  note"]
+    """Render :func:`sim_to_sim_table` rows as a fixed-width text table.
+
+    A ``success`` column appears when a row reports ``success_rate`` (a task that defines
+    success); rows without one show ``-`` there.
+    """
+    successes = any("success_rate" in row for row in rows)
+    w = max([10, *(len(row["task"]) for row in rows)])
+    head = f"{'task':<{w}} {'engine':<10} {'mean':>10} {'std':>9} {'episodes':>8}"
+    lines = [head + (f" {'success':>8}" if successes else "") + "  note"]
     for row in rows:
         if row["skipped"]:
-            lines.append(
-                f"{row['task']:<10} {row['engine']:<10} {'-':>10} {'-':>9} {'-':>8}  "
-                f"{row['skipped']}"
-            )
+            line = f"{row['task']:<{w}} {row['engine']:<10} {'-':>10} {'-':>9} {'-':>8}"
+            lines.append(line + (f" {'-':>8}" if successes else "") + f"  {row['skipped']}")
         else:
-            lines.append(
-                f"{row['task']:<10} {row['engine']:<10} {row['mean_return']:>10.2f} "
+            line = (
+                f"{row['task']:<{w}} {row['engine']:<10} {row['mean_return']:>10.2f} "
                 f"{row['std_return']:>9.2f} {row['episodes']:>8}"
             )
+            if successes:
+                rate = row.get("success_rate")
+                line += f" {'-' if rate is None else f'{rate:.0%}':>8}"
+            lines.append(line)
     return "\n".join(lines)

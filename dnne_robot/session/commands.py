@@ -94,11 +94,15 @@ class Evaluate:
         out = {"mean_return": result["mean_return"], "std_return": result["std_return"],
                "episodes": result["episodes"], "task": task, "engine": engine,
                "returns": result.get("returns"), "lengths": result.get("lengths")}
+        if "success_rate" in result:  # the task defines success (FrankaReach: within 5 cm)
+            out["success_rate"] = result["success_rate"]
         if args.json:
             print(json.dumps(out))
         else:
+            success = (f", success rate {out['success_rate']:.0%}"
+                       if "success_rate" in out else "")
             print(f"{task} on {engine}: mean return {out['mean_return']:.2f} "
-                  f"± {out['std_return']:.2f} over {out['episodes']} episodes")
+                  f"± {out['std_return']:.2f} over {out['episodes']} episodes{success}")
         return 0
 
 

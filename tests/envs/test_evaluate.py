@@ -59,3 +59,28 @@ def test_sim_to_sim_table_skips_with_reasons(monkeypatch: pytest.MonkeyPatch) ->
     reasons = {r["engine"]: r["skipped"] for r in rows}
     assert "not available" in reasons["gymnasium"]
     assert "pip install pybullet" in reasons["pybullet"]
+
+
+def test_format_table_shows_the_success_rate_when_a_task_defines_it() -> None:
+    rows = [
+        {"task": "FrankaReach", "engine": "mujoco", "skipped": None, "mean_return": 104.6,
+         "std_return": 3.2, "episodes": 50, "success_rate": 0.96},
+        {"task": "FrankaReach", "engine": "pybullet", "skipped": "pybullet is not installed",
+         "episodes": 50},
+    ]
+    header, mujoco, pybullet = format_table(rows).splitlines()
+    assert header.split() == ["task", "engine", "mean", "std", "episodes", "success", "note"]
+    assert mujoco.split() == ["FrankaReach", "mujoco", "104.60", "3.20", "50", "96%"]
+    assert pybullet.split()[:6] == ["FrankaReach", "pybullet", "-", "-", "-", "-"]
+    # A task without success (CartPole) keeps the table it had: no success column.
+    plain = [{"task": "Cartpole", "engine": "gymnasium", "skipped": None, "mean_return": 500.0,
+              "std_return": 0.0, "episodes": 2}]
+    assert "success" not in format_table(plain)
+
+
+def test_franka_reach_success_rate_is_the_last_steps_verdict() -> None:
+    """A zero action leaves the grip site where it starts, far from every target: 0%."""
+    pytest.importorskip("mujoco")
+    result = evaluate_policy(lambda obs: np.zeros((len(obs), 7), np.float32), "FrankaReach",
+                             "mujoco", episodes=2, seed=0)
+    assert result["success_rate"] == 0.0 and result["lengths"] == [150, 150]

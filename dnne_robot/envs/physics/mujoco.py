@@ -95,6 +95,7 @@ class MujocoPhysics(Physics):
             ]
             self._dofs = np.array(dofs, dtype=np.intp)
         self._mj_step = mujoco.mj_step
+        self._qm_in_data = hasattr(data, "qM")  # mujoco 3.x; mujoco 4's mj_fullM takes d
         self._state_sig = int(mujoco.mjtState.mjSTATE_INTEGRATION)
         self.qpos = self._qpos.tolist()
         self.qvel = self._qvel.tolist()
@@ -220,7 +221,7 @@ class MujocoPhysics(Physics):
         self._fresh()
         nv = self.model.nv
         full = np.empty((nv, nv))
-        if hasattr(self.data, "qM"):  # mujoco 3.x: mj_fullM(m, dst, qM)
+        if self._qm_in_data:  # mujoco 3.x: mj_fullM(m, dst, qM)
             self._mujoco.mj_fullM(self.model, full, self.data.qM)
         else:  # mujoco 4: mj_fullM(m, d, dst)
             self._mujoco.mj_fullM(self.model, self.data, full)

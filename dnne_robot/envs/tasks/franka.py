@@ -200,9 +200,16 @@ class FrankaDNNE(Task):
         self.target: Position = params.target_center
         self.steps = 0
         self._hold = np.zeros(len(self._held))
+        self._drive_key: Any = None
+        self._drive_targets: tuple[list[float], list[float]] = ([], [])
         self._a = np.zeros(7)
+        self._eye = np.eye(7)
         self._eef_key: Any = None
         self._eef = (np.zeros(3), np.array((0.0, 0.0, 0.0, 1.0)))
+        self._distance_key: tuple[Any, Any] = (None, None)
+        self._target_key: Any = None
+        self._target = np.zeros(3)
+        self._distance = 0.0
 
     @classmethod
     def fields(cls, control_type: str) -> dict[str, tuple[int, int]]:
@@ -224,8 +231,11 @@ class FrankaDNNE(Task):
         self._drive(physics, open_gripper=True)
 
     def _drive(self, physics: Physics, open_gripper: bool) -> None:
-        finger = self.params.upper[7] if open_gripper else self.params.lower[7]
-        physics.set_drive_targets([*self._hold.tolist(), finger, finger])
+        if self._drive_key is not self._hold:  # the two target lists, once per held pose
+            hold, opened, closed = self._hold.tolist(), self.params.upper[7], self.params.lower[7]
+            self._drive_targets = ([*hold, opened, opened], [*hold, closed, closed])
+            self._drive_key = self._hold
+        physics.set_drive_targets(self._drive_targets[0 if open_gripper else 1])
 
     def before_step(self, action: Any, physics: Physics) -> None:
         clip = self.params.clip_actions
@@ -259,7 +269,7 @@ class FrankaDNNE(Task):
         u_null = self._kd_null * -qd + self._kp_null * (
             (self._default - q + math.pi) % _TWO_PI - math.pi
         )
-        u += (np.eye(7) - jac.T @ j_bar) @ (mass @ u_null)
+        u += (self._eye - jac.T @ j_bar) @ (mass @ u_null)
         return np.clip(u, -self._effort, self._effort)
 
     def state_is_finite(self, physics: Physics) -> bool:
@@ -277,15 +287,27 @@ class FrankaDNNE(Task):
         return self._eef
 
     def distance(self, physics: Physics) -> float:
-        """Grip site to target, m."""
+        """Grip site to target, m (once per state and target: reward and info both ask)."""
         pos, _ = self.eef(physics)
-        return float(np.linalg.norm(pos - np.asarray(self.target)))
+        if self._distance_key[0] is not pos or self._distance_key[1] is not self.target:
+            self._distance = float(np.linalg.norm(pos - self._target_array()))
+            self._distance_key = (pos, self.target)
+        return self._distance
+
+    def _target_array(self) -> np.ndarray:
+        """``self.target`` as an array, converted once per target."""
+        if self._target_key is not self.target:
+            self._target = np.array(self.target, dtype=np.float64)
+            self._target_key = self.target
+        return self._target
 
     def get_observation(self, physics: Physics) -> np.ndarray:
         pos, quat = self.eef(physics)
         q = physics.qpos
         joints = q[7:9] if self.osc else q[:9]
-        obs = np.concatenate((self.target, pos, quat, joints, (self.steps * self.params.dt,)))
+        obs = np.concatenate(
+            (self._target_array(), pos, quat, joints, (self.steps * self.params.dt,))
+        )
         clip = self.params.clip_observations
         return np.clip(obs, -clip, clip).astype(np.float32)
 
@@ -295,7 +317,7 @@ class FrankaDNNE(Task):
     def get_termination(self, physics: Physics) -> bool:
         params = self.params
         pos, _ = self.eef(physics)
-        reached = float(np.linalg.norm(pos - np.asarray(self.target))) < params.reach_distance
+        reached = self.distance(physics) < params.reach_distance
         return reached or bool(pos[2] < params.table_surface + params.gripper_margin)
 
     # -- markers and state ---------------------------------------------------------------------

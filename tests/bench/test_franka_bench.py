@@ -1,0 +1,64 @@
+"""The Franka additions to bench/: the hand-written OSC loops of envs_bench and the
+success-rate targets of ppo_results (their seeds merged across runs)."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _load(name: str):
+    path = ROOT / "bench" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"bench_{name}_under_test", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("engine", ["mujoco", "pybullet"])
+def test_franka_direct_loop_and_adapter_are_timed(engine: str) -> None:
+    pytest.importorskip(engine)
+    envs_bench = _load("envs_bench")
+    report = envs_bench.run(quick=True, only=("FrankaReach",), clock="cpu", rounds=1)
+    (row,) = [r for r in report["results"] if r["engine"] == engine]
+    assert row["task"] == "FrankaReach" and row["skipped"] is None and row["steps"] == 200
+    for key in ("direct_steps_per_s", "adapter_steps_per_s", "adapter_overhead"):
+        assert math.isfinite(row[key]) and row[key] > 0, row
+    assert "FrankaReach" in envs_bench.format_results(report)
+    assert all(r["task"] != "FrankaDNNE" for r in report["results"])
+
+
+def _run(seed: int, success: float, code: str = "abc") -> dict:
+    return {"seed": seed, "steps": 400_000, "wall_s": 100.0, "train_s": 90.0, "sps": 4000.0,
+            "eval_return": 100.0 + seed, "eval_std": 1.0, "eval_returns": [100.0],
+            "eval_success_rate": success, "steps_to_threshold": 358_400 if success >= 0.95
+            else None, "passed": success >= 0.95, "sim2sim": [
+                {"engine": "mujoco", "skipped": None, "mean_return": 100.0,
+                 "success_rate": success, "episodes": 50}], "code": code}
+
+
+def test_seeds_of_two_runs_merge_into_one_target() -> None:
+    ppo = _load("ppo_results")
+    target = ppo.BY_NAME["franka_reach_mujoco"]
+    assert target.metric == "success_rate" and target.threshold == 0.95
+    first = ppo.summarise(target, 400_000, [_run(0, 0.98), _run(1, 0.96)], "abc")
+    second = ppo.summarise(target, 400_000, [_run(2, 0.90, "def")], "def")
+    merged = ppo.merge_seeds("franka_reach_mujoco", first, second)
+    assert [r["seed"] for r in merged["runs"]] == [0, 1, 2]
+    assert merged["passed"] == 2 and merged["steps_to_threshold_max"] is None
+    assert merged["code"] == "abc, def"
+    # Another budget replaces the old runs instead of mixing them.
+    other = ppo.summarise(target, 600_000, [_run(2, 0.90)], "def")
+    assert [r["seed"] for r in ppo.merge_seeds("franka_reach_mujoco", first, other)["runs"]] == [2]
+
+    table = ppo.markdown({"machine": {}, "targets": {"franka_reach_mujoco": merged}})
+    assert "98% success (100.0), 96% success (101.0), 90% success (102.0)" in table
+    assert "| mujoco | 0 | mujoco | 98% | 100.0 |" in table
