@@ -296,6 +296,8 @@ class Ros2Robot:
         except Exception:  # noqa: BLE001 - graph queries fail during shutdown
             return
         for info in infos:
+            if info.node_name.startswith("_NODE_NAME_UNKNOWN"):
+                continue  # discovered before its node: named on a later check
             ns = info.node_namespace.rstrip("/")
             name = f"{ns}/{info.node_name}"
             if name == self.name:
