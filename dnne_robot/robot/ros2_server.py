@@ -18,7 +18,6 @@ controller: it counts the publishers on its command topic and reports them.
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 import time
@@ -204,18 +203,11 @@ class Ros2RobotServer:
 
 def serve(args: Any) -> int:
     """``serve-robot --transport ros2``."""
-    from .control import StopSignals
+    from .server import run_until_stopped
 
     order = [j for j in (args.joint_order or "").split(",") if j]
     server = Ros2RobotServer(args.task, args.engine, rate_hz=args.rate_hz, seed=args.seed,
                              state_topic=args.state_topic, command_topic=args.command_topic,
                              joint_order=order or None,
                              controller_timeout_s=args.controller_timeout)
-    try:
-        with StopSignals() as stop:
-            summary = server.serve(duration=args.duration, should_stop=lambda: bool(stop))
-            summary["stopped_by"] = stop.name or "duration"
-    finally:
-        server.close()
-    print(json.dumps(summary), flush=True)
-    return 0
+    return run_until_stopped(server, args.duration)

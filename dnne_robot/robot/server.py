@@ -118,14 +118,19 @@ class ServeRobotCommand:
                              rate_hz=args.rate_hz, seed=args.seed, peer=args.peer,
                              max_age_s=args.max_age_ms / 1e3, allow=args.allow,
                              controller_timeout_s=args.controller_timeout)
-        try:
-            with StopSignals() as stop:
-                summary = server.serve(duration=args.duration, should_stop=lambda: bool(stop))
-                summary["stopped_by"] = stop.name or "duration"
-        finally:
-            server.close()
-        print(json.dumps(summary), flush=True)
-        return 0
+        return run_until_stopped(server, args.duration)
+
+
+def run_until_stopped(server: Any, duration: float | None) -> int:
+    """Serve (UDP or ROS 2) until ``duration`` or SIGINT/SIGTERM, close, print the summary."""
+    try:
+        with StopSignals() as stop:
+            summary = server.serve(duration=duration, should_stop=lambda: bool(stop))
+            summary["stopped_by"] = stop.name or "duration"
+    finally:
+        server.close()
+    print(json.dumps(summary), flush=True)
+    return 0
 
 
 COMMAND = ServeRobotCommand()
