@@ -25,6 +25,7 @@ standard library and numpy.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
 import random
@@ -357,3 +358,15 @@ class StopSignals:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         self._previous.clear()
+
+
+def run_until_stopped(server: Any, duration: float | None) -> int:
+    """Serve (UDP or ROS 2) until ``duration`` or SIGINT/SIGTERM, close, print the summary."""
+    try:
+        with StopSignals() as stop:
+            summary = server.serve(duration=duration, should_stop=lambda: bool(stop))
+            summary["stopped_by"] = stop.name or "duration"
+    finally:
+        server.close()
+    print(json.dumps(summary), flush=True)
+    return 0

@@ -203,7 +203,7 @@ class Ros2RobotServer:
 
 def serve(args: Any) -> int:
     """``serve-robot --transport ros2``."""
-    from .server import run_until_stopped
+    from .control import run_until_stopped
 
     order = [j for j in (args.joint_order or "").split(",") if j]
     server = Ros2RobotServer(args.task, args.engine, rate_hz=args.rate_hz, seed=args.seed,

@@ -24,7 +24,6 @@ everywhere: the same timing as in training).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import sys
@@ -36,7 +35,14 @@ from typing import Any
 import numpy as np
 
 from ..envs import make_env
-from .control import RateLoop, Samples, StopSignals, Throttled, finite_positive, int_between
+from .control import (
+    RateLoop,
+    Samples,
+    Throttled,
+    finite_positive,
+    int_between,
+    run_until_stopped,
+)
 from .protocol import (
     EPISODE_START,
     SAFE,
@@ -119,18 +125,6 @@ class ServeRobotCommand:
                              max_age_s=args.max_age_ms / 1e3, allow=args.allow,
                              controller_timeout_s=args.controller_timeout)
         return run_until_stopped(server, args.duration)
-
-
-def run_until_stopped(server: Any, duration: float | None) -> int:
-    """Serve (UDP or ROS 2) until ``duration`` or SIGINT/SIGTERM, close, print the summary."""
-    try:
-        with StopSignals() as stop:
-            summary = server.serve(duration=duration, should_stop=lambda: bool(stop))
-            summary["stopped_by"] = stop.name or "duration"
-    finally:
-        server.close()
-    print(json.dumps(summary), flush=True)
-    return 0
 
 
 COMMAND = ServeRobotCommand()
