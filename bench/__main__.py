@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--only export,runtime,train,control,envs,ros2]``.
+"""``python -m bench [--quick] [--only export,runtime,train,sb3,control,envs,ros2]``.
 
 Runs the benchmarks one after another, then writes ``bench/results/latest.json`` (every
 number, plus the machine) and ``bench/results/latest.md`` (the tables).
@@ -24,6 +24,7 @@ SECTIONS = {
     "export": ("bench.export_bench", "Export speed"),
     "runtime": ("bench.runtime_bench", "Runtime overhead"),
     "train": ("bench.train_bench", "Training speed against Stable-Baselines3"),
+    "sb3": ("bench.sb3_bench", "Three tasks against Stable-Baselines3, and 1-to-2-core scaling"),
     "control": ("bench.control_bench", "Control loop and policy latency"),
     "envs": ("bench.envs_bench", "Simulator step rates"),
     "ros2": ("bench.ros2_bench", "ROS 2 round trip beside UDP"),

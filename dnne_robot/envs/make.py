@@ -17,9 +17,10 @@ from .errors import EngineNotInstalledError, EnvError, UnknownTaskError, did_you
 from .physics import physics_class
 from .registry import ISAAC_TASKS, MODEL_FILE_IDS, TASK_ENGINES, TASKS, env_id
 from .state import EnvAccess
+from .threaded import ThreadedVectorEnv, threads_pay_off
 
 _MODEL_SUFFIX_ENGINE = {".xml": "mujoco", ".mjcf": "mujoco", ".urdf": "pybullet"}
-VECTORIZATIONS = ("auto", "sync", "async", "batched")
+VECTORIZATIONS = ("auto", "sync", "async", "batched", "threads")
 
 
 def required_engines(spec: str | os.PathLike[str], engine: str = "gymnasium") -> tuple[str, ...]:
@@ -146,9 +147,13 @@ def make_env(
             so the first ``reset()`` equals ``reset(seed=seed)``. None leaves them unseeded.
         vectorization: ``"sync"`` (``SyncVectorEnv``), ``"async"`` (``AsyncVectorEnv``),
             ``"batched"`` (all sub-envs stepped at once as arrays, for the ids in
-            :data:`~.batched.BATCHED`; same results as ``"sync"``), or ``"auto"``:
+            :data:`~.batched.BATCHED`; same results as ``"sync"``), ``"threads"``
+            (:class:`~.threaded.ThreadedVectorEnv`: the sub-envs' simulators step on
+            several cores at once; same results as ``"sync"``), or ``"auto"``:
             ``"batched"`` where the id has one and nothing needs a per-env instance
-            (rendering, extra env kwargs), ``"sync"`` otherwise.
+            (rendering, extra env kwargs), else ``"threads"`` where that pays off
+            (:func:`~.threaded.threads_pay_off`: MuJoCo or PyBullet, 4 or more sub-envs, 2
+            or more cores), else ``"sync"``.
         render_mode: passed to every sub-env (``"rgb_array"`` to render).
         **kwargs: passed to ``gymnasium.make`` (env kwargs, ``max_episode_steps``, ...).
 
@@ -176,7 +181,9 @@ def make_env(
                 f"{spec_id} has no batched implementation with these options (batched: "
                 f"{', '.join(BATCHED)}; no render_mode, no env kwargs); use 'sync' or 'async'"
             )
-        vectorization = "sync"
+        engines = (*required_engines(spec, engine), _engine_of(spec_id) or "")
+        pays = render_mode is None and threads_pay_off(num_envs, engines)
+        vectorization = "threads" if pays else "sync"
     # Fail here, in this process, rather than inside an async worker.
     _require_engine(spec_id)
     if "model_path" in extra:
@@ -189,6 +196,8 @@ def make_env(
     ]
     if vectorization == "sync":
         vec: VectorEnv = SyncVectorEnv(env_fns, autoreset_mode=AutoresetMode.SAME_STEP)
+    elif vectorization == "threads":
+        vec = ThreadedVectorEnv(env_fns)
     else:
         vec = AsyncVectorEnv(env_fns, autoreset_mode=AutoresetMode.SAME_STEP)
     if seed is not None:

@@ -57,7 +57,7 @@ def _train_parser(sub: Any, meta: dict[str, Any], backends: dict[str, Backend]) 
                          help="checkpoint to continue from")
     train_p.add_argument("--num-envs", type=positive_int,
                          help="override the env node's num_envs")
-    train_p.add_argument("--vectorization", choices=["auto", "sync", "async", "batched"],
+    train_p.add_argument("--vectorization", choices=["auto", "sync", "async", "batched", "threads"],
                          help="how the envs step (default: the env node's setting)")
     train_p.add_argument("--device", default="auto",
                          help="torch device for learning: auto (CUDA when it works, else the "

@@ -58,3 +58,44 @@ def test_nonfinite_rows_are_ignored() -> None:
     dirty.update(torch.cat([x, torch.tensor([[float("nan"), 0.0], [0.0, float("inf")]])]))
     assert torch.equal(clean.mean, dirty.mean) and torch.equal(clean.var, dirty.var)
     assert torch.equal(clean.count, dirty.count)
+
+
+def _batch_formula(rms: RunningMeanStd, row: torch.Tensor) -> None:
+    """RunningMeanStd.update's general torch formula, written out for any batch."""
+    x = row.detach().to(torch.float64).reshape(-1, *rms.mean.shape)
+    x = x[torch.isfinite(x.reshape(x.shape[0], -1)).all(dim=1)]
+    if not x.shape[0]:
+        return
+    batch_mean, batch_var, n = x.mean(dim=0), x.var(dim=0, unbiased=False), x.shape[0]
+    delta = batch_mean - rms.mean
+    total = rms.count + n
+    new_mean = rms.mean + delta * n / total
+    m2 = rms.var * rms.count + batch_var * n + delta.square() * rms.count * n / total
+    rms.mean.copy_(new_mean)
+    rms.var.copy_(m2 / total)
+    rms.count.copy_(total)
+
+
+def test_one_row_updates_are_the_batch_formulas_bits() -> None:
+    """The numpy path for one-environment steps gives exactly the torch formula's bits,
+    over a long stream with outliers and non-finite rows, in float32 and float64, and
+    normalises to exactly the bits of the torch expression."""
+    gen = torch.Generator().manual_seed(3)
+    for dtype in (torch.float32, torch.float64):
+        fast, plain = RunningMeanStd(17), RunningMeanStd(17)
+        for step in range(3_000):
+            scale = torch.linspace(1e-3, 1e3, 17, dtype=dtype)
+            row = torch.randn(1, 17, generator=gen, dtype=dtype) * scale
+            if step % 500 == 7:
+                row[0, step % 17] = float("nan") if step % 1000 == 7 else float("inf")
+            fast.update(row)
+            _batch_formula(plain, row)
+            assert torch.equal(fast.mean, plain.mean) and torch.equal(fast.var, plain.var)
+            assert torch.equal(fast.count, plain.count)
+            x = torch.randn(1, 17, generator=gen, dtype=dtype) * 50
+            want = torch.clamp(
+                (x.float() - plain.mean.float()) / torch.sqrt(plain.var.float() + plain.epsilon),
+                -10,
+                10,
+            )
+            assert torch.equal(fast.normalize(x), want)

@@ -1,0 +1,116 @@
+"""A vector env whose MuJoCo and PyBullet sub-envs step at the same time, on threads.
+
+MuJoCo's ``mj_step`` and PyBullet's ``stepSimulation`` release the GIL while they integrate,
+so sub-envs stepped from two threads integrate on two cores at once; the Python around them
+(observations, rewards, wrappers) still takes turns. :class:`ThreadedVectorEnv` is gymnasium's
+``SyncVectorEnv`` with that one change: the sub-envs are split into ``workers`` fixed groups,
+and each step runs one group on the calling thread and the others on a
+``concurrent.futures.ThreadPoolExecutor`` with ``workers - 1`` threads. Every sub-env is its
+own object, stepped by exactly one thread per step, so the results are those of
+``SyncVectorEnv`` for the same seeds and actions, bit for bit: the resets of finished episodes,
+the info merge and the observation batch are done afterwards on the calling thread, in
+sub-env order, as ``SyncVectorEnv.step`` does them (``tests/envs/test_threaded.py``).
+
+``make_env(..., vectorization="threads")`` builds one; ``"auto"`` does where it pays off
+(:func:`threads_pay_off`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from copy import deepcopy
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
+from gymnasium.vector.utils import concatenate, iterate
+
+#: ``"auto"`` steps sub-envs on threads from this many sub-envs up: below it the hand-over
+#: between threads costs about what the second core saves (``bench/envs_bench.py``).
+MIN_THREADED_ENVS = 4
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def threads_pay_off(num_envs: int, engines: Sequence[str]) -> bool:
+    """Whether ``"auto"`` should step these sub-envs on threads: a simulator that releases the
+    GIL while it steps, at least :data:`MIN_THREADED_ENVS` sub-envs, and a second core."""
+    native = any(engine in ("mujoco", "pybullet") for engine in engines)
+    return native and num_envs >= MIN_THREADED_ENVS and usable_cores() >= 2
+
+
+StepResult = tuple[Any, Any, Any, Any, dict[str, Any]]
+
+
+class ThreadedVectorEnv(SyncVectorEnv):
+    """``SyncVectorEnv`` (same-step autoreset) stepping its sub-envs on ``workers`` threads.
+
+    Args:
+        env_fns: One function per sub-env, as for ``SyncVectorEnv``.
+        workers: Threads that step at once, the calling one included (at most ``len(env_fns)``);
+            None: :func:`usable_cores`.
+    """
+
+    def __init__(
+        self, env_fns: Sequence[Callable[[], gym.Env]], workers: int | None = None
+    ) -> None:
+        super().__init__(env_fns, autoreset_mode=AutoresetMode.SAME_STEP)
+        workers = usable_cores() if workers is None else int(workers)
+        self.workers = max(1, min(workers, self.num_envs))
+        self.groups = [g.tolist() for g in np.array_split(np.arange(self.num_envs), self.workers)]
+        self._pool = (
+            ThreadPoolExecutor(self.workers - 1, thread_name_prefix="dnne-env")
+            if self.workers > 1
+            else None
+        )
+
+    def _step_group(self, group: list[int], actions: list[Any]) -> list[StepResult]:
+        return [self.envs[i].step(actions[i]) for i in group]
+
+    def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        per_env = list(iterate(self.action_space, actions))
+        if self._pool is None:
+            results = self._step_group(self.groups[0], per_env)
+        else:
+            futures = [self._pool.submit(self._step_group, g, per_env) for g in self.groups[1:]]
+            results = self._step_group(self.groups[0], per_env)
+            for future in futures:
+                results += future.result()
+
+        # SyncVectorEnv.step (same-step autoreset) from here on, in sub-env order.
+        infos: dict[str, Any] = {}
+        for i, (obs, reward, terminated, truncated, env_info) in enumerate(results):
+            self._env_obs[i] = obs
+            self._rewards[i] = reward
+            self._terminations[i] = terminated
+            self._truncations[i] = truncated
+            if terminated or truncated:
+                infos = self._add_info(infos, {"final_obs": obs, "final_info": env_info}, i)
+                self._env_obs[i], env_info = self.envs[i].reset()
+            infos = self._add_info(infos, env_info, i)
+        self._observations = concatenate(
+            self.single_observation_space, self._env_obs, self._observations
+        )
+        self._autoreset_envs = np.logical_or(self._terminations, self._truncations)
+        return (
+            deepcopy(self._observations) if self.copy else self._observations,
+            np.copy(self._rewards),
+            np.copy(self._terminations),
+            np.copy(self._truncations),
+            infos,
+        )
+
+    def close_extras(self, **kwargs: Any) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        super().close_extras(**kwargs)
