@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -18,6 +19,35 @@ class RolloutMinibatch(NamedTuple):
     mb_advantages: Tensor
     mb_returns: Tensor
     mb_values: Tensor
+
+
+def gae_recursion(
+    rewards: np.ndarray,
+    values: np.ndarray,
+    dones: np.ndarray,
+    last_value: np.ndarray,
+    gamma: float,
+    gae_lambda: float,
+    out: np.ndarray,
+) -> None:
+    """GAE's backward recursion over ``(T, N)`` float32 arrays, into ``out`` (the advantages).
+
+    :meth:`RolloutBuffer.compute_returns_and_advantage`'s torch loop, operation for
+    operation in float32 (each Python float rounded to float32 as torch rounds it).
+    """
+    num_steps = rewards.shape[0]
+    g = np.float32(gamma)
+    gl = np.float32(gamma * gae_lambda)
+    one = np.float32(1.0)
+    last = np.zeros_like(last_value)
+    next_value = last_value
+    for t in range(num_steps - 1, -1, -1):
+        non_terminal = one - dones[t]
+        if t + 1 < num_steps:
+            next_value = values[t + 1]
+        delta = rewards[t] + g * next_value * non_terminal - values[t]
+        last = delta + gl * non_terminal * last
+        out[t] = last
 
 
 class RolloutBuffer:
@@ -202,14 +232,27 @@ class RolloutBuffer:
                     "last_done disagrees with the done flags stored with the last step"
                 )
         next_value = last_value.detach().to(self.device, torch.float32).reshape(self.num_envs)
-        last_gae_lam = torch.zeros(self.num_envs, device=self.device)
-        for t in reversed(range(self.num_steps)):
-            next_non_terminal = 1.0 - self.dones[t]
-            if t + 1 < self.num_steps:
-                next_value = self.values[t + 1]
-            delta = self.rewards[t] + self.gamma * next_value * next_non_terminal - self.values[t]
-            last_gae_lam = delta + self.gamma * self.gae_lambda * next_non_terminal * last_gae_lam
-            self.advantages[t] = last_gae_lam
+        if self.device.type == "cpu":
+            # The same float32 operations in numpy on the tensors' memory: a step of the
+            # recursion is a few operations on num_envs values, which torch dispatches at
+            # several times numpy's cost (tests/rl/test_buffer.py checks the bits).
+            gae_recursion(
+                self.rewards.numpy(), self.values.numpy(), self.dones.numpy(),
+                next_value.numpy(), self.gamma, self.gae_lambda, self.advantages.numpy(),
+            )  # fmt: skip
+        else:
+            last_gae_lam = torch.zeros(self.num_envs, device=self.device)
+            for t in reversed(range(self.num_steps)):
+                next_non_terminal = 1.0 - self.dones[t]
+                if t + 1 < self.num_steps:
+                    next_value = self.values[t + 1]
+                delta = (
+                    self.rewards[t] + self.gamma * next_value * next_non_terminal - self.values[t]
+                )
+                last_gae_lam = (
+                    delta + self.gamma * self.gae_lambda * next_non_terminal * last_gae_lam
+                )
+                self.advantages[t] = last_gae_lam
         torch.add(self.advantages, self.values, out=self.returns)
         self.computed = True
 

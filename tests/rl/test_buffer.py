@@ -139,3 +139,36 @@ def test_minibatches_cover_every_transition_once(minibatch_size: int) -> None:
         torch.testing.assert_close(mb.mb_returns, mb.mb_advantages + mb.mb_values)
     again = list(buffer.get(minibatch_size, torch.Generator().manual_seed(0)))
     assert all(torch.equal(a.mb_obs, b.mb_obs) for a, b in zip(batches, again, strict=True))
+
+
+def _torch_gae(rewards, values, dones, last_value, gamma, lam):
+    """The recursion as torch operations (the buffer's GPU path and its earlier CPU path)."""
+    adv = torch.zeros_like(rewards)
+    last = torch.zeros(rewards.shape[1])
+    next_value = last_value
+    for t in reversed(range(rewards.shape[0])):
+        nnt = 1.0 - dones[t]
+        if t + 1 < rewards.shape[0]:
+            next_value = values[t + 1]
+        delta = rewards[t] + gamma * next_value * nnt - values[t]
+        last = delta + gamma * lam * nnt * last
+        adv[t] = last
+    return adv
+
+
+@pytest.mark.parametrize("num_envs", [1, 3, 16])
+@pytest.mark.parametrize(("gamma", "lam"), [(0.99, 0.95), (0.98, 0.8), (0.999, 1.0)])
+def test_the_numpy_gae_is_the_torch_loops_bits(num_envs: int, gamma: float, lam: float) -> None:
+    from dnne_robot.rl.buffer import gae_recursion
+
+    gen = torch.Generator().manual_seed(num_envs)
+    steps = 300
+    rewards = torch.randn(steps, num_envs, generator=gen) * 7
+    values = torch.randn(steps, num_envs, generator=gen) * 30
+    dones = (torch.rand(steps, num_envs, generator=gen) < 0.05).float()
+    last_value = torch.randn(num_envs, generator=gen)
+    want = _torch_gae(rewards, values, dones, last_value, gamma, lam)
+    got = torch.zeros_like(rewards)
+    gae_recursion(rewards.numpy(), values.numpy(), dones.numpy(), last_value.numpy(), gamma, lam,
+                  got.numpy())  # fmt: skip
+    assert torch.equal(got, want)
