@@ -78,9 +78,14 @@ def test_a_resumed_threaded_env_continues_bit_identically() -> None:
     b = make()
     b.reset()
     restore_state(b, saved)
+    c = make_env("HalfCheetah-v5", num_envs=4, seed=9, vectorization="sync")  # either way
+    c.reset()
+    restore_state(c, saved)
     for t in range(20):
         actions = _actions(a, rng, 4)
-        assert_same_step(a.step(actions), b.step(actions), t)
+        step_a = a.step(actions)
+        assert_same_step(step_a, b.step(actions), t)
+        assert_same_step(step_a, c.step(actions), t)
 
 
 def test_auto_threads_only_where_it_pays_off(monkeypatch: pytest.MonkeyPatch) -> None:
