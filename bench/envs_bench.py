@@ -41,7 +41,7 @@ from gymnasium.vector import SyncVectorEnv  # noqa: E402
 
 from dnne_robot.envs import ENGINES, TASK_ENGINES, engine_installed, env_id, make_env  # noqa: E402
 from dnne_robot.envs.tasks import CARTPOLE, PENDULUM, REACH, asset_path  # noqa: E402
-from dnne_robot.envs.tasks.franka import FRANKA, FRANKA_REACH  # noqa: E402
+from dnne_robot.envs.tasks.franka import FRANKA, FRANKA_FRONT, FRANKA_REACH  # noqa: E402
 
 Loop = Callable[[int], None]
 
@@ -211,7 +211,6 @@ _DIRECT = {"gymnasium": _direct_gymnasium, "mujoco": _direct_mujoco, "pybullet":
 # -- FrankaReach: OSC from the engine's Jacobian and mass matrix, by hand -------------------------
 #: Joints 0, 1, 3 take torques; 2, 4, 5, 6 and the fingers are held by position drives.
 _F_CTRL, _F_HELD = [0, 1, 3], [2, 4, 5, 6]
-_F_TARGET = (0.3, 0.1, 1.4)  # a fixed target in the shell: the loops never reset
 
 
 class _Osc:
@@ -225,7 +224,7 @@ class _Osc:
         self.q0 = np.array(FRANKA.default_dof_pos[:7])
         self.effort = np.array(FRANKA.effort)
         self.eye = np.eye(7)
-        self.target = np.array(_F_TARGET)
+        self.target = np.array(_franka_start()[1])
 
     def torques(self, a: np.ndarray, q: np.ndarray, qd: np.ndarray, jac: np.ndarray,
                 mass: np.ndarray) -> np.ndarray:
@@ -248,8 +247,12 @@ class _Osc:
         _ = d < FRANKA_REACH.success_distance
 
 
-def _franka_start() -> list[float]:
-    return list(FRANKA.default_dof_pos)
+def _franka_start() -> tuple[list[float], tuple[float, float, float]]:
+    """The joints and target of ``env.reset(seed=0)``, drawn as FrankaReach draws them (the
+    target first), so the direct loop simulates the adapter's trajectory, contacts and all."""
+    rng = np.random.default_rng(0)  # gymnasium's np_random for seed 0
+    target = FRANKA_FRONT.sample_target(rng)
+    return FRANKA_FRONT.sample_joints(rng).tolist(), target
 
 
 def _direct_mujoco_franka(actions: list[Any]) -> Loop:
@@ -257,7 +260,7 @@ def _direct_mujoco_franka(actions: list[Any]) -> Loop:
 
     model = mujoco.MjModel.from_xml_path(str(asset_path("franka/panda.xml")))
     data = mujoco.MjData(model)
-    data.qpos[:] = _franka_start()
+    data.qpos[:] = _franka_start()[0]
     mujoco.mj_forward(model, data)
     site = model.site(FRANKA.grip_site).id
     motors = [model.actuator(n).id for n in ("panda_joint1", "panda_joint2", "panda_joint4")]
@@ -320,12 +323,26 @@ def _direct_pybullet_franka(actions: list[Any]) -> Loop:
                                 physicsClientId=cid)  # fmt: skip
     for link in range(-1, len(infos)):
         p.changeDynamics(body, link, linearDamping=0.0, angularDamping=0.0, physicsClientId=cid)
-    for j, q in zip(joints, _franka_start(), strict=True):
+    # The task's scene: its joint limits, the floor, the table (collides) and the arm's stand.
+    for j, lower, upper in zip(joints, FRANKA.lower, FRANKA.upper, strict=True):
+        p.changeDynamics(body, j, jointLowerLimit=lower, jointUpperLimit=upper,
+                         physicsClientId=cid)  # fmt: skip
+    p.loadURDF(str(Path(pybullet_data.getDataPath()) / "plane.urdf"), physicsClientId=cid)
+    for size, position, collides in ((FRANKA.table_size, FRANKA.table_position, True),
+                                     (FRANKA.stand_size, FRANKA.stand_position, False)):
+        half = [s / 2 for s in size]
+        visual = p.createVisualShape(p.GEOM_BOX, halfExtents=half, physicsClientId=cid)
+        collision = (p.createCollisionShape(p.GEOM_BOX, halfExtents=half, physicsClientId=cid)
+                     if collides else -1)
+        p.createMultiBody(baseMass=0.0, baseCollisionShapeIndex=collision,
+                          baseVisualShapeIndex=visual, basePosition=position, physicsClientId=cid)
+    start = _franka_start()[0]
+    for j, q in zip(joints, start, strict=True):
         p.resetJointState(body, j, q, 0.0, physicsClientId=cid)
     actuated = [joints[j] for j in _F_CTRL]
     drives = [joints[j] for j in (*_F_HELD, 7, 8)]
     drive_force = [FRANKA.effort[j] for j in _F_HELD] + [200.0, 200.0]
-    hold = [FRANKA.default_dof_pos[j] for j in _F_HELD]
+    hold = [start[j] for j in _F_HELD]
     offset = (0.0, 0.0, FRANKA.grip_offset)
     osc, zeros = _Osc(), [0.0] * len(joints)
     torque, position = p.TORQUE_CONTROL, p.POSITION_CONTROL

@@ -25,10 +25,67 @@ VERSION = 1
 INTERFACES = ("position", "velocity", "effort")
 #: How a joint value becomes an observation value.
 TRANSFORMS = ("identity", "cos", "sin")
+#: Where an observation value that is not a joint state comes from (``fields[i].source``):
+#: the goal the policy reaches for; the pose of a site, computed from the joint positions by
+#: the robot's forward kinematics; the seconds since the episode started (steps x dt).
+SOURCES = ("target", "forward_kinematics", "episode_time")
+#: Commands that are not one value per joint: an end-effector displacement (a Cartesian
+#: controller on the robot side turns it into joint torques; ``action.controller`` says how).
+CARTESIAN_INTERFACES = ("end_effector_delta",)
 
-# name, joint, interface, transform, unit. A joint of None: not in a JointState (the robot
-# side must supply it some other way; the ROS 2 transport refuses such a policy).
-_F = tuple[str, str | None, str | None, str, str]
+# name, joint, interface, transform, unit[, extra keys: source, site, frame, note]. A joint of
+# None: not in a JointState (the robot side must supply it some other way, named by its
+# source; the ROS 2 transport refuses such a policy).
+_F = tuple[Any, ...]
+
+
+def _franka(joint_tor: bool) -> dict[str, Any]:
+    """FrankaReach / FrankaDNNE (``envs/tasks/franka.py``, FRANKA's numbers; checked against
+    them by tests/robot/test_franka.py). Observation ``target_pos 3, eef_pos 3, eef_quat 4``,
+    then the finger positions (osc, 13 values) or all 9 joint positions (joint_tor, 20
+    values), then ``episode_time``; values clipped to +-5 by the env."""
+    arm = [f"panda_joint{i}" for i in range(1, 8)]
+    fingers = ["panda_finger_joint1", "panda_finger_joint2"]
+    world = {"frame": "world"}
+    grip = {"source": "forward_kinematics", "site": "panda_grip_site", "frame": "world"}
+    obs: list[_F] = [(f"target_{a}", None, None, "identity", "m", {"source": "target", **world})
+                     for a in "xyz"]
+    obs += [(f"eef_{a}", None, None, "identity", "m", grip) for a in "xyz"]
+    obs += [(f"eef_q{a}", None, None, "identity", "1",
+             {**grip, "note": "quaternion (x, y, z, w), the sign with qx >= 0"}) for a in "xyzw"]
+    obs += [(f"{j}_position", j, "position", "identity", "m" if j in fingers else "rad")
+            for j in ([*arm, *fingers] if joint_tor else fingers)]
+    obs.append(("episode_time", None, None, "identity", "s", {"source": "episode_time"}))
+    held = [arm[i] for i in (2, 4, 5, 6)]  # position drives at the episode's start pose
+    controller: dict[str, Any] = {
+        "torque_joints": [arm[i] for i in (0, 1, 3)], "held_joints": held,
+        "gripper": {"joints": fingers, "open": 0.04, "closed": 0.0},
+    }
+    spec: dict[str, Any] = {
+        "joints": [*arm, *fingers], "observation": obs, "observation_clip": 5.0,
+        "default_pose": None,
+        # The fixed frames the non-joint values refer to: each origin in its parent (no
+        # rotation). The world is the task's; the grip site is DNNE's end effector.
+        "frames": {"panda_link0": {"parent": "world", "position": [-0.45, 0.0, 1.125]},
+                   "panda_grip_site": {"parent": "panda_hand", "position": [0.0, 0.0, 0.1025]}},
+    }
+    if joint_tor:  # 7 torques, N m per unit; the simulation applies joints 1, 2 and 4 only
+        return {**spec, "command_joints": arm, "command_interface": "effort",
+                "command_units": ["N m"] * 7, "scale": [1.0, 1.0, 1.0, 1.0, 0.5, 0.5, 0.5],
+                "offset": [0.0] * 7, "controller": {"law": "joint_torque", **controller}}
+    # osc: the grip site's displacement (m, then a rotation vector in rad, world frame) and
+    # the gripper (>= 0 opens); operational-space control turns it into the 3 torques.
+    return {**spec, "command_joints": None, "command_interface": "end_effector_delta",
+            "command_names": ["eef_dx", "eef_dy", "eef_dz", "eef_drx", "eef_dry", "eef_drz",
+                              "gripper"],
+            "command_units": ["m", "m", "m", "rad", "rad", "rad", "1"],
+            "scale": [0.1, 0.1, 0.1, 0.5, 0.5, 0.5, 1.0], "offset": [0.0] * 7,
+            "controller": {
+                "law": "operational_space", "site": "panda_grip_site",
+                "kp": 150.0, "kd": 2.0 * math.sqrt(150.0),
+                "kp_null": 10.0, "kd_null": 2.0 * math.sqrt(10.0),
+                "null_pose": [0.0, 0.1963, 0.0, -2.618, 0.0, 2.9416, 0.7854],
+                "effort_limit": [87.0, 87.0, 87.0, 87.0, 12.0, 12.0, 12.0], **controller}}
 
 #: Per task (lower-case name): joints, observation sources, commanded joints, command mapping.
 TASK_JOINTS: dict[str, dict[str, Any]] = {
@@ -78,18 +135,19 @@ TASK_JOINTS: dict[str, dict[str, Any]] = {
         # 1.6 rad away: both settle; kd 0.3 already oscillates at 25 Hz (the light elbow).
         "ramp_gains": {"kp": [2.0, 2.0], "kd": [0.1, 0.1]},
     },
-    "franka": {
-        "joints": [f"panda_joint{i}" for i in range(1, 8)],
-        "observation": None,  # end-effector and target poses: not joint states
-        "command_joints": [f"panda_joint{i}" for i in range(1, 8)],
-        "command_interface": "position", "command_units": ["rad"] * 7,
-        "scale": None, "offset": None, "default_pose": None,
-    },
+    # One layout per control type, told apart by the observation's size (13 or 20).
+    "frankareach": {"variants": [_franka(joint_tor=False), _franka(joint_tor=True)]},
+    "frankadnne": {"variants": [_franka(joint_tor=False), _franka(joint_tor=True)]},
 }
 
 
-def task_joints(task: str | None) -> dict[str, Any] | None:
-    return TASK_JOINTS.get((task or "").lower())
+def task_joints(task: str | None, obs_dim: int | None = None) -> dict[str, Any] | None:
+    """The :data:`TASK_JOINTS` entry of ``task``; of a task with variants, the one whose
+    observation has ``obs_dim`` values (None when none has)."""
+    spec = TASK_JOINTS.get((task or "").lower())
+    if spec is not None and "variants" in spec:
+        return next((v for v in spec["variants"] if len(v["observation"]) == obs_dim), None)
+    return spec
 
 
 def build(info: dict[str, Any], examples: list[dict[str, Any]] | None = None
@@ -97,17 +155,18 @@ def build(info: dict[str, Any], examples: list[dict[str, Any]] | None = None
     """The contract of the policy that ``info`` (the rest of policy.json) describes, or None
     when its task is not one of :data:`TASK_JOINTS`."""
     meta = info.get("metadata") or {}
-    spec = task_joints(meta.get("task"))
-    if spec is None:
-        return None
     obs_info, action = info["observation"], info["action"]
     obs_dim = obs_info["dim"]
+    spec = task_joints(meta.get("task"), obs_dim)
+    if spec is None:
+        return None
     fields = spec["observation"]
     if fields is None or len(fields) != obs_dim:
         fields = [(f"obs_{i}", None, None, "identity", "") for i in range(obs_dim)]
     discrete = action["kind"] == "discrete"
     joints = spec["command_joints"]
-    n = len(joints)
+    names = spec.get("command_names") or joints
+    n = len(names)
     out_action: dict[str, Any] = {
         "kind": action["kind"],
         "size": 1 if discrete else len(action.get("low") or action["high"]),
@@ -124,8 +183,12 @@ def build(info: dict[str, Any], examples: list[dict[str, Any]] | None = None
     if discrete:
         out_action.update(n=action["n"], command_values=spec["command_values"],
                           names=[f"action_{i}" for i in range(action["n"])])
+    elif joints is None:  # a Cartesian command: its values are named, not its joints
+        out_action["names"] = names
     else:
         out_action["names"] = [f"{j}_{spec['command_interface']}" for j in joints]
+    if "controller" in spec:
+        out_action["controller"] = spec["controller"]
     return {
         "version": VERSION,
         "task": meta.get("task"),
@@ -137,12 +200,15 @@ def build(info: dict[str, Any], examples: list[dict[str, Any]] | None = None
             "size": obs_dim,
             "names": [f[0] for f in fields],
             "fields": [{"name": f[0], "joint": f[1], "interface": f[2], "transform": f[3],
-                        "unit": f[4]} for f in fields],
+                        "unit": f[4], "source": None, **(f[5] if len(f) > 5 else {})}
+                       for f in fields],
+            "clip": spec.get("observation_clip"),
             "normalizer": {"inside_policy": True, "mean": obs_info.get("mean"),
                            "var": obs_info.get("var"), "epsilon": obs_info.get("epsilon"),
                            "clip": obs_info.get("clip")} if obs_info.get("normalize") else None,
         },
         "action": out_action,
+        "frames": spec.get("frames"),
         "default_pose": spec["default_pose"],
         "ramp_s": 2.0 if spec["default_pose"] else None,
         "ramp_gains": spec.get("ramp_gains"),
@@ -165,6 +231,8 @@ class Contract:
         if not isinstance(fields, list) or not fields:
             raise self.fail("contract.observation.fields", "must be a non-empty list")
         self.fields: list[tuple[str, str | None, str | None, str]] = []
+        #: Per observation value: where a value with no joint comes from (None: not stated).
+        self.sources: list[str | None] = []
         for i, f in enumerate(fields):
             f = self._obj(f, f"contract.observation.fields[{i}]")
             joint, interface, transform = f.get("joint"), f.get("interface"), f.get("transform")
@@ -174,14 +242,32 @@ class Contract:
             if transform not in TRANSFORMS:
                 raise self.fail(f"contract.observation.fields[{i}].transform",
                                 f"must be one of {', '.join(TRANSFORMS)}, not {transform!r}")
+            source = f.get("source")
+            if source is not None and source not in SOURCES:
+                raise self.fail(f"contract.observation.fields[{i}].source",
+                                f"must be null or one of {', '.join(SOURCES)}, not {source!r}")
             self.fields.append((str(f.get("name")), joint, interface, transform))
+            self.sources.append(source)
         action = self._obj(data.get("action"), "contract.action")
         joints = action.get("joints")
-        if (not isinstance(joints, list) or not joints
+        #: A Cartesian command (``action.joints`` null): its interface, else None.
+        self.cartesian: str | None = None
+        if joints is None and action.get("interface") in CARTESIAN_INTERFACES:
+            self.cartesian = action["interface"]
+            joints = []
+            names = action.get("names")
+            if (not isinstance(names, list) or not names
+                    or not all(isinstance(j, str) for j in names)):
+                raise self.fail("contract.action.names", "must be a non-empty list of the "
+                                f"{self.cartesian} command's value names")
+            n = len(names)
+        elif (not isinstance(joints, list) or not joints
                 or not all(isinstance(j, str) for j in joints)):
             raise self.fail("contract.action.joints", "must be a non-empty list of joint names")
+        else:
+            n = len(joints)
+        #: The commanded joints, in command order (empty for a Cartesian command).
         self.command_joints: list[str] = joints
-        n = len(joints)
         self.discrete = action.get("kind") == "discrete"
         if self.discrete:
             self.command_values = self._matrix(action.get("command_values"),
@@ -260,13 +346,32 @@ class Contract:
                                 f"{got.tolist()}: the policy file does not match its contract")
         return len(examples)
 
-    def require_joint_states(self) -> None:
-        """Every observation value comes from a joint (the ROS 2 transport needs this)."""
-        for i, (name, joint, _, _) in enumerate(self.fields):
+    def require_joint_interface(self, what: str = "policy",
+                                advice: str = "deploy it over UDP (--robot udp://HOST:PORT), "
+                                              "where the robot sends the whole observation"
+                                ) -> None:
+        """The ROS 2 transport's condition: every observation value comes from a JointState
+        and the action is one command per joint. Otherwise one line that names every value
+        with no joint (and its source) and a Cartesian command, then ``advice``."""
+        groups: dict[str, list[str]] = {}
+        for (name, joint, _, _), source in zip(self.fields, self.sources, strict=True):
             if joint is None:
-                raise self.fail(f"contract.observation.fields[{i}].joint",
-                                f"is null: {name!r} is not in a JointState, so the ROS 2 "
-                                "transport cannot build this policy's observation")
+                groups.setdefault(source or "", []).append(name)
+        if not groups and self.cartesian is None:
+            return
+        missing = sum(len(names) for names in groups.values())
+        parts = [", ".join(names) + (f" ({source})" if source else "")
+                 for source, names in groups.items()]
+        problems = []
+        if groups:
+            problems.append(f"{missing} of its {len(self.fields)} observation values are not "
+                            f"in a JointState: {'; '.join(parts)}")
+        if self.cartesian is not None:
+            problems.append(f"its action is an {self.cartesian} command "
+                            f"({', '.join(self.data['action']['names'])}), not one command "
+                            "per joint for a forward controller")
+        raise DeployError(f"{self.where}: the ROS 2 transport cannot serve this {what}: "
+                          f"{', and '.join(problems)}; {advice}")
 
     # -- mapping -----------------------------------------------------------------------------
     @property

@@ -174,7 +174,7 @@ class Ros2Robot:
             self.topics = parse_ros2_url(url)
         except ValueError as exc:
             raise DeployError(str(exc)) from exc
-        contract.require_joint_states()
+        contract.require_joint_interface()
         self.contract = contract
         if contract.data.get("policy_sha256") != policy_sha256:
             raise DeployError(f"{contract.where}: contract.policy_sha256 is not the sha256 of "

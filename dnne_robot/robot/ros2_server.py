@@ -70,7 +70,9 @@ class Ros2RobotServer:
         self.dt = float(self.vec.metadata["dt"])
         self.rate_hz = float(rate_hz) if rate_hz else 1.0 / self.dt
         self.contract = task_contract(task, self.vec)
-        self.contract.require_joint_states()
+        self.contract.require_joint_interface(
+            "task", "serve it over UDP (serve-robot --transport udp) for deploy.py --robot "
+                    "udp://HOST:PORT")
         self.obs, _ = self.vec.reset(seed=seed)
         names, _, _ = self.contract.joint_state(self.obs[0])
         if joint_order:

@@ -4,6 +4,7 @@ success-rate targets of ppo_results (their seeds merged across runs)."""
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import math
 import sys
 from pathlib import Path
@@ -34,6 +35,36 @@ def test_franka_direct_loop_and_adapter_are_timed(engine: str) -> None:
         assert math.isfinite(row[key]) and row[key] > 0, row
     assert "FrankaReach" in envs_bench.format_results(report)
     assert all(r["task"] != "FrankaDNNE" for r in report["results"])
+
+
+@pytest.mark.parametrize("engine", ["mujoco", "pybullet"])
+def test_franka_direct_loop_simulates_the_adapters_trajectory(engine: str) -> None:
+    """The hand-written loop and the adapter step the same scene from the same start with the
+    same actions: their joint positions agree bit for bit, so their ratio is the adapter's cost
+    and not a different trajectory's (contacts with the table, joint limits)."""
+    pytest.importorskip(engine)
+    import gymnasium as gym
+
+    from dnne_robot.envs import env_id, make_env
+
+    envs_bench = _load("envs_bench")
+    space = make_env("FrankaReach", engine).single_action_space
+    space.seed(0)
+    actions = [space.sample() for _ in range(150)]
+    loop = envs_bench._direct("FrankaReach", engine, actions)
+    env = gym.make(env_id("FrankaReach", engine)).unwrapped
+    env.reset(seed=0)
+    loop(len(actions))
+    for action in actions:
+        env.step(action)
+    seen = inspect.getclosurevars(loop).nonlocals
+    if engine == "mujoco":
+        direct = seen["data"].qpos.tolist()
+    else:
+        direct = [s[0] for s in seen["states"]]
+    assert direct == list(env.physics.qpos)
+    assert tuple(seen["osc"].target) == env.task.target
+    env.close()
 
 
 def _run(seed: int, success: float, code: str = "abc") -> dict:

@@ -77,3 +77,32 @@ def test_a_bad_contract_field_is_one_line(trained: Path, tmp_path: Path, field: 
 def test_a_missing_contract_names_the_fix(tmp_path: Path) -> None:
     with pytest.raises(DeployError, match="contract is missing: run `runner.py export-policy`"):
         Contract(None, "policy.json")
+
+
+def _reach() -> dict:
+    from dnne_robot.robot.contract import build
+
+    return build({"metadata": {"task": "Reach"}, "observation": {"dim": 10},
+                  "action": {"kind": "continuous", "low": [-1.0] * 2, "high": [1.0] * 2}})
+
+
+def test_ros2_refusal_names_every_value_without_a_joint() -> None:
+    with pytest.raises(DeployError) as err:
+        Contract(_reach(), "policy.json").require_joint_interface()
+    text = str(err.value)
+    assert text.startswith("policy.json: the ROS 2 transport cannot serve this policy: 4 of "
+                           "its 10 observation values are not in a JointState: target_x, "
+                           "target_y, tip_to_target_x, tip_to_target_y; deploy it over UDP")
+    assert "\n" not in text
+
+
+def test_a_bad_observation_source_is_one_line() -> None:
+    data = _reach()
+    data["observation"]["fields"][6]["source"] = "gps"
+    with pytest.raises(DeployError, match=r"contract.observation.fields\[6\].source must be "
+                                          r"null or one of target, forward_kinematics"):
+        Contract(data, "policy.json")
+    data = _reach()
+    data["action"].update(joints=None, interface="end_effector_delta", names=None)
+    with pytest.raises(DeployError, match="contract.action.names must be a non-empty list"):
+        Contract(data, "policy.json")

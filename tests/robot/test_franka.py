@@ -1,19 +1,28 @@
 """scenarios/franka_reach_ppo.json end to end on MuJoCo, in subprocesses of the exported
 package: a short training, ``evaluate`` and ``sim2sim`` with the success rate, ``record`` (a
-GIF of the arm) and ``export-policy`` deployed over UDP against ``serve-robot`` (7
-continuous action values)."""
+GIF of the arm) and ``export-policy`` with its contract, deployed over UDP against
+``serve-robot`` (7 continuous action values; on MuJoCo, and on PyBullet from a PyBullet
+export), and refused over ROS 2 in one line by both deploy.py and serve-robot."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import math
+import shutil
 import signal
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from dnne_robot.envs import engine_installed
+from dnne_robot.envs.env import TaskEnv
+from dnne_robot.envs.tasks import FRANKA, FrankaDNNE
 from dnne_robot.pipeline import export
+from dnne_robot.robot.contract import Contract, build
+from dnne_robot.robot.errors import DeployError
+from dnne_robot.robot.policy import Policy
 
 from .helpers import last_json, run_script, start_server
 
@@ -93,18 +102,21 @@ def test_record_writes_a_gif_of_the_arm(franka: Path) -> None:
     assert np.abs(frames[-1].astype(int) - frames[0].astype(int)).max() > 0
 
 
-@pytest.mark.slow
-def test_policy_deploys_over_udp_with_seven_finite_actions(franka: Path) -> None:
-    server, port, _ = start_server(franka, "--duration", "30")
+def _deploy_over_udp(export_dir: Path, engine: str, seconds: str) -> None:
+    """deploy.py against serve-robot, both in subprocesses of ``export_dir``: actions flow,
+    all valid, and deploy.py read the policy's contract (its line on the ramp says so)."""
+    server, port, _ = start_server(export_dir, "--duration", "30")
     try:
-        proc = run_script(franka, "deploy.py", "--policy", "policy.pt", "--robot",
-                          f"udp://127.0.0.1:{port}", "--duration", "3", "--json",
+        proc = run_script(export_dir, "deploy.py", "--policy", "policy.pt", "--robot",
+                          f"udp://127.0.0.1:{port}", "--duration", seconds, "--json",
                           "--watchdog-periods", "60", timeout=60)
     finally:
         server.send_signal(signal.SIGINT)
         out, _ = server.communicate(timeout=30)
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr, proc.stderr
+    # The UDP path loads the contract (an end-effector command, no default pose: no ramp).
+    assert "startup: no ramp (the contract names no default pose)" in proc.stderr, proc.stderr
     stats = last_json(proc.stdout)
     assert stats["reason"] == "duration"
     # A busy machine misses some of the 60 Hz cycles (no new observation, no action): only
@@ -114,10 +126,142 @@ def test_policy_deploys_over_udp_with_seven_finite_actions(franka: Path) -> None
         assert stats["counts"].get(bad, 0) == 0, stats
 
     robot = last_json(out.decode())
-    assert robot["task"] == "FrankaReach" and robot["engine"] == "mujoco"
+    assert robot["task"] == "FrankaReach" and robot["engine"] == engine
     assert robot["stopped_by"] == "SIGINT"
     # The simulator applied the controller's actions: 7 finite values each (anything else is
-    # counted as a dropped "bad_action" and not applied), most of those deploy.py sent.
-    assert robot["actions"] >= 30 and robot["steps"] >= robot["actions"], robot
+    # counted as a dropped "bad_action" and not applied), most of those deploy.py sent. Each
+    # was followed by a step, but perhaps the last (the safe action, in the poll with STOP).
+    assert robot["actions"] >= 30 and robot["steps"] >= robot["actions"] - 1, robot
     assert robot["actions"] >= 0.8 * stats["counts"]["actions"], (robot, stats)
     assert robot["dropped"].get("bad_action", 0) == 0, robot
+
+
+def test_policy_deploys_over_udp_with_seven_finite_actions(franka: Path) -> None:
+    _deploy_over_udp(franka, "mujoco", "2")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not engine_installed("pybullet"), reason="pybullet not installed")
+def test_the_policy_deploys_over_udp_on_pybullet(franka: Path, tmp_path: Path) -> None:
+    """The MuJoCo-trained policy and its contract on a PyBullet export's serve-robot."""
+    out = tmp_path / "franka_pybullet"
+    export(SCENARIO, out, sim="pybullet")
+    for name in ("policy.pt", "policy.json"):
+        shutil.copy(franka / name, out / name)
+    _deploy_over_udp(out, "pybullet", "2")
+
+
+# -- the policy contract -----------------------------------------------------------------------
+ARM = [f"panda_joint{i}" for i in range(1, 8)]
+FINGERS = ["panda_finger_joint1", "panda_finger_joint2"]
+
+
+def _contract(task: str, obs_dim: int) -> dict | None:
+    return build({"metadata": {"task": task}, "observation": {"dim": obs_dim},
+                  "action": {"kind": "continuous", "low": [-1.0] * 7, "high": [1.0] * 7}})
+
+
+def test_export_policy_writes_the_franka_contract(franka: Path) -> None:
+    info = json.loads((franka / "policy.json").read_text())
+    c = info["contract"]
+    assert c["task"] == "FrankaReach" and c["joint_names"] == [*ARM, *FINGERS]
+    assert c["observation"]["names"] == [
+        "target_x", "target_y", "target_z", "eef_x", "eef_y", "eef_z", "eef_qx", "eef_qy",
+        "eef_qz", "eef_qw", "panda_finger_joint1_position", "panda_finger_joint2_position",
+        "episode_time"]
+    fields = c["observation"]["fields"]
+    assert [f["joint"] for f in fields] == [None] * 10 + FINGERS + [None]
+    assert [f["source"] for f in fields] == (["target"] * 3 + ["forward_kinematics"] * 7
+                                             + [None, None, "episode_time"])
+    action = c["action"]
+    assert action["joints"] is None and action["interface"] == "end_effector_delta"
+    assert action["names"][-1] == "gripper" and action["safe_command"] == [0.0] * 7
+    contract = Contract(c, "policy.json")
+    assert contract.check_examples(Policy(franka / "policy.pt")) == 4
+    assert contract.command_joints == [] and contract.cartesian == "end_effector_delta"
+
+
+def test_the_franka_contract_says_what_the_env_computes() -> None:
+    """Every number of the contract is the task's: the observation's layout and sources,
+    the joints' names, the command's scale and the controller's gains and joints."""
+    c = _contract("FrankaReach", 13)
+    assert c is not None
+    names = c["observation"]["names"]
+    for field, (lo, hi) in FrankaDNNE.fields("osc").items():
+        prefix = {"target_pos": "target_", "eef_pos": "eef_", "eef_quat": "eef_q",
+                  "gripper_theta": "panda_finger", "episode_time": "episode_time"}[field]
+        assert all(n.startswith(prefix) for n in names[lo:hi + 1]), (field, names[lo:hi + 1])
+    env = TaskEnv("FrankaReach", "mujoco")
+    try:
+        assert list(env.physics.joint_names()) == c["joint_names"]
+        obs, _ = env.reset(seed=2)
+        for _ in range(3):
+            obs, *_ = env.step(env.action_space.sample())
+        contract = Contract(c, "FrankaReach")
+        q = dict(zip(c["joint_names"], env.physics.qpos, strict=True))
+        from_joints = contract.observation(q, {}, {})
+        joint = [f["joint"] is not None for f in c["observation"]["fields"]]
+        np.testing.assert_allclose(from_joints[joint], obs[joint], atol=1e-6)
+        pos, _ = env.physics.site_pose("panda_grip_site")
+        np.testing.assert_allclose(obs[:3], env.task.target, atol=1e-6)  # source: target
+        np.testing.assert_allclose(obs[3:6], pos, atol=1e-6)  # forward kinematics
+        assert obs[12] == pytest.approx(3 * FRANKA.dt)  # episode_time
+    finally:
+        env.close()
+    action = c["action"]
+    assert action["scale"] == [*FRANKA.osc_cmd_limit, 1.0]
+    ctl = action["controller"]
+    assert (ctl["kp"], ctl["kp_null"]) == (FRANKA.kp, FRANKA.kp_null)
+    assert (ctl["kd"], ctl["kd_null"]) == (2 * math.sqrt(FRANKA.kp), 2 * math.sqrt(FRANKA.kp_null))
+    assert ctl["null_pose"] == list(FRANKA.default_dof_pos[:7])
+    assert ctl["effort_limit"] == list(FRANKA.effort)
+    assert ctl["torque_joints"] == [ARM[j] for j in FRANKA.controlled_joints]
+    assert ctl["held_joints"] == [j for i, j in enumerate(ARM) if i not in
+                                  FRANKA.controlled_joints]
+    assert (ctl["gripper"]["open"], ctl["gripper"]["closed"]) == (FRANKA.upper[7],
+                                                                 FRANKA.lower[7])
+    assert c["frames"]["panda_link0"]["position"] == list(FRANKA.base_position)
+    assert c["frames"]["panda_grip_site"]["position"] == [0.0, 0.0, FRANKA.grip_offset]
+    assert c["observation"]["clip"] == FRANKA.clip_observations
+
+
+def test_joint_torque_franka_policies_get_their_own_layout() -> None:
+    """joint_tor (20 values): all 9 joint positions observed, 7 torques commanded."""
+    c = _contract("FrankaDNNE", 20)
+    assert c is not None
+    fields = c["observation"]["fields"]
+    assert [f["joint"] for f in fields[10:19]] == [*ARM, *FINGERS]
+    assert FrankaDNNE.fields("joint_tor")["joint_theta"] == (10, 18)
+    assert c["action"]["joints"] == ARM and c["action"]["interface"] == "effort"
+    assert c["action"]["scale"] == list(FRANKA.joint_cmd_limit)
+    assert c["action"]["controller"]["torque_joints"] == ["panda_joint1", "panda_joint2",
+                                                          "panda_joint4"]
+    assert _contract("FrankaReach", 14) is None  # no layout of that size: no contract
+
+
+def test_ros2_refuses_the_franka_contract_naming_every_value_without_a_joint() -> None:
+    c = _contract("FrankaReach", 13)
+    with pytest.raises(DeployError) as err:
+        Contract(c, "policy.json").require_joint_interface()
+    text = str(err.value)
+    assert "\n" not in text and "11 of its 13 observation values" in text
+    for name in ("target_x", "eef_qw", "episode_time", "forward_kinematics",
+                 "end_effector_delta"):
+        assert name in text, text
+    assert "panda_finger_joint1" not in text.split("command (")[0]
+
+
+def test_ros2_deploy_and_serve_robot_refuse_franka_in_one_line(franka: Path) -> None:
+    proc = run_script(franka, "deploy.py", "--policy", "policy.pt", "--robot",
+                      "ros2:///joint_states", "--duration", "1", timeout=60)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and len(lines) == 1, proc.stderr
+    assert "the ROS 2 transport cannot serve this policy" in lines[0]
+    assert "target_x" in lines[0] and "udp://" in lines[0]
+    proc = run_script(franka, "runner.py", "serve-robot", "--transport", "ros2", "--duration",
+                      "1", sim=True, timeout=60)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: DeployError: the FrankaReach task: the ROS 2 transport "
+                               "cannot serve this task")
+    assert "serve-robot --transport udp" in lines[0]

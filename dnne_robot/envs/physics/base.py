@@ -198,6 +198,10 @@ class Physics(ABC):
         """A site's world position (3,) and orientation as a quaternion ``(x, y, z, w)``."""
         raise NotImplementedError(f"{type(self).__name__} has no sites")
 
+    def joint_arrays(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The first ``n`` values of :attr:`qpos` and :attr:`qvel` as new float64 arrays."""
+        return np.array(self.qpos[:n], dtype=np.float64), np.array(self.qvel[:n], dtype=np.float64)
+
     def site_jacobian(self, name: str) -> np.ndarray:
         """The site's ``(6, nv)`` Jacobian in the world frame: linear rows, then angular."""
         raise NotImplementedError(f"{type(self).__name__} has no Jacobians")

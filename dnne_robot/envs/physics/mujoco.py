@@ -25,6 +25,8 @@ from .base import ModelSpec, Physics, Position
 
 #: The control period a model gets when neither the task nor the caller says (s).
 DEFAULT_PERIOD = 0.02
+#: MuJoCo's quaternion (w, x, y, z) -> (x, y, z, w).
+_XYZW = np.array([1, 2, 3, 0], dtype=np.intp)
 
 
 def load_mjcf(path: str | os.PathLike[str]) -> Any:
@@ -73,11 +75,15 @@ class MujocoPhysics(Physics):
         self._qpos = data.qpos
         self._qvel = data.qvel
         self._ctrl = data.ctrl
+        self._site_xpos = data.site_xpos
+        self._site_xmat = data.site_xmat
         # Position actuators (an affine bias) are drives, set by set_drive_targets; the others
         # take set_control's values.
         none = int(mujoco.mjtBias.mjBIAS_NONE)
         biased = [i for i in range(model.nu) if int(model.actuator_biastype[i]) != none]
         self._drive_ids = np.array(biased, dtype=np.intp)
+        self._has_drives = bool(biased)
+        self._nv = int(model.nv)
         self._motor_ids = np.array(
             [i for i in range(model.nu) if i not in biased], dtype=np.intp
         )
@@ -95,6 +101,8 @@ class MujocoPhysics(Physics):
             ]
             self._dofs = np.array(dofs, dtype=np.intp)
         self._mj_step = mujoco.mj_step
+        self._mj_jac_site = mujoco.mj_jacSite
+        self._mat2quat = mujoco.mju_mat2Quat
         self._qm_in_data = hasattr(data, "qM")  # mujoco 3.x; mujoco 4's mj_fullM takes d
         self._state_sig = int(mujoco.mjtState.mjSTATE_INTEGRATION)
         self.qpos = self._qpos.tolist()
@@ -152,7 +160,7 @@ class MujocoPhysics(Physics):
             self._ctrl[:] = values
 
     def set_drive_targets(self, values: Sequence[float]) -> None:
-        if not len(self._drive_ids):
+        if not self._has_drives:
             super().set_drive_targets(values)
         self._ctrl[self._drive_ids] = values
 
@@ -181,18 +189,20 @@ class MujocoPhysics(Physics):
         limited = np.array(self.model.jnt_limited, dtype=bool)
         return np.where(limited[:, None], ranges, [-np.inf, np.inf])
 
+    def joint_arrays(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        return self._qpos[:n].copy(), self._qvel[:n].copy()
+
     def _fresh(self) -> None:
         """Positions, frames and the mass matrix of the current state.
 
         ``mj_step`` leaves them as they were before its last integration: recompute them once
-        per state, on the first question about it.
+        per state, on the first question about it (callers test ``_kinematics_fresh`` first).
         """
-        if not self._kinematics_fresh:
-            mujoco, model, data = self._mujoco, self.model, self.data
-            mujoco.mj_kinematics(model, data)
-            mujoco.mj_comPos(model, data)
-            mujoco.mj_crb(model, data)
-            self._kinematics_fresh = True
+        mujoco, model, data = self._mujoco, self.model, self.data
+        mujoco.mj_kinematics(model, data)
+        mujoco.mj_comPos(model, data)
+        mujoco.mj_crb(model, data)
+        self._kinematics_fresh = True
 
     def _site(self, name: str) -> int:
         site = self._site_ids.get(name)
@@ -204,22 +214,29 @@ class MujocoPhysics(Physics):
         return site
 
     def site_pose(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        site = self._site(name)
-        self._fresh()
+        site = self._site_ids.get(name)
+        if site is None:
+            site = self._site(name)
+        if not self._kinematics_fresh:
+            self._fresh()
         quat = np.empty(4)
-        self._mujoco.mju_mat2Quat(quat, self.data.site_xmat[site])
-        return self.data.site_xpos[site].copy(), quat[[1, 2, 3, 0]]  # wxyz -> xyzw
+        self._mat2quat(quat, self._site_xmat[site])
+        return self._site_xpos[site].copy(), quat[_XYZW]
 
     def site_jacobian(self, name: str) -> np.ndarray:
-        site = self._site(name)
-        self._fresh()
-        jac = np.empty((6, self.model.nv))
-        self._mujoco.mj_jacSite(self.model, self.data, jac[:3], jac[3:], site)
+        site = self._site_ids.get(name)
+        if site is None:
+            site = self._site(name)
+        if not self._kinematics_fresh:
+            self._fresh()
+        jac = np.empty((6, self._nv))
+        self._mj_jac_site(self.model, self.data, jac[:3], jac[3:], site)
         return jac
 
     def mass_matrix(self) -> np.ndarray:
-        self._fresh()
-        nv = self.model.nv
+        if not self._kinematics_fresh:
+            self._fresh()
+        nv = self._nv
         full = np.empty((nv, nv))
         if self._qm_in_data:  # mujoco 3.x: mj_fullM(m, dst, qM)
             self._mujoco.mj_fullM(self.model, full, self.data.qM)

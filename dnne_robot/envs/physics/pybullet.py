@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,8 @@ DEFAULT_GRAVITY = 9.81
 DEFAULT_CAMERA: Camera = ((0.0, -4.0, 1.0), (0.0, 0.0, 0.0), (0.0, 0.0, 1.0))
 _MARKER_RADIUS = 0.015
 _MARKER_RGBA = (0.9, 0.2, 0.2, 1.0)
+#: A joint's position and velocity in ``getJointStates``' answer.
+_POSITION, _VELOCITY = itemgetter(0), itemgetter(1)
 
 
 def find_urdf(path: str | os.PathLike[str]) -> Path:
@@ -130,7 +133,8 @@ class PyBulletPhysics(Physics):
         # Position drives: Bullet's motor constraint, solved with the contacts (implicit).
         self._drives = tuple(self.joints[i] for i in spec.drives)
         self._drive_force = list(spec.drive_force) or [1.0] * len(self._drives)
-        self._drive_gains = spec.drive_gains
+        kp, kd = spec.drive_gains
+        self._drive_kp, self._drive_kd = [kp] * len(self._drives), [kd] * len(self._drives)
         ground = spec.ground if spec.ground is not None else not fixed_base
         if ground:
             p.loadURDF(str(find_urdf("plane.urdf")), physicsClientId=cid)
@@ -152,6 +156,7 @@ class PyBulletPhysics(Physics):
         single = len(self.actuated) == 1 and not self.substep_calls
         self._single_motor = self.actuated[0] if single else None
         self._forces: Sequence[float] = [0.0] * len(self.actuated)
+        self._zeros = [0.0] * len(self.joints)  # the velocities and accelerations of a Jacobian
         self.width, self.height = width, height
         self.camera: Camera = camera or spec.camera or DEFAULT_CAMERA
         self._markers: dict[str, int] = {}
@@ -161,6 +166,7 @@ class PyBulletPhysics(Physics):
         self._set_motor = p.setJointMotorControl2
         self._set_motors = p.setJointMotorControlArray
         self._torque = p.TORQUE_CONTROL
+        self._position = p.POSITION_CONTROL
         self._read()
 
     @classmethod
@@ -223,19 +229,17 @@ class PyBulletPhysics(Physics):
     # -- control and stepping --------------------------------------------------------------
     def set_control(self, values: Sequence[float]) -> None:
         gear = self._gear
-        if gear is None:
-            self._forces = values
+        if gear is None:  # pybullet reads a list faster than an array, 4 times per damped step
+            self._forces = values.tolist() if isinstance(values, np.ndarray) else values
         else:
             self._forces = [g * v for g, v in zip(gear, values, strict=True)]
 
     def set_drive_targets(self, values: Sequence[float]) -> None:
         if not self._drives:
             super().set_drive_targets(values)
-        kp, kd = self._drive_gains
-        n = len(self._drives)
-        self._p.setJointMotorControlArray(
-            self.body, self._drives, self._p.POSITION_CONTROL, targetPositions=list(values),
-            forces=self._drive_force, positionGains=[kp] * n, velocityGains=[kd] * n,
+        self._set_motors(
+            self.body, self._drives, self._position, targetPositions=values,
+            forces=self._drive_force, positionGains=self._drive_kp, velocityGains=self._drive_kd,
             physicsClientId=self.client,
         )
 
@@ -299,31 +303,31 @@ class PyBulletPhysics(Physics):
         return frame
 
     def site_pose(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        site = self._sites.get(name)
-        link, _ = self._site_frame(name)
-        assert site is not None
-        p, cid = self._p, self.client
-        state = p.getLinkState(self.body, link, computeForwardKinematics=1, physicsClientId=cid)
-        pos, orn = p.multiplyTransforms(state[4], state[5], site.offset, (0, 0, 0, 1))
+        link, offset = self._site_frames.get(name) or self._site_frame(name)
+        p = self._p
+        state = p.getLinkState(self.body, link, computeForwardKinematics=1,
+                               physicsClientId=self.client)  # fmt: skip
+        pos, orn = p.multiplyTransforms(state[4], state[5], offset, (0, 0, 0, 1))
         return np.array(pos), np.array(orn)
 
     def site_jacobian(self, name: str) -> np.ndarray:
-        link, local = self._site_frame(name)
-        zeros = [0.0] * len(self.joints)
-        linear, angular = self._p.calculateJacobian(
-            self.body, link, local, list(self.qpos), zeros, zeros, physicsClientId=self.client
+        link, local = self._site_frames.get(name) or self._site_frame(name)
+        zeros = self._zeros
+        # pybullet answers (linear, angular), each 3 rows of nv: one (2, 3, nv) array.
+        jac = self._p.calculateJacobian(
+            self.body, link, local, self.qpos, zeros, zeros, physicsClientId=self.client
         )
-        return np.vstack((np.array(linear), np.array(angular)))
+        return np.array(jac).reshape(6, -1)
 
     def mass_matrix(self) -> np.ndarray:
         return np.array(
-            self._p.calculateMassMatrix(self.body, list(self.qpos), physicsClientId=self.client)
+            self._p.calculateMassMatrix(self.body, self.qpos, physicsClientId=self.client)
         )
 
     def _split(self, states: Sequence[Sequence[Any]]) -> None:
         """Joint states (``getJointStates``) -> ``qpos``, ``qvel``."""
-        self.qpos = tuple([s[0] for s in states])
-        self.qvel = tuple([s[1] for s in states])
+        self.qpos = tuple(map(_POSITION, states))
+        self.qvel = tuple(map(_VELOCITY, states))
 
     # -- snapshots ---------------------------------------------------------------------------
     def capture(self) -> dict[str, Any]:

@@ -189,7 +189,11 @@ class FrankaDNNE(Task):
         clip = params.clip_observations
         self.observation_space = spaces.Box(-clip, clip, shape=(size,), dtype=np.float32)
         self.action_space = spaces.Box(-1.0, 1.0, shape=(7,), dtype=np.float32)
-        self._controlled = list(params.controlled_joints)
+        self._controlled = np.array(params.controlled_joints, dtype=np.intp)
+        self._clip_actions = params.clip_actions
+        self._clip_observations = params.clip_observations
+        self._site = params.grip_site
+        self._dt = params.dt
         self._cmd = np.array(params.osc_cmd_limit if self.osc else params.joint_cmd_limit)
         self._cmd /= params.action_scale
         self._effort = np.array(params.effort)
@@ -201,7 +205,7 @@ class FrankaDNNE(Task):
         self.steps = 0
         self._hold = np.zeros(len(self._held))
         self._drive_key: Any = None
-        self._drive_targets: tuple[list[float], list[float]] = ([], [])
+        self._drive_targets: tuple[np.ndarray, np.ndarray] = (np.zeros(0), np.zeros(0))
         self._a = np.zeros(7)
         self._eye = np.eye(7)
         self._eef_key: Any = None
@@ -231,23 +235,24 @@ class FrankaDNNE(Task):
         self._drive(physics, open_gripper=True)
 
     def _drive(self, physics: Physics, open_gripper: bool) -> None:
-        if self._drive_key is not self._hold:  # the two target lists, once per held pose
+        if self._drive_key is not self._hold:  # the two target arrays, once per held pose
             hold, opened, closed = self._hold.tolist(), self.params.upper[7], self.params.lower[7]
-            self._drive_targets = ([*hold, opened, opened], [*hold, closed, closed])
+            self._drive_targets = (np.array([*hold, opened, opened]),
+                                   np.array([*hold, closed, closed]))
             self._drive_key = self._hold
         physics.set_drive_targets(self._drive_targets[0 if open_gripper else 1])
 
     def before_step(self, action: Any, physics: Physics) -> None:
-        clip = self.params.clip_actions
+        clip = self._clip_actions
         a = np.clip(np.asarray(action, dtype=np.float64).reshape(-1), -clip, clip)
         self._a = a
         if self.osc:
             torques = self.osc_torques(physics, a[:6] * self._cmd)
-            self._drive(physics, open_gripper=bool(a[6] >= 0.0))
+            self._drive(physics, a[6] >= 0.0)
         else:
             torques = a * self._cmd
-            self._drive(physics, open_gripper=True)
-        physics.set_control(torques[self._controlled].tolist())
+            self._drive(physics, True)
+        physics.set_control(torques[self._controlled])
         self.steps += 1
 
     def osc_torques(self, physics: Physics, dpose: np.ndarray) -> np.ndarray:
@@ -257,9 +262,8 @@ class FrankaDNNE(Task):
         ``Lambda = (J M^-1 J^T)^-1``, ``u_null = kp_null (wrap(q0 - q)) - kd_null qdot`` and
         torques clipped to the joints' effort limits. J and M are the engine's (arm joints).
         """
-        q = np.asarray(physics.qpos[:7])
-        qd = np.asarray(physics.qvel[:7])
-        jac = physics.site_jacobian(self.params.grip_site)[:, :7]
+        q, qd = physics.joint_arrays(7)
+        jac = physics.site_jacobian(self._site)[:, :7]
         mass = physics.mass_matrix()[:7, :7]
         mass_inv = np.linalg.inv(mass)
         m_eef = np.linalg.inv(jac @ mass_inv @ jac.T)
@@ -279,7 +283,7 @@ class FrankaDNNE(Task):
     def eef(self, physics: Physics) -> tuple[np.ndarray, np.ndarray]:
         """The grip site's position and quaternion ``(x, y, z, w)`` (read once per state)."""
         if physics.qpos is not self._eef_key:
-            pos, quat = physics.site_pose(self.params.grip_site)
+            pos, quat = physics.site_pose(self._site)
             # q and -q are one rotation; engines pick either. x >= 0 is continuous over the
             # poses this task reaches (the hand points down, x near 1), so both engines agree.
             self._eef = (pos, -quat if quat[0] < 0.0 else quat)
@@ -288,8 +292,9 @@ class FrankaDNNE(Task):
 
     def distance(self, physics: Physics) -> float:
         """Grip site to target, m (once per state and target: reward and info both ask)."""
-        pos, _ = self.eef(physics)
-        if self._distance_key[0] is not pos or self._distance_key[1] is not self.target:
+        pos = self._eef[0] if physics.qpos is self._eef_key else self.eef(physics)[0]
+        key = self._distance_key
+        if key[0] is not pos or key[1] is not self.target:
             self._distance = float(np.linalg.norm(pos - self._target_array()))
             self._distance_key = (pos, self.target)
         return self._distance
@@ -305,10 +310,8 @@ class FrankaDNNE(Task):
         pos, quat = self.eef(physics)
         q = physics.qpos
         joints = q[7:9] if self.osc else q[:9]
-        obs = np.concatenate(
-            (self._target_array(), pos, quat, joints, (self.steps * self.params.dt,))
-        )
-        clip = self.params.clip_observations
+        obs = np.concatenate((self._target_array(), pos, quat, joints, (self.steps * self._dt,)))
+        clip = self._clip_observations
         return np.clip(obs, -clip, clip).astype(np.float32)
 
     def get_reward(self, physics: Physics) -> float:
@@ -378,10 +381,10 @@ class FrankaReach(FrankaDNNE):
         d = self.distance(physics)
         return -d + (self.reach.success_bonus if d < self.reach.success_distance else 0.0)
 
-    def get_termination(self, physics: Physics) -> bool:
-        # Never: with a reward below 0 on every step, an episode that ends early (DNNE's "too
-        # low") would pay more than one that keeps reaching. The table stops the arm.
-        return False
+    # Never ends early: with a reward below 0 on every step, an episode that ends early
+    # (DNNE's "too low") would pay more than one that keeps reaching. The table stops the arm.
+    # Task's own hook (always False), so that TaskEnv.step knows not to call it.
+    get_termination = Task.get_termination
 
     def get_info(self, physics: Physics) -> dict[str, Any]:
         """``is_success``: the grip site is within ``success_distance`` of the target."""
