@@ -77,3 +77,33 @@ def isolated_command() -> tuple[list[str], dict[str, str]]:
 def export_to() -> Callable[..., Path]:
     """:func:`export_scenario`: a fresh export of a scenario into a folder."""
     return export_scenario
+
+
+_ROS_DOMAINS = 102  # ROS_DOMAIN_ID 0-101: the ids whose ports every DDS can use
+_ros_domain_turn = [0]
+
+
+def ros_domain_id() -> int:
+    """A ROS_DOMAIN_ID no other test running at the same time holds.
+
+    Each pytest-xdist worker takes its own slice of 0-101 and walks through it, so two
+    workers never share a domain (a random pick would, one time in a hundred, and
+    pytest-randomly can make every worker pick the same one).
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    count = max(int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")), 1)
+    index = int(worker) if worker.isdigit() else 0
+    size = max(_ROS_DOMAINS // count, 1)
+    _ros_domain_turn[0] += 1
+    return (index * size + _ros_domain_turn[0] % size) % _ROS_DOMAINS
+
+
+@pytest.fixture
+def ros_domain(monkeypatch: pytest.MonkeyPatch) -> int:
+    """This test's own ROS_DOMAIN_ID and localhost-only discovery, here and in children."""
+    domain = ros_domain_id()
+    monkeypatch.setenv("ROS_DOMAIN_ID", str(domain))
+    monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    monkeypatch.delenv("ROS_LOCALHOST_ONLY", raising=False)
+    monkeypatch.delenv("ROS_STATIC_PEERS", raising=False)
+    return domain

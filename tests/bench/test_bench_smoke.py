@@ -87,12 +87,8 @@ def test_c_policy_rows_build_check_and_time_the_c_policy(tmp_path: Path, monkeyp
     assert table[-3].startswith("8x8      -O2 -march=native")
 
 
-def test_ros2_bench_measures_both_transports_briefly(monkeypatch) -> None:
+def test_ros2_bench_measures_both_transports_briefly(ros_domain: int) -> None:
     """bench/ros2_bench.py: a 0.3 s row per transport at 100 Hz, discovery on localhost."""
-    import random
-
-    monkeypatch.setenv("ROS_DOMAIN_ID", str(random.randrange(0, 102)))
-    monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     spec = importlib.util.spec_from_file_location("ros2_bench", ROOT / "bench/ros2_bench.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -1,5 +1,6 @@
 """deploy.py over ROS 2, end to end: real rclpy nodes and topics, discovery on this machine
-only (ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST) and a random ROS_DOMAIN_ID per test.
+only (ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST) and a ROS_DOMAIN_ID of its own per test
+(tests/conftest.py).
 
 The robot is ``runner.py serve-robot --transport ros2 --sim mujoco`` or a scripted JointState
 publisher (an rclpy node in this process) for the faults.
@@ -8,7 +9,6 @@ publisher (an rclpy node in this process) for the faults.
 from __future__ import annotations
 
 import json
-import random
 import shutil
 import signal
 import sys
@@ -39,14 +39,9 @@ PATIENT = ("--watchdog-periods", "50")
 
 
 @pytest.fixture
-def domain(monkeypatch: pytest.MonkeyPatch) -> int:
-    """A random ROS_DOMAIN_ID (0-101) and localhost-only discovery, here and in children."""
-    d = random.randrange(0, 102)
-    monkeypatch.setenv("ROS_DOMAIN_ID", str(d))
-    monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    monkeypatch.delenv("ROS_LOCALHOST_ONLY", raising=False)
-    monkeypatch.delenv("ROS_STATIC_PEERS", raising=False)
-    return d
+def domain(ros_domain: int) -> int:
+    """This test's own ROS_DOMAIN_ID (tests/conftest.py) and localhost-only discovery."""
+    return ros_domain
 
 
 @pytest.fixture(scope="session")
