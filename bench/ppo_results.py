@@ -126,6 +126,17 @@ TARGETS: tuple[Target, ...] = (
         reference="CleanRL ppo_continuous_action: ~1,440 at 1M steps",
         quick_steps=4096,
     ),
+    Target(
+        "hopper",
+        "Hopper-v5 (MuJoCo), CleanRL settings",
+        "scenarios/bench/hopper_ppo.json",
+        "gymnasium",
+        1_000_000,
+        2383.0,
+        reference="CleanRL ppo_continuous_action, Hopper-v4: 2,383 +- 272 at 1M steps (mean of "
+        "the last 100 training episodes per seed, 3 seeds); target: eval mean >= 2,383",
+        quick_steps=4096,
+    ),
 )
 #: DNNE's own Cartpole_PPO.json, unchanged (from ../shared/dnne, not in this repository).
 #: Its widgets imply 10,000 rollouts x 16 steps x 64 envs = 10.24M steps; 2M is enough to

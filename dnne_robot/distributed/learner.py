@@ -361,7 +361,7 @@ class DistributedRun:
                 actions[t],
                 None,
                 None,
-                rewards[t],
+                trainer.scale_rewards(rewards[t], terminated[t]),  # normalize_rewards
                 terminated[t],
                 truncated[t],
                 final_values[t],

@@ -106,7 +106,9 @@ class PPOAgentNode(QueueNode):
 class PPOTrainerNode(QueueNode):
     """Collects rollouts in its buffer and runs the PPO update every ``HORIZON_LENGTH``
     steps; logs metrics and writes checkpoints on its ``CHECKPOINT_TRIGGER_TYPE`` (every
-    ``CHECKPOINT_TRIGGER_VALUE`` updates, seconds, or on a new best recent return)."""
+    ``CHECKPOINT_TRIGGER_VALUE`` updates, seconds, or on a new best recent return). With
+    ``NORMALIZE_REWARDS`` the rollout stores rewards scaled as CleanRL's NormalizeReward and
+    clip do (:mod:`~dnne_robot.rl.reward_scaling`); metrics and episodes stay raw."""
 
     INPUTS = (
         In("state"),
@@ -132,6 +134,7 @@ class PPOTrainerNode(QueueNode):
     ANNEAL_LR: ClassVar[bool]
     TARGET_KL: ClassVar[float]
     CLIP_VLOSS: ClassVar[bool]
+    NORMALIZE_REWARDS: ClassVar[bool]
 
     def config(self) -> PPOConfig:
         return PPOConfig(
@@ -148,6 +151,7 @@ class PPOTrainerNode(QueueNode):
             anneal_lr=self.ANNEAL_LR,
             max_grad_norm=self.MAX_GRAD_NORM,
             target_kl=self.TARGET_KL or None,
+            normalize_rewards=self.NORMALIZE_REWARDS,
         )
 
     def setup(self) -> None:

@@ -90,6 +90,11 @@ class PPOConfig:
     """Learn the value in running-normalised units (rl_games' ``normalize_value``): the
     value head's outputs are turned back into returns for GAE, and the value targets are
     normalised by running statistics of the rollout's values and returns before each update."""
+    normalize_rewards: bool = False
+    """Scale rewards as CleanRL's ``ppo_continuous_action.py`` does: divided by the running
+    std of each environment's discounted return (gymnasium's ``NormalizeReward`` with this
+    ``gamma``), then clipped to [-10, 10] (:mod:`.reward_scaling`). The rollout and the update
+    see the scaled rewards; episode returns stay raw."""
     max_nonfinite_updates: int = 100
     """Raise NonFiniteLossError after this many consecutive NaN/inf minibatch losses."""
 

@@ -23,6 +23,7 @@ from .buffer import RolloutBuffer
 from .metrics import EpisodeTracker
 from .policy import ActorCritic, PolicyStep
 from .ppo import PPO, PPOConfig
+from .reward_scaling import RewardNormalizer
 
 
 class PPOTrainer:
@@ -51,6 +52,10 @@ class PPOTrainer:
         self.ppo = PPO(policy, config, seed=seed)
         self.buffer: RolloutBuffer = self.ppo.make_buffer(num_envs, device)
         self.episodes = EpisodeTracker(num_envs)
+        #: With ``config.normalize_rewards``: scales the rewards the rollout stores.
+        self.reward_normalizer = (
+            RewardNormalizer(num_envs, config.gamma) if config.normalize_rewards else None
+        )
         self.num_envs = int(num_envs)
         self.total_timesteps = int(total_timesteps)
         self.global_step = 0
@@ -79,7 +84,8 @@ class PPOTrainer:
 
         Args:
             step: What :meth:`ActorCritic.act` returned for this step.
-            reward: ``(N,)`` rewards.
+            reward: ``(N,)`` raw rewards (scaled here with ``normalize_rewards``; the
+                episode statistics keep them raw).
             terminated: ``(N,)`` bool.
             truncated: ``(N,)`` bool.
             next_obs: ``(N, obs_dim)`` raw observations after the step (the reset
@@ -93,6 +99,7 @@ class PPOTrainer:
             ``episode_return_mean`` and ``episode_length_mean`` (recent episodes).
         """
         truncated = torch.as_tensor(truncated).bool()
+        reward = torch.as_tensor(reward)
         final_values = None
         if bool(truncated.any()):
             if final_obs is None:
@@ -105,7 +112,7 @@ class PPOTrainer:
             step.action,
             step.log_prob,
             step.value,
-            torch.as_tensor(reward),
+            self.scale_rewards(reward, terminated),
             torch.as_tensor(terminated),
             truncated,
             final_values,
@@ -116,6 +123,15 @@ class PPOTrainer:
             return None
 
         return self.finish_rollout(self.policy.predict_value(next_obs))
+
+    def scale_rewards(self, reward: Tensor, terminated: Tensor) -> Tensor:
+        """The rewards the rollout stores: ``reward`` itself, or with ``normalize_rewards``
+        scaled by :class:`~.reward_scaling.RewardNormalizer` (which this step updates). Call
+        it once per step, in order (callers that fill :attr:`buffer` themselves do)."""
+        if self.reward_normalizer is None:
+            return torch.as_tensor(reward)
+        scaled = self.reward_normalizer(reward, torch.as_tensor(terminated).bool())
+        return scaled.to(torch.as_tensor(reward).device)
 
     def finish_rollout(self, last_value: Tensor) -> dict[str, float]:
         """GAE from ``last_value``, the PPO update at the scheduled learning rate, an empty
@@ -146,9 +162,10 @@ class PPOTrainer:
         return finished
 
     def state_dict(self) -> dict[str, Any]:
-        """Policy, PPO state and step counter (take it between rollouts: the partial
-        rollout in the buffer is not included)."""
-        return {
+        """Policy, PPO state, step counter and episode statistics, and the reward
+        normaliser's returns and statistics with ``normalize_rewards`` (take it between
+        rollouts: the partial rollout in the buffer is not included)."""
+        state = {
             "policy_config": self.policy.config(),
             "policy": self.policy.state_dict(),
             "ppo": self.ppo.state_dict(),
@@ -156,6 +173,9 @@ class PPOTrainer:
             "total_timesteps": self.total_timesteps,
             "episodes": self.episodes.state_dict(),
         }
+        if self.reward_normalizer is not None:
+            state["reward_normalizer"] = self.reward_normalizer.state_dict()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.policy.load_state_dict(state["policy"])
@@ -163,4 +183,10 @@ class PPOTrainer:
         self.global_step = int(state["global_step"])
         if "episodes" in state:  # checkpoints from before it was kept have none
             self.episodes.load_state_dict(state["episodes"])
+        if self.reward_normalizer is not None:
+            if "reward_normalizer" not in state:
+                raise ValueError(
+                    "this run scales rewards (normalize_rewards) but the checkpoint has no "
+                    "reward normaliser state: it was saved by a run without normalize_rewards")
+            self.reward_normalizer.load_state_dict(state["reward_normalizer"])
         self.buffer.reset()

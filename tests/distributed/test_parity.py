@@ -41,9 +41,18 @@ def updates(runner: ModuleType, monkeypatch: pytest.MonkeyPatch) -> list[dict]:
     return seen
 
 
+@pytest.mark.parametrize("normalize_rewards", [False, True])
 def test_one_worker_collects_the_local_trajectories(
-    ray_session, runner, updates, tmp_path: Path
+    ray_session, runner, updates, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    normalize_rewards: bool,
 ) -> None:
+    """With normalize_rewards too: the learner scales the workers' rewards as the local
+    trainer scales its own."""
+    from framework.runtime import RunContext
+
+    graph = runner.build_graph(RunContext())
+    trainer = next(n for n in graph.nodes if hasattr(n, "NORMALIZE_REWARDS"))
+    monkeypatch.setattr(type(trainer), "NORMALIZE_REWARDS", normalize_rewards)
     assert train(runner, tmp_path / "local", "--steps", str(3 * ROLLOUT), "--seed", "5") == 0
     local = list(updates)
     updates.clear()
@@ -66,6 +75,8 @@ def test_one_worker_collects_the_local_trajectories(
     for t, (a, b) in enumerate(zip(local, updates, strict=True)):
         for key in BUFFER_FIELDS:
             assert torch.equal(a[key], b[key]), f"rollout {t}: {key} differs"
+    # CartPole pays 1 per step: scaled rewards are not.
+    assert bool((local[-1]["rewards"] == 1.0).all()) is not normalize_rewards
     assert same_weights(final_policy(tmp_path / "local"), final_policy(tmp_path / "ray"))
 
 

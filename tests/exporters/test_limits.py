@@ -53,7 +53,8 @@ def trainer_config_error(values: dict) -> str | None:
     trainer = CARTPOLE[TRAINER]["inputs"]
     consts = {constant_name(k): v for k, v in trainer.items() if not isinstance(v, list)}
     consts |= {constant_name(k): v for k, v in values.items()}
-    consts |= {"ANNEAL_LR": True, "TARGET_KL": 0.0, "CLIP_VLOSS": False}
+    consts |= {"ANNEAL_LR": True, "TARGET_KL": 0.0, "CLIP_VLOSS": False,
+               "NORMALIZE_REWARDS": False}
     try:
         PPOTrainerNode.config(SimpleNamespace(**consts))  # type: ignore[arg-type]
     except ValueError as exc:

@@ -57,6 +57,9 @@ RL: tuple[NodeSpec, ...] = (
             BOOL("anneal_lr", True, required=False),
             FLOAT("target_kl", 0.0, 0.0, 10.0, required=False, tip="0 disables KL early stop."),
             BOOL("clip_vloss", False, required=False),
+            BOOL("normalize_rewards", False, required=False,
+                 tip="Divide rewards by the running std of the discounted return, clip to "
+                     "[-10, 10] (CleanRL's NormalizeReward)."),
         ),
         (out("loss", "TENSOR"), out("training_complete", "SYNC")),
         "rl.ppo_trainer", aliases=("PPOTrainer",),

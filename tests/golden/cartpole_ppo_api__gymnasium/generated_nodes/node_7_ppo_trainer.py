@@ -30,3 +30,4 @@ class Node7PpoTrainer(PPOTrainerNode):
     ANNEAL_LR = True
     TARGET_KL = 0.0
     CLIP_VLOSS = False
+    NORMALIZE_REWARDS = False
