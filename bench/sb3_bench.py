@@ -382,6 +382,10 @@ def run(
     return report
 
 
+def _times(ratio: float | None) -> str:
+    return "-" if ratio is None else f"{ratio}x"
+
+
 def _num(value: float | None, fmt: str = ",.0f") -> str:
     return "-" if value is None else format(value, fmt)
 
@@ -418,11 +422,11 @@ def format_results(report: dict[str, Any]) -> str:
         "|---|---:|---:|---:|",
     ]
     for task, entry in report["tasks"].items():
-        lines.append(
-            f"| {task} | **{entry.get('sps_ratio', '-')}x** | "
-            f"{entry.get('steps_to_target_ratio') or '-'}x | "
-            f"{entry.get('s_to_target_ratio') or '-'}x |"
-        )
+        ratios = [
+            _times(entry.get(k))
+            for k in ("sps_ratio", "steps_to_target_ratio", "s_to_target_ratio")
+        ]
+        lines.append(f"| {task} | **{ratios[0]}** | {ratios[1]} | {ratios[2]} |")
     if "sb3_missing" in report:
         lines += ["", f"SB3 skipped: {report['sb3_missing']}"]
     sc = report.get("scaling")
