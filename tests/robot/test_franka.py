@@ -2,7 +2,9 @@
 package: a short training, ``evaluate`` and ``sim2sim`` with the success rate, ``record`` (a
 GIF of the arm) and ``export-policy`` with its contract, deployed over UDP against
 ``serve-robot`` (7 continuous action values; on MuJoCo, and on PyBullet from a PyBullet
-export), and refused over ROS 2 in one line by both deploy.py and serve-robot."""
+export), and over ROS 2 against ``serve-robot --transport ros2`` (the JointState, the grip
+site's PoseStamped, the target's PointStamped and the episode start's Header in; the
+end-effector command out)."""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from dnne_robot.robot.contract import Contract, build
 from dnne_robot.robot.errors import DeployError
 from dnne_robot.robot.policy import Policy
 
-from .helpers import last_json, run_script, start_server
+from .helpers import LineReader, last_json, run_script, start_script, start_server
 
 SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "franka_reach_ppo.json"
 
@@ -239,29 +241,149 @@ def test_joint_torque_franka_policies_get_their_own_layout() -> None:
     assert _contract("FrankaReach", 14) is None  # no layout of that size: no contract
 
 
-def test_ros2_refuses_the_franka_contract_naming_every_value_without_a_joint() -> None:
+def test_ros2_accepts_both_franka_contracts_and_refuses_an_incomplete_source() -> None:
+    for obs_dim in (13, 20):
+        Contract(_contract("FrankaReach", obs_dim), "policy.json").require_ros2()
     c = _contract("FrankaReach", 13)
+    c["observation"]["fields"][9]["source"] = None  # eef_qw: no source, no joint
     with pytest.raises(DeployError) as err:
-        Contract(c, "policy.json").require_joint_interface()
+        Contract(c, "policy.json").require_ros2()
     text = str(err.value)
-    assert "\n" not in text and "11 of its 13 observation values" in text
-    for name in ("target_x", "eef_qw", "episode_time", "forward_kinematics",
-                 "end_effector_delta"):
-        assert name in text, text
-    assert "panda_finger_joint1" not in text.split("command (")[0]
+    assert "\n" not in text and "1 of its 13 observation values are neither in a JointState " \
+        "nor from a known source: eef_qw" in text, text
+    assert "6 observation values from forward_kinematics, which gives 7" in text, text
 
 
-def test_ros2_deploy_and_serve_robot_refuse_franka_in_one_line(franka: Path) -> None:
+# -- over ROS 2 --------------------------------------------------------------------------------
+def _messages(env: TaskEnv, frame: str = "world") -> tuple:
+    """What a Franka robot publishes, from the sim's own state (not its observation): the
+    JointState of all nine joints, the grip site's PoseStamped (in ``frame``: world or
+    panda_link0), the target's PointStamped and the episode start's Header, stamped as
+    serve-robot does (the simulated time)."""
+    from geometry_msgs.msg import PointStamped, PoseStamped
+    from sensor_msgs.msg import JointState
+    from std_msgs.msg import Header
+
+    from dnne_robot.robot.ros2 import set_stamp
+
+    dt = env.task.params.dt
+    t0 = 7.0  # the episode started 7 s into the robot's clock
+    state = JointState(name=list(env.physics.joint_names()),
+                       position=[float(x) for x in env.physics.qpos[:9]])
+    set_stamp(state.header, t0 + env.task.steps * dt)
+    start = Header(frame_id="world")
+    set_stamp(start, t0)
+    base = np.array(FRANKA.base_position) if frame == "panda_link0" else np.zeros(3)
+    pos, quat = env.task.eef(env.physics)
+    pose = PoseStamped()
+    pose.header.frame_id = frame
+    p, q = pose.pose.position, pose.pose.orientation
+    p.x, p.y, p.z = (float(v) for v in pos - base)
+    # Either sign of the quaternion: the transport picks qx >= 0, as the env does.
+    q.x, q.y, q.z, q.w = (float(-v) for v in quat)
+    target = PointStamped()
+    target.header.frame_id = frame
+    target.point.x, target.point.y, target.point.z = (float(v) for v in
+                                                      np.array(env.task.target) - base)
+    return state, pose, target, start
+
+
+@pytest.mark.parametrize(("task", "options", "obs_dim"), [
+    ("FrankaReach", {}, 13), ("FrankaDNNE", {"control_type": "joint_tor"}, 20)])
+@pytest.mark.parametrize("frame", ["world", "panda_link0"])
+def test_ros2_messages_assemble_the_observation_the_env_computes(
+        task: str, options: dict, obs_dim: int, frame: str) -> None:
+    from dnne_robot.robot.ros2 import source_values
+
+    contract = Contract(_contract(task, obs_dim), "policy.json")
+    env = TaskEnv(task, "mujoco", **options)
+    try:
+        obs, _ = env.reset(seed=4)
+        rng = np.random.default_rng(0)
+        for _ in range(5):
+            obs, *_ = env.step(rng.uniform(-1, 1, 7).astype(np.float32))
+            state, pose, target, start = _messages(env, frame)
+            sources, problem = source_values(contract.data["frames"], state.header.stamp,
+                                             pose, target, start)
+            assert problem is None
+            got = contract.observation(dict(zip(state.name, state.position, strict=True)),
+                                       {}, {}, sources)
+            np.testing.assert_allclose(got, obs, atol=2e-6)
+        pose.header.frame_id = "panda_hand"  # not a frame of the contract
+        assert source_values(contract.data["frames"], state.header.stamp, pose, target,
+                             start)[1] == "pose frame 'panda_hand'"
+    finally:
+        env.close()
+
+
+def test_franka_deploys_over_ros2_against_serve_robot(franka: Path, ros_domain: int) -> None:
+    """serve-robot --transport ros2 publishes the JointState, the grip site's pose, the
+    target and the episode start; deploy.py assembles the 13 values from them and publishes
+    the 7-value end-effector command, which the simulated arm applies through OSC."""
+    server = start_script(franka, "runner.py", "serve-robot", "--transport", "ros2",
+                          "--duration", "60", sim=True)
+    try:
+        err = LineReader(server.stderr)
+        err.wait_for("waiting for a controller", 60)
+        proc = run_script(franka, "deploy.py", "--policy", "policy.pt", "--robot", "ros2:///",
+                          "--duration", "3", "--json", "--watchdog-periods", "60", timeout=60)
+    finally:
+        server.send_signal(signal.SIGINT)
+        out, _ = server.communicate(timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    stats = last_json(proc.stdout)
+    robot = last_json(out.decode())
+    print(json.dumps({"deploy": stats, "robot": robot}))
+    assert stats["reason"] == "duration"
+    assert stats["robot"].startswith("ros2:///joint_states?command=/eef_delta_controller/"
+                                     "commands&estop=/emergency_stop&pose=/grip_site_pose&"
+                                     "target=/target&episode=/episode_start"), stats["robot"]
+    ros2 = stats["ros2"]
+    assert ros2["command_topic"] == "/eef_delta_controller/commands"
+    assert ros2["source_messages"]["forward_kinematics"] >= 60, ros2
+    assert ros2["source_messages"]["target"] >= 1 and ros2["source_messages"][
+        "episode_time"] >= 1, ros2
+    # A busy machine misses some of the 60 Hz cycles: that actions flowed is checked here.
+    assert stats["loop"]["cycles"] >= 90 and stats["counts"]["actions"] >= 60, stats
+    for bad in ("bad_obs", "bad_actions", "policy_errors"):
+        assert stats["counts"].get(bad, 0) == 0, stats
+    assert robot["task"] == "FrankaReach" and robot["transport"] == "ros2"
+    assert robot["topics"] == {"state": "/joint_states",
+                               "command": "/eef_delta_controller/commands",
+                               "forward_kinematics": "/grip_site_pose", "target": "/target",
+                               "episode_time": "/episode_start"}, robot
+    # The arm applied them: 7 finite values each (anything else is a dropped bad_command).
+    assert robot["commands"] >= 0.8 * stats["counts"]["actions"], (robot, stats)
+    assert robot["steps"] >= 60 and robot["dropped"].get("bad_command", 0) == 0, robot
+
+
+def test_deploy_names_the_franka_topic_that_stays_silent(franka: Path, ros_domain: int) -> None:
+    """Joint states but no pose, target or episode start: deploy waits for all of them and
+    then says which never came."""
+    from .test_ros2 import RosPeer
+
+    def state(k: int) -> tuple[list[str], list[float], list[float]]:
+        return [*ARM, *FINGERS], [0.0] * 9, [0.0] * 9
+
+    with RosPeer(ros_domain, state):
+        proc = run_script(franka, "deploy.py", "--policy", "policy.pt", "--robot", "ros2:///",
+                          "--connect-timeout", "1.5", timeout=60)
+    assert proc.returncode == 3, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert "joint states on /joint_states, but no target on /target (0 publisher(s)), no " \
+        "pose on /grip_site_pose (0 publisher(s)), no episode_start on /episode_start" \
+        in proc.stderr, proc.stderr
+
+
+def test_bad_ros2_topics_for_franka_are_one_line(franka: Path) -> None:
     proc = run_script(franka, "deploy.py", "--policy", "policy.pt", "--robot",
-                      "ros2:///joint_states", "--duration", "1", timeout=60)
+                      "ros2:///joint_states?pose=/bad topic", "--duration", "1", timeout=60)
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 1 and len(lines) == 1, proc.stderr
-    assert "the ROS 2 transport cannot serve this policy" in lines[0]
-    assert "target_x" in lines[0] and "udp://" in lines[0]
-    proc = run_script(franka, "runner.py", "serve-robot", "--transport", "ros2", "--duration",
-                      "1", sim=True, timeout=60)
+    assert "pose topic '/bad topic' is not a valid name" in lines[0], lines
+    proc = run_script(franka, "deploy.py", "--policy", "policy.pt", "--robot",
+                      "ros2:///joint_states?goal=/g", "--duration", "1", timeout=60)
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 1 and len(lines) == 1, proc.stderr
-    assert lines[0].startswith("error: DeployError: the FrankaReach task: the ROS 2 transport "
-                               "cannot serve this task")
-    assert "serve-robot --transport udp" in lines[0]
+    assert "unknown parameter 'goal' (known: command, estop, pose, target, episode)" in lines[0]
