@@ -387,3 +387,59 @@ def test_bad_ros2_topics_for_franka_are_one_line(franka: Path) -> None:
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 1 and len(lines) == 1, proc.stderr
     assert "unknown parameter 'goal' (known: command, estop, pose, target, episode)" in lines[0]
+
+
+def test_serve_robot_messages_give_deploy_the_sim_observation(ros_domain: int) -> None:
+    """serve-robot's publishers and deploy.py's subscriptions, in this process over DDS: after
+    every step, the observation deploy.py assembles from the JointState, PoseStamped,
+    PointStamped and episode-start Header is the one the sim env computed, across an episode's
+    end (new target, episode time back to 0)."""
+    import time
+
+    from dnne_robot.robot.ros2 import Ros2Robot
+    from dnne_robot.robot.ros2_server import Ros2RobotServer
+
+    server = Ros2RobotServer("FrankaReach", "mujoco", seed=5)
+    robot = Ros2Robot("ros2:///", Contract(server.contract.data, "the task"), max_age_s=10.0,
+                      safe_mode="zero", period=server.dt)
+
+    def heard() -> list[int]:
+        """How many poses, targets and episode starts deploy's node received."""
+        with robot.lock:
+            return [robot.heard[s] for s in ("forward_kinematics", "target", "episode_time")]
+
+    def observe(before: list[int], new_episode: bool) -> np.ndarray:
+        """Once this step's messages are in (the JointState comes last but may overtake)."""
+        end = time.monotonic() + 5.0
+        while time.monotonic() < end:
+            now = heard()
+            if now[0] > before[0] and (not new_episode or min(now[1] - before[1],
+                                                              now[2] - before[2]) > 0):
+                obs = robot.observe()
+                if obs is not None:
+                    return obs.values
+            time.sleep(0.001)
+        raise AssertionError(f"no observation over ROS 2 after {server.steps} steps: "
+                             f"{dict(robot.counts)}, {dict(robot.heard)}")
+
+    try:
+        end = time.monotonic() + 10.0  # discovery: publish until all three are heard
+        while min(heard()) == 0 and time.monotonic() < end:
+            server.publish()
+            time.sleep(0.02)
+        rng = np.random.default_rng(1)
+        checked, times = 0, []
+        for k in range(155):
+            before, start = heard(), server.sent_start
+            with server.lock:
+                server.command = server.contract.command(rng.uniform(-1, 1, 7))
+            server.cycle(k + 1)
+            got = observe(before, server.sent_start != start)
+            np.testing.assert_allclose(got, server.obs[0], atol=1e-6, err_msg=f"step {k + 1}")
+            checked += 1
+            times.append(float(got[12]))
+        assert server.episodes and server.episodes[0]["length"] == 150, server.episodes
+        assert checked == 155 and times[149] == 0.0 and times[150] > 0.0, times[145:]
+    finally:
+        robot.close()
+        server.close()
