@@ -1,18 +1,26 @@
-"""The ROS 2 transport of ``deploy.py``: a robot that publishes ``sensor_msgs/JointState`` and
-takes ``std_msgs/Float64MultiArray`` commands, as a ros2_control forward controller does.
+"""The ROS 2 transport of ``deploy.py``: a robot that publishes ``sensor_msgs/JointState``
+and takes ``std_msgs/Float64MultiArray`` commands, as a ros2_control forward controller does.
 
     python deploy.py --policy policy.pt \\
         --robot "ros2:///joint_states?command=/forward_effort_controller/commands"
 
-The URL's path is the joint-state topic; its query names ``command`` (the forward
-controller's command topic) and ``estop`` (a ``std_msgs/Bool`` topic; True stops the loop).
-The observation is built by joint NAME in the policy contract's order (the order of the names
-in a JointState does not matter); the action becomes one command per contract joint.
+The URL's path is the joint-state topic; its query names ``command`` (the command topic;
+default ``/forward_effort_controller/commands``, or ``/eef_delta_controller/commands`` for an
+end-effector command) and ``estop`` (a ``std_msgs/Bool`` topic; True stops the loop). A
+policy that observes more than joint states (Franka: contract sources) also reads ``pose`` (a
+``geometry_msgs/PoseStamped`` of the site, default ``/grip_site_pose``), ``target`` (a
+``geometry_msgs/PointStamped``, default ``/target``) and ``episode`` (a ``std_msgs/Header``
+whose stamp is the episode's start, default ``/episode_start``; the episode time is the
+JointState's stamp minus it). The observation is built by joint NAME and by source in the
+policy contract's order; the action becomes the contract's command (one value per joint, or
+the end-effector delta and gripper).
 
 QoS (see docs/deploy.md):
-  * joint states: best effort, keep last 1, volatile: the newest state is the only one worth
-    having; a best-effort subscription also matches a reliable publisher (a
+  * joint states and the pose: best effort, keep last 1, volatile: the newest state is the
+    only one worth having; a best-effort subscription also matches a reliable publisher (a
     joint_state_broadcaster), while a reliable one would not match a best-effort publisher.
+  * target and episode start: reliable, keep last 1, transient local (latched: they hold
+    until replaced, and a controller that starts late still gets them).
   * commands: reliable, keep last 1, volatile: matches the forward controllers' reliable
     subscription (and best-effort ones); a dropped command is resent by the DDS layer, but
     only the newest is kept.

@@ -6,14 +6,20 @@
 
 Every period it applies the newest ``std_msgs/Float64MultiArray`` command the way a
 ros2_control forward controller would (one value per commanded joint, in the contract's
-joint order), steps one env of the task, and publishes ``sensor_msgs/JointState`` (and
-``rosgraph_msgs/Clock`` with the simulated time on ``/clock``). The task's env takes its own
-actions, so a command is turned back into the nearest env action through the task's contract
-(:meth:`~.contract.Contract.action`): CartPole takes only +-10 N, and its safe command, 0 N,
-becomes the nearest one, -10 N. It does not step until the first command arrives, and holds
-still again when commands stop for ``--controller-timeout``. ``--joint-order`` publishes the
-joints in another order (mapping is by name). Unlike the UDP robot it cannot refuse a second
-controller: it counts the publishers on its command topic and reports them.
+joint order; Franka's osc: the end-effector delta and gripper, which the task's own
+operational-space control applies), steps one env of the task, and publishes
+``sensor_msgs/JointState`` (and ``rosgraph_msgs/Clock`` with the simulated time on
+``/clock``), stamped with the simulated time. For a task that observes more than joints
+(Franka) it also publishes, before the JointState, the grip site's
+``geometry_msgs/PoseStamped`` and, latched, the target's ``geometry_msgs/PointStamped`` and
+the episode start (a ``std_msgs/Header``, its stamp), all in the world frame. The task's
+env takes its own actions, so a command is turned back into the nearest env action through
+the task's contract (:meth:`~.contract.Contract.action`): CartPole takes only +-10 N, and
+its safe command, 0 N, becomes the nearest one, -10 N. It does not step until the first
+command arrives, and holds still again when commands stop for ``--controller-timeout``.
+``--joint-order`` publishes the joints in another order (mapping is by name). Unlike the UDP
+robot it cannot refuse a second controller: it counts the publishers on its command topic
+and reports them.
 """
 
 from __future__ import annotations
