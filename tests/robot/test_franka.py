@@ -317,6 +317,22 @@ def test_ros2_messages_assemble_the_observation_the_env_computes(
 
 
 def test_franka_deploys_over_ros2_against_serve_robot(franka: Path, ros_domain: int) -> None:
+    _deploy_over_ros2(franka, "mujoco")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not engine_installed("pybullet"), reason="pybullet not installed")
+def test_franka_deploys_over_ros2_on_pybullet(franka: Path, ros_domain: int,
+                                              tmp_path: Path) -> None:
+    """The MuJoCo-trained policy on a PyBullet export's ROS 2 serve-robot."""
+    out = tmp_path / "franka_pybullet"
+    export(SCENARIO, out, sim="pybullet")
+    for name in ("policy.pt", "policy.json"):
+        shutil.copy(franka / name, out / name)
+    _deploy_over_ros2(out, "pybullet")
+
+
+def _deploy_over_ros2(franka: Path, engine: str) -> None:
     """serve-robot --transport ros2 publishes the JointState, the grip site's pose, the
     target and the episode start; deploy.py assembles the 13 values from them and publishes
     the 7-value end-effector command, which the simulated arm applies through OSC."""
@@ -349,6 +365,7 @@ def test_franka_deploys_over_ros2_against_serve_robot(franka: Path, ros_domain: 
     for bad in ("bad_obs", "bad_actions", "policy_errors"):
         assert stats["counts"].get(bad, 0) == 0, stats
     assert robot["task"] == "FrankaReach" and robot["transport"] == "ros2"
+    assert robot["engine"] == engine
     assert robot["topics"] == {"state": "/joint_states",
                                "command": "/eef_delta_controller/commands",
                                "forward_kinematics": "/grip_site_pose", "target": "/target",
@@ -368,7 +385,7 @@ def test_deploy_names_the_franka_topic_that_stays_silent(franka: Path, ros_domai
 
     with RosPeer(ros_domain, state):
         proc = run_script(franka, "deploy.py", "--policy", "policy.pt", "--robot", "ros2:///",
-                          "--connect-timeout", "1.5", timeout=60)
+                          "--connect-timeout", "6", timeout=60)
     assert proc.returncode == 3, proc.stderr
     assert "Traceback" not in proc.stderr, proc.stderr
     assert "joint states on /joint_states, but no target on /target (0 publisher(s)), no " \
