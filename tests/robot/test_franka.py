@@ -13,6 +13,7 @@ import json
 import math
 import shutil
 import signal
+import time
 from pathlib import Path
 
 import numpy as np
@@ -411,8 +412,6 @@ def test_serve_robot_messages_give_deploy_the_sim_observation(ros_domain: int) -
     every step, the observation deploy.py assembles from the JointState, PoseStamped,
     PointStamped and episode-start Header is the one the sim env computed, across an episode's
     end (new target, episode time back to 0)."""
-    import time
-
     from dnne_robot.robot.ros2 import Ros2Robot
     from dnne_robot.robot.ros2_server import Ros2RobotServer
 
@@ -460,3 +459,44 @@ def test_serve_robot_messages_give_deploy_the_sim_observation(ros_domain: int) -
     finally:
         robot.close()
         server.close()
+
+
+def test_a_pose_in_an_unknown_frame_gets_the_safe_command(franka: Path,
+                                                          ros_domain: int) -> None:
+    """A pose in a frame that the contract cannot place in the world (panda_hand) is not
+    guessed at: NaN values, the safe command, one line a second naming the frame, and the
+    watchdog stops deploy after its periods without a good cycle (exit 3)."""
+    from geometry_msgs.msg import PointStamped, PoseStamped
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+    from std_msgs.msg import Float64MultiArray, Header
+
+    from .test_ros2 import RosPeer
+
+    def state(k: int) -> tuple[list[str], list[float], list[float]]:
+        return [*ARM, *FINGERS], [0.0] * 7 + [0.04, 0.04], [0.0] * 9
+
+    latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    with RosPeer(ros_domain, state) as peer:
+        node = peer.node
+        node.create_publisher(PointStamped, "/target", latched).publish(
+            PointStamped(header=Header(frame_id="world")))
+        node.create_publisher(Header, "/episode_start", latched).publish(Header())
+        pose = node.create_publisher(PoseStamped, "/grip_site_pose", 10)
+        msg = PoseStamped(header=Header(frame_id="panda_hand"))
+        msg.pose.orientation.w = 1.0
+        node.create_timer(0.02, lambda: pose.publish(msg))
+        sent: list[list[float]] = []
+        node.create_subscription(Float64MultiArray, "/eef_delta_controller/commands",
+                                 lambda m: sent.append(list(m.data)), 100)
+        proc = run_script(franka, "deploy.py", "--policy", "policy.pt", "--robot", "ros2:///",
+                          "--duration", "10", "--json", "--watchdog-periods", "30",
+                          "--connect-timeout", "6", timeout=60)
+        time.sleep(0.2)
+    assert proc.returncode == 3, proc.stderr
+    stats = last_json(proc.stdout)
+    assert stats["reason"] == "watchdog", stats
+    assert stats["counts"]["bad_obs"] >= 10 and "actions" not in stats["counts"], stats
+    assert "pose frame 'panda_hand' is neither world nor one of the contract's frames " \
+        "(panda_grip_site, panda_link0)" in proc.stderr, proc.stderr
+    assert sent and all(c == [0.0] * 7 for c in sent), sent[:5]
