@@ -185,11 +185,6 @@ QOS_TEXT = {"joint_states": "best_effort, keep_last 1, volatile",
             "estop": "reliable, keep_last 10, volatile"}
 
 
-def stamp_s(stamp: Any) -> float:
-    """A ``builtin_interfaces/Time`` in seconds."""
-    return stamp.sec + stamp.nanosec * 1e-9
-
-
 def set_stamp(header: Any, t: float) -> None:
     """``header.stamp`` = ``t`` seconds (>= 0)."""
     ns = int(round(t * 1e9))
