@@ -29,13 +29,17 @@ TRANSFORMS = ("identity", "cos", "sin")
 #: the goal the policy reaches for; the pose of a site, computed from the joint positions by
 #: the robot's forward kinematics; the seconds since the episode started (steps x dt).
 SOURCES = ("target", "forward_kinematics", "episode_time")
+#: How many observation values each source fills, in field order: the target's x, y, z; the
+#: site's x, y, z and quaternion qx, qy, qz, qw; the episode time. The ROS 2 transport reads
+#: them from a PointStamped, a PoseStamped and the episode clock (docs/deploy.md).
+SOURCE_SIZES = {"target": 3, "forward_kinematics": 7, "episode_time": 1}
 #: Commands that are not one value per joint: an end-effector displacement (a Cartesian
 #: controller on the robot side turns it into joint torques; ``action.controller`` says how).
 CARTESIAN_INTERFACES = ("end_effector_delta",)
 
 # name, joint, interface, transform, unit[, extra keys: source, site, frame, note]. A joint of
-# None: not in a JointState (the robot side must supply it some other way, named by its
-# source; the ROS 2 transport refuses such a policy).
+# None: not in a JointState (the robot side supplies it some other way, named by its source;
+# the ROS 2 transport refuses such a value with no source).
 _F = tuple[Any, ...]
 
 
@@ -248,6 +252,9 @@ class Contract:
                                 f"must be null or one of {', '.join(SOURCES)}, not {source!r}")
             self.fields.append((str(f.get("name")), joint, interface, transform))
             self.sources.append(source)
+        clip = obs.get("clip")
+        #: The env clips every observation value to +-this (None: no clip).
+        self.clip = None if clip is None else self._number(clip, "contract.observation.clip")
         action = self._obj(data.get("action"), "contract.action")
         joints = action.get("joints")
         #: A Cartesian command (``action.joints`` null): its interface, else None.
@@ -346,32 +353,34 @@ class Contract:
                                 f"{got.tolist()}: the policy file does not match its contract")
         return len(examples)
 
-    def require_joint_interface(self, what: str = "policy",
-                                advice: str = "deploy it over UDP (--robot udp://HOST:PORT), "
-                                              "where the robot sends the whole observation"
-                                ) -> None:
+    def require_ros2(self, what: str = "policy",
+                     advice: str = "deploy it over UDP (--robot udp://HOST:PORT), where the "
+                                   "robot sends the whole observation") -> None:
         """The ROS 2 transport's condition: every observation value comes from a JointState
-        and the action is one command per joint. Otherwise one line that names every value
-        with no joint (and its source) and a Cartesian command, then ``advice``."""
-        groups: dict[str, list[str]] = {}
-        for (name, joint, _, _), source in zip(self.fields, self.sources, strict=True):
-            if joint is None:
-                groups.setdefault(source or "", []).append(name)
-        if not groups and self.cartesian is None:
-            return
-        missing = sum(len(names) for names in groups.values())
-        parts = [", ".join(names) + (f" ({source})" if source else "")
-                 for source, names in groups.items()]
+        or from a source it reads (:data:`SOURCE_SIZES`: a PointStamped target, a
+        PoseStamped site pose, the episode clock), each source's values complete. Otherwise
+        one line that names every value it cannot fill, then ``advice``."""
+        sourceless = [name for (name, joint, _, _), source in zip(self.fields, self.sources,
+                                                                   strict=True)
+                      if joint is None and source is None]
         problems = []
-        if groups:
-            problems.append(f"{missing} of its {len(self.fields)} observation values are not "
-                            f"in a JointState: {'; '.join(parts)}")
-        if self.cartesian is not None:
-            problems.append(f"its action is an {self.cartesian} command "
-                            f"({', '.join(self.data['action']['names'])}), not one command "
-                            "per joint for a forward controller")
-        raise DeployError(f"{self.where}: the ROS 2 transport cannot serve this {what}: "
-                          f"{', and '.join(problems)}; {advice}")
+        if sourceless:
+            problems.append(f"{len(sourceless)} of its {len(self.fields)} observation values "
+                            f"are neither in a JointState nor from a known source: "
+                            f"{', '.join(sourceless)}")
+        for source, size in SOURCE_SIZES.items():
+            n = self.sources.count(source)
+            if n not in (0, size):
+                problems.append(f"it has {n} observation values from {source}, which gives "
+                                f"{size}")
+        if problems:
+            raise DeployError(f"{self.where}: the ROS 2 transport cannot serve this {what}: "
+                              f"{', and '.join(problems)}; {advice}")
+
+    @property
+    def needs(self) -> list[str]:
+        """The sources this observation reads, in :data:`SOURCE_SIZES` order."""
+        return [s for s in SOURCE_SIZES if s in self.sources]
 
     # -- mapping -----------------------------------------------------------------------------
     @property
@@ -379,14 +388,34 @@ class Contract:
         return sorted({j for _, j, _, _ in self.fields if j is not None})
 
     def observation(self, position: dict[str, float], velocity: dict[str, float],
-                    effort: dict[str, float]) -> np.ndarray:
-        """The observation in contract order from joint values by name; NaN where missing."""
+                    effort: dict[str, float], sources: dict[str, Any] | None = None
+                    ) -> np.ndarray:
+        """The observation in contract order from joint values by name and, for the values
+        with no joint, each source's values in field order (:data:`SOURCE_SIZES`); NaN where
+        missing; clipped to the contract's ``observation.clip``."""
         source = {"position": position, "velocity": velocity, "effort": effort}
+        sources = sources or {}
+        taken = dict.fromkeys(SOURCE_SIZES, 0)
         out = np.empty(len(self.fields), dtype=np.float32)
-        for i, (_, joint, interface, transform) in enumerate(self.fields):
-            x = source[interface].get(joint, math.nan) if joint and interface else math.nan
+        for i, ((_, joint, interface, transform), src) in enumerate(
+                zip(self.fields, self.sources, strict=True)):
+            if joint and interface:
+                x = source[interface].get(joint, math.nan)
+            elif src in sources and taken[src] < len(sources[src]):
+                x = float(sources[src][taken[src]])
+                taken[src] += 1
+            else:
+                x = math.nan
             out[i] = math.cos(x) if transform == "cos" else math.sin(x) if transform == "sin" \
                 else x
+        return out if self.clip is None else np.clip(out, -self.clip, self.clip)
+
+    def source_values(self, obs: np.ndarray) -> dict[str, list[float]]:
+        """The inverse for the values with no joint: each source's values in ``obs``."""
+        out: dict[str, list[float]] = {}
+        for src, x in zip(self.sources, obs, strict=True):
+            if src is not None:
+                out.setdefault(src, []).append(float(x))
         return out
 
     def command(self, action: np.ndarray) -> np.ndarray:

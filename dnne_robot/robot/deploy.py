@@ -79,8 +79,9 @@ def parse_args(argv: list[str] | None = None, description: str | None = None
                    help="exported policy, with its .json sidecar (default: %(default)s)")
     p.add_argument("--robot", required=True,
                    metavar="udp://HOST:PORT | ros2:///STATE_TOPIC?command=TOPIC | sim:ENGINE",
-                   help="the robot: its UDP address, its ROS 2 joint-state and command topics "
-                        "(see docs/deploy.md), or the simulator in this process")
+                   help="the robot: its UDP address, its ROS 2 topics (joint states, command, "
+                        "estop; for Franka also pose, target, episode: see docs/deploy.md), "
+                        "or the simulator in this process")
     p.add_argument("--rate-hz", type=finite_positive,
                    help="control rate (default: control_rate_hz from policy.json)")
     p.add_argument("--duration", type=finite_positive, metavar="SECONDS",

@@ -6,14 +6,20 @@
 
 Every period it applies the newest ``std_msgs/Float64MultiArray`` command the way a
 ros2_control forward controller would (one value per commanded joint, in the contract's
-joint order), steps one env of the task, and publishes ``sensor_msgs/JointState`` (and
-``rosgraph_msgs/Clock`` with the simulated time on ``/clock``). The task's env takes its own
-actions, so a command is turned back into the nearest env action through the task's contract
-(:meth:`~.contract.Contract.action`): CartPole takes only +-10 N, and its safe command, 0 N,
-becomes the nearest one, -10 N. It does not step until the first command arrives, and holds
-still again when commands stop for ``--controller-timeout``. ``--joint-order`` publishes the
-joints in another order (mapping is by name). Unlike the UDP robot it cannot refuse a second
-controller: it counts the publishers on its command topic and reports them.
+joint order; Franka's osc: the end-effector delta and gripper, which the task's own
+operational-space control applies), steps one env of the task, and publishes
+``sensor_msgs/JointState`` (and ``rosgraph_msgs/Clock`` with the simulated time on
+``/clock``), stamped with the simulated time. For a task that observes more than joints
+(Franka) it also publishes, before the JointState, the grip site's
+``geometry_msgs/PoseStamped`` and, latched, the target's ``geometry_msgs/PointStamped`` and
+the episode start (a ``std_msgs/Header``, its stamp), all in the world frame. The task's
+env takes its own actions, so a command is turned back into the nearest env action through
+the task's contract (:meth:`~.contract.Contract.action`): CartPole takes only +-10 N, and
+its safe command, 0 N, becomes the nearest one, -10 N. It does not step until the first
+command arrives, and holds still again when commands stop for ``--controller-timeout``.
+``--joint-order`` publishes the joints in another order (mapping is by name). Unlike the UDP
+robot it cannot refuse a second controller: it counts the publishers on its command topic
+and reports them.
 """
 
 from __future__ import annotations
@@ -31,11 +37,15 @@ from ..envs import make_env
 from .contract import Contract, build
 from .control import RateLoop
 from .ros2 import (
-    DEFAULT_COMMAND_TOPIC,
+    DEFAULT_EPISODE_TOPIC,
+    DEFAULT_POSE_TOPIC,
     DEFAULT_STATE_TOPIC,
+    DEFAULT_TARGET_TOPIC,
     QOS_TEXT,
     RosNode,
+    command_topic_default,
     import_ros,
+    set_stamp,
 )
 
 
@@ -62,7 +72,10 @@ class Ros2RobotServer:
 
     def __init__(self, task: str, engine: str, *, rate_hz: float | None = None, seed: int = 0,
                  state_topic: str = DEFAULT_STATE_TOPIC,
-                 command_topic: str = DEFAULT_COMMAND_TOPIC,
+                 command_topic: str | None = None,
+                 pose_topic: str = DEFAULT_POSE_TOPIC,
+                 target_topic: str = DEFAULT_TARGET_TOPIC,
+                 episode_topic: str = DEFAULT_EPISODE_TOPIC,
                  joint_order: list[str] | None = None,
                  controller_timeout_s: float | None = None) -> None:
         self.vec = make_env(task, engine, num_envs=1, seed=seed)
@@ -70,11 +83,21 @@ class Ros2RobotServer:
         self.dt = float(self.vec.metadata["dt"])
         self.rate_hz = float(rate_hz) if rate_hz else 1.0 / self.dt
         self.contract = task_contract(task, self.vec)
-        self.contract.require_joint_interface(
+        self.contract.require_ros2(
             "task", "serve it over UDP (serve-robot --transport udp) for deploy.py --robot "
                     "udp://HOST:PORT")
         self.obs, _ = self.vec.reset(seed=seed)
-        names, _, _ = self.contract.joint_state(self.obs[0])
+        #: The env's physics where the observation lacks some of the contract's joints
+        #: (Franka's osc policy sees only the fingers): the JointState carries them all.
+        self.physics = None
+        env = getattr(self.vec, "envs", [None])[0]
+        physics = getattr(getattr(env, "unwrapped", None), "physics", None)
+        names = self.contract.joint_state(self.obs[0])[0]
+        joint_names = list(self.contract.data.get("joint_names") or [])
+        if physics is not None and set(names) != set(joint_names) and set(joint_names) <= set(
+                physics.joint_names()):
+            self.physics = physics
+            names = joint_names
         if joint_order:
             unknown = sorted(set(joint_order) - set(names))
             if unknown or len(joint_order) != len(names):
@@ -82,7 +105,14 @@ class Ros2RobotServer:
                                  f"once each, not {', '.join(joint_order)}")
         self.joint_order = joint_order or names
         self.timeout_s = controller_timeout_s or max(0.5, 25.0 / self.rate_hz)
+        command_topic = command_topic or command_topic_default(self.contract)
         self.state_topic, self.command_topic = state_topic, command_topic
+        #: The topics of the values that are not joint states, by contract source.
+        self.needs = self.contract.needs
+        self.source_topics = {s: t for s, t in (("forward_kinematics", pose_topic),
+                                                ("target", target_topic),
+                                                ("episode_time", episode_topic))
+                              if s in self.needs}
         ros = import_ros()
         self.ros = ros
         try:
@@ -96,6 +126,11 @@ class Ros2RobotServer:
         self.clock_pub = node.create_publisher(Clock, "/clock", 10) if Clock else None
         node.create_subscription(ros.Float64MultiArray, command_topic, self._on_command,
                                  ros.command_qos)
+        self.source_pubs = {s: node.create_publisher(ros.sources[s][0], topic, ros.sources[s][1])
+                            for s, topic in self.source_topics.items()}
+        #: What the latched topics last carried: published again only when it changes.
+        self.sent_target: list[float] | None = None
+        self.sent_start: int | None = None
         self.lock = threading.Lock()
         self.command: np.ndarray | None = None
         self.command_at = -np.inf
@@ -110,7 +145,7 @@ class Ros2RobotServer:
     def _on_command(self, msg: Any) -> None:
         values = np.asarray(msg.data, dtype=np.float64)
         with self.lock:
-            if values.shape != (len(self.contract.command_joints),) or not np.all(
+            if values.shape != self.contract.safe_command.shape or not np.all(
                     np.isfinite(values)):
                 self.counts["bad_command"] += 1
                 return
@@ -159,27 +194,68 @@ class Ros2RobotServer:
         self.publish()
 
     def publish(self) -> None:
-        names, pos, vel = self.contract.joint_state(self.obs[0])
+        """The state after the last step, stamped with the simulated time (that of /clock):
+        the sources' messages first, then the JointState (deploy.py's trigger)."""
+        t = self.steps * self.dt
+        if self.needs:
+            self.publish_sources(t)
+        if self.physics is not None:
+            names = list(self.contract.data["joint_names"])
+            index = {n: i for i, n in enumerate(self.physics.joint_names())}
+            qpos, qvel = self.physics.qpos, self.physics.qvel
+            pos = [float(qpos[index[n]]) for n in names]
+            vel = [float(qvel[index[n]]) for n in names]
+        else:
+            names, pos, vel = self.contract.joint_state(self.obs[0])
         index = {n: i for i, n in enumerate(names)}
         msg = self.ros.JointState()
-        stamp = self.rn.node.get_clock().now().to_msg()
-        msg.header.stamp = stamp
+        set_stamp(msg.header, t)
         msg.name = list(self.joint_order)
         msg.position = [pos[index[n]] for n in self.joint_order]
         msg.velocity = [vel[index[n]] for n in self.joint_order]
         self.state_pub.publish(msg)
         if self.clock_pub is not None:
             clock = self.Clock()
-            t = self.steps * self.dt
-            clock.clock.sec, clock.clock.nanosec = int(t), int(round((t % 1) * 1e9)) % 10**9
+            clock.clock.sec, clock.clock.nanosec = msg.header.stamp.sec, msg.header.stamp.nanosec
             self.clock_pub.publish(clock)
+
+    def publish_sources(self, t: float) -> None:
+        """The target (PointStamped, when it changes), the episode start (Header, when it
+        changes) and the grip site's pose (PoseStamped), in the world frame, from the
+        observation the sim computed: deploy.py assembles that observation again."""
+        values = self.contract.source_values(self.obs[0])
+        ros = self.ros
+        target = values.get("target")
+        if target is not None and target != self.sent_target:
+            msg = ros.PointStamped()
+            set_stamp(msg.header, t)
+            msg.header.frame_id = "world"
+            msg.point.x, msg.point.y, msg.point.z = target
+            self.source_pubs["target"].publish(msg)
+            self.sent_target = target
+        start = self.steps - self.ep_length
+        if "episode_time" in self.source_pubs and start != self.sent_start:
+            header = ros.Header()
+            set_stamp(header, start * self.dt)
+            header.frame_id = "world"
+            self.source_pubs["episode_time"].publish(header)
+            self.sent_start = start
+        pose = values.get("forward_kinematics")
+        if pose is not None:
+            msg = ros.PoseStamped()
+            set_stamp(msg.header, t)
+            msg.header.frame_id = "world"
+            p, q = msg.pose.position, msg.pose.orientation
+            p.x, p.y, p.z, q.x, q.y, q.z, q.w = pose
+            self.source_pubs["forward_kinematics"].publish(msg)
 
     def serve(self, duration: float | None = None,
               should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
         say(f"serving {self.task} on {self.engine} over ROS 2 at {self.rate_hz:g} Hz: joint "
             f"states on {self.state_topic} ({', '.join(self.joint_order)}), commands on "
-            f"{self.command_topic} ({', '.join(self.contract.command_joints)}); waiting for "
-            "a controller")
+            f"{self.command_topic} ({', '.join(self.command_names)})"
+            + "".join(f", {s} on {t}" for s, t in self.source_topics.items())
+            + "; waiting for a controller")
         stats = RateLoop(self.rate_hz).run(self.cycle, duration=duration,
                                            should_stop=should_stop)
         lengths = [e["length"] for e in self.episodes]
@@ -195,8 +271,14 @@ class Ros2RobotServer:
             "commands": self.counts["commands"], "held_steps": self.counts["held"],
             "dropped": {k: v for k, v in self.counts.items() if k not in ("commands", "held")},
             "command_publishers": sorted(self.publishers),
+            "topics": {"state": self.state_topic, "command": self.command_topic,
+                       **self.source_topics},
             "qos": QOS_TEXT, "loop": stats.as_dict(),
         }
+
+    @property
+    def command_names(self) -> list[str]:
+        return self.contract.command_joints or list(self.contract.data["action"]["names"])
 
     def close(self) -> None:
         self.rn.close()
@@ -210,6 +292,8 @@ def serve(args: Any) -> int:
     order = [j for j in (args.joint_order or "").split(",") if j]
     server = Ros2RobotServer(args.task, args.engine, rate_hz=args.rate_hz, seed=args.seed,
                              state_topic=args.state_topic, command_topic=args.command_topic,
+                             pose_topic=args.pose_topic, target_topic=args.target_topic,
+                             episode_topic=args.episode_topic,
                              joint_order=order or None,
                              controller_timeout_s=args.controller_timeout)
     return run_until_stopped(server, args.duration)

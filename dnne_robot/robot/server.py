@@ -77,13 +77,23 @@ class ServeRobotCommand:
             description="Step the simulator in real time and speak the robot UDP protocol "
                         "(see README.md): send observations, apply the controller's actions.")
         p.add_argument("--transport", choices=["udp", "ros2"], default="udp",
-                       help="udp: this project's protocol; ros2: JointState out, "
-                            "Float64MultiArray commands in (default: %(default)s)")
+                       help="udp: this project's protocol; ros2: JointState (and Franka's pose, "
+                            "target and episode start) out, Float64MultiArray commands in "
+                            "(default: %(default)s)")
         p.add_argument("--state-topic", default="/joint_states",
                        help="ros2: the JointState topic (default: %(default)s)")
-        p.add_argument("--command-topic", default="/forward_effort_controller/commands",
-                       help="ros2: the forward controller's command topic "
-                            "(default: %(default)s)")
+        p.add_argument("--command-topic",
+                       help="ros2: the command topic (default: /forward_effort_controller/"
+                            "commands; /eef_delta_controller/commands for an end-effector "
+                            "command, Franka's osc)")
+        p.add_argument("--pose-topic", default="/grip_site_pose",
+                       help="ros2: the grip site's PoseStamped, for a policy that observes "
+                            "it (default: %(default)s)")
+        p.add_argument("--target-topic", default="/target",
+                       help="ros2: the target's PointStamped, latched (default: %(default)s)")
+        p.add_argument("--episode-topic", default="/episode_start",
+                       help="ros2: a std_msgs/Header whose stamp is the episode's start, "
+                            "latched (default: %(default)s)")
         p.add_argument("--joint-order", metavar="J1,J2",
                        help="ros2: publish the joints in this order (default: the task's)")
         p.add_argument("--sim", dest="engine", default=meta.get("engine"),

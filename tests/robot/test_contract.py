@@ -88,11 +88,12 @@ def _reach() -> dict:
 
 def test_ros2_refusal_names_every_value_without_a_joint() -> None:
     with pytest.raises(DeployError) as err:
-        Contract(_reach(), "policy.json").require_joint_interface()
+        Contract(_reach(), "policy.json").require_ros2()
     text = str(err.value)
     assert text.startswith("policy.json: the ROS 2 transport cannot serve this policy: 4 of "
-                           "its 10 observation values are not in a JointState: target_x, "
-                           "target_y, tip_to_target_x, tip_to_target_y; deploy it over UDP")
+                           "its 10 observation values are neither in a JointState nor from a "
+                           "known source: target_x, target_y, tip_to_target_x, "
+                           "tip_to_target_y; deploy it over UDP")
     assert "\n" not in text
 
 

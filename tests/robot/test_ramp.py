@@ -100,3 +100,22 @@ def test_ramp_plan_position_targets_interpolate_and_discrete_skips(reach_export:
     no_gains = {**data, "action": {**data["action"], "interface": "effort"}, "ramp_gains": None}
     ramp, why = Ramp.plan(Contract(no_gains, "test"), 1.0)
     assert ramp is None and "--ramp-kp" in why
+
+
+def test_ros2_still_refuses_reach_in_one_line(reach_export: Path) -> None:
+    """Reach's target and tip-to-target values have no joint and no source the ROS 2
+    transport reads (Franka's have): deploy.py and serve-robot refuse it in one line."""
+    proc = run_script(reach_export, "deploy.py", "--policy", "policy.pt", "--robot",
+                      "ros2:///joint_states", "--duration", "1", timeout=60)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and len(lines) == 1, proc.stderr
+    assert "the ROS 2 transport cannot serve this policy: 4 of its 10 observation values are " \
+        "neither in a JointState nor from a known source: target_x" in lines[0], lines
+    assert "udp://" in lines[0]
+    proc = run_script(reach_export, "runner.py", "serve-robot", "--transport", "ros2",
+                      "--duration", "1", sim=True, timeout=60)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: DeployError: the Reach task: the ROS 2 transport "
+                               "cannot serve this task"), lines
+    assert "serve-robot --transport udp" in lines[0]

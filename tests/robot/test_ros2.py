@@ -264,8 +264,9 @@ IMPORTS = (
 #: the modules these load by themselves.
 BASELINE = """
 import sys, json, numpy, torch, rclpy, rclpy.executors
+from geometry_msgs.msg import PointStamped, PoseStamped
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Bool, Float64MultiArray
+from std_msgs.msg import Bool, Float64MultiArray, Header
 from rclpy.signals import SignalHandlerOptions
 ctx = rclpy.context.Context()
 rclpy.init(context=ctx, signal_handler_options=SignalHandlerOptions.NO)
