@@ -132,9 +132,11 @@ def _deploy_over_udp(export_dir: Path, engine: str, seconds: str) -> None:
     assert robot["task"] == "FrankaReach" and robot["engine"] == engine
     assert robot["stopped_by"] == "SIGINT"
     # The simulator applied the controller's actions: 7 finite values each (anything else is
-    # counted as a dropped "bad_action" and not applied), most of those deploy.py sent. Each
-    # was followed by a step, but perhaps the last (the safe action, in the poll with STOP).
-    assert robot["actions"] >= 30 and robot["steps"] >= robot["actions"] - 1, robot
+    # counted as a dropped "bad_action" and not applied), most of those deploy.py sent. The
+    # robot steps once per period with the newest action: on a busy machine two can land in
+    # one period (the later replaces the earlier), and the safe action comes with STOP, so
+    # a few more actions than steps is expected.
+    assert robot["actions"] >= 30 and robot["steps"] >= 0.9 * robot["actions"], robot
     assert robot["actions"] >= 0.8 * stats["counts"]["actions"], (robot, stats)
     assert robot["dropped"].get("bad_action", 0) == 0, robot
 
