@@ -313,7 +313,8 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 
 def scaling(quick: bool) -> dict[str, Any]:
-    """The export's steps/s on HalfCheetah with 8 envs, pinned to one core, then to two."""
+    """The export's steps/s on HalfCheetah with 8 envs: pinned to one core (sync envs), then
+    to two, with the sync and with the threaded vector env."""
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     if len(cores) < 2 or shutil.which("taskset") is None:
         return {"skipped": "needs 2 cores and taskset"}
@@ -322,22 +323,55 @@ def scaling(quick: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"task": SCALING["task"], "num_envs": SCALING["num_envs"], "steps": steps}
     with tempfile.TemporaryDirectory() as tmp:
         export_dir = _export(SCALING["task"], Path(tmp))
-        for n in (1, 2):
+        for n, vectorization in ((1, "sync"), (2, "sync"), (2, "threads")):
             pin = ",".join(str(c) for c in cores[:n])
-            run_dir = f"run_{n}core"
-            proc = subprocess.run(
-                ["taskset", "-c", pin, *_train_args(steps, 0, sets, run_dir)],
-                cwd=export_dir,
-                env=_env(),
-                capture_output=True,
-                text=True,
-                timeout=3_600,
-            )
+            run_dir = f"run_{n}core_{vectorization}"
+            args = [*_train_args(steps, 0, sets, run_dir), "--vectorization", vectorization]
+            proc = subprocess.run(["taskset", "-c", pin, *args], cwd=export_dir, env=_env(),
+                                  capture_output=True, text=True, timeout=3_600)  # fmt: skip
             if proc.returncode != 0:
                 raise RuntimeError(f"scaling run on {n} core(s) failed:\n{proc.stderr[-3000:]}")
-            out[f"sps_{n}core"] = _export_result(export_dir, run_dir)["sps"]
-    out["scaling"] = _ratio(out["sps_2core"], out["sps_1core"])
+            out[f"sps_{n}core_{vectorization}"] = _export_result(export_dir, run_dir)["sps"]
+    base = out["sps_1core_sync"]
+    out["scaling_sync"] = _ratio(out["sps_2core_sync"], base)
+    out["scaling_threads"] = _ratio(out["sps_2core_threads"], base)
     return out
+
+
+#: (task, engine, sub-envs) rows of :func:`threads_table`.
+THREADS_TABLE = (
+    ("Humanoid-v5", "gymnasium", 8), ("Ant-v5", "gymnasium", 8), ("Hopper-v5", "gymnasium", 8),
+    ("HalfCheetah-v5", "gymnasium", 8), ("InvertedPendulum-v5", "gymnasium", 8),
+    ("FrankaReach", "mujoco", 8),
+)  # fmt: skip
+
+
+def threads_table(steps: int = 300) -> list[dict[str, Any]]:
+    """Time per step of the ``SyncVectorEnv`` and the ``ThreadedVectorEnv`` (all cores), zero
+    actions, interleaved twice, the faster of each kept; the env alone, no policy."""
+    import numpy as np
+
+    from dnne_robot.envs import make_env
+
+    rows = []
+    for task, engine, n in THREADS_TABLE:
+        times: dict[str, list[float]] = {"sync": [], "threads": []}
+        for _ in range(2):
+            for kind in times:
+                vec = make_env(task, engine, num_envs=n, seed=0, vectorization=kind)
+                vec.reset()
+                zeros = np.zeros((n, vec.single_action_space.shape[0]), dtype=np.float32)
+                for _ in range(20):
+                    vec.step(zeros)
+                t0 = time.perf_counter()
+                for _ in range(steps):
+                    vec.step(zeros)
+                times[kind].append((time.perf_counter() - t0) / steps)
+                vec.close()
+        sync, threads = min(times["sync"]), min(times["threads"])
+        rows.append({"task": task, "engine": engine, "num_envs": n, "sync_us": 1e6 * sync,
+                     "threads_us": 1e6 * threads, "ratio": round(threads / sync, 2)})  # fmt: skip
+    return rows
 
 
 def run(
@@ -379,6 +413,7 @@ def run(
         )
     if with_scaling:
         report["scaling"] = scaling(quick)
+        report["threads_table"] = threads_table(100 if quick else 300)
     return report
 
 
@@ -431,14 +466,21 @@ def format_results(report: dict[str, Any]) -> str:
         lines += ["", f"SB3 skipped: {report['sb3_missing']}"]
     sc = report.get("scaling")
     if sc and "skipped" not in sc:
-        lines += [
-            "",
-            f"Scaling, the export alone on {sc['task']} with {sc['num_envs']} envs, "
-            f"{sc['steps']:,} steps: {sc['sps_1core']:,.0f} steps/s on 1 core, "
-            f"{sc['sps_2core']:,.0f} on 2: **{sc['scaling']}x**.",
-        ]
+        lines += ["", f"Scaling, the export alone on {sc['task']} with {sc['num_envs']} envs, "
+                  f"{sc['steps']:,} steps: {sc['sps_1core_sync']:,.0f} steps/s on 1 core; on 2, "
+                  f"{sc['sps_2core_sync']:,.0f} with sync envs (**{sc['scaling_sync']}x**) and "
+                  f"{sc['sps_2core_threads']:,.0f} with threaded envs "
+                  f"(**{sc['scaling_threads']}x**)."]  # fmt: skip
     elif sc:
         lines += ["", f"Scaling skipped: {sc['skipped']}."]
+    if report.get("threads_table"):
+        lines += ["", "| env (zero actions, no policy) | sub-envs | sync µs/step | threads µs/step "
+                  "| threads / sync |", "|---|---:|---:|---:|---:|"]  # fmt: skip
+        for row in report["threads_table"]:
+            lines.append(
+                f"| {row['task']} ({row['engine']}) | {row['num_envs']} | "
+                f"{row['sync_us']:,.0f} | {row['threads_us']:,.0f} | {row['ratio']}x |"
+            )
     return "\n".join(lines)
 
 
@@ -448,8 +490,23 @@ if __name__ == "__main__":
     parser.add_argument("--seeds", help="comma-separated seeds (default: 0,1,2; quick: 0)")
     parser.add_argument("--only", help=f"comma-separated tasks of {', '.join(TASKS)}")
     parser.add_argument("--no-scaling", action="store_true")
+    parser.add_argument(
+        "--scaling-only",
+        action="store_true",
+        help="only the 1-to-2-core runs and the threads table (run it alone)",
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
+    if args.scaling_only:
+        report = {
+            "quick": args.quick,
+            "seeds": [],
+            "tasks": {},
+            "scaling": scaling(args.quick),
+            "threads_table": threads_table(100 if args.quick else 300),
+        }
+        print(format_results(report))
+        sys.exit(0)
     t0 = time.perf_counter()
     result = run(
         args.quick,

@@ -17,7 +17,7 @@ from .errors import EngineNotInstalledError, EnvError, UnknownTaskError, did_you
 from .physics import physics_class
 from .registry import ISAAC_TASKS, MODEL_FILE_IDS, TASK_ENGINES, TASKS, env_id
 from .state import EnvAccess
-from .threaded import ThreadedVectorEnv, threads_pay_off
+from .threaded import ThreadedVectorEnv
 
 _MODEL_SUFFIX_ENGINE = {".xml": "mujoco", ".mjcf": "mujoco", ".urdf": "pybullet"}
 VECTORIZATIONS = ("auto", "sync", "async", "batched", "threads")
@@ -151,9 +151,8 @@ def make_env(
             (:class:`~.threaded.ThreadedVectorEnv`: the sub-envs' simulators step on
             several cores at once; same results as ``"sync"``), or ``"auto"``:
             ``"batched"`` where the id has one and nothing needs a per-env instance
-            (rendering, extra env kwargs), else ``"threads"`` where that pays off
-            (:func:`~.threaded.threads_pay_off`: MuJoCo or PyBullet, 4 or more sub-envs, 2
-            or more cores), else ``"sync"``.
+            (rendering, extra env kwargs), ``"sync"`` otherwise (``"threads"`` pays off only
+            where the physics is most of a step: see :mod:`.threaded`).
         render_mode: passed to every sub-env (``"rgb_array"`` to render).
         **kwargs: passed to ``gymnasium.make`` (env kwargs, ``max_episode_steps``, ...).
 
@@ -181,9 +180,7 @@ def make_env(
                 f"{spec_id} has no batched implementation with these options (batched: "
                 f"{', '.join(BATCHED)}; no render_mode, no env kwargs); use 'sync' or 'async'"
             )
-        engines = (*required_engines(spec, engine), _engine_of(spec_id) or "")
-        pays = render_mode is None and threads_pay_off(num_envs, engines)
-        vectorization = "threads" if pays else "sync"
+        vectorization = "sync"
     # Fail here, in this process, rather than inside an async worker.
     _require_engine(spec_id)
     if "model_path" in extra:
