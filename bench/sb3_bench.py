@@ -185,24 +185,11 @@ def _export(task: str, work: Path) -> Path:
 
 
 def _train_args(steps: int, seed: int, sets: dict[str, Any], run_dir: str) -> list[str]:
-    args = [
-        sys.executable,
-        "runner.py",
-        "train",
-        "--steps",
-        str(steps),
-        "--seed",
-        str(seed),
-        "--run-dir",
-        run_dir,
-        "--no-progress",
-        "--no-export-policy",
-        "--threads",
-        "1",
-        "--keep-checkpoints",
-        "1",
-        "--no-tensorboard",
-    ]
+    """``runner.py train`` for a timing run: one torch thread, no progress lines, no policy
+    export, no TensorBoard, the last checkpoint only, each of ``sets`` as a ``--set``."""
+    quiet = ["--no-progress", "--no-export-policy", "--no-tensorboard", "--keep-checkpoints", "1"]
+    args = [sys.executable, "runner.py", "train", f"--steps={steps}", f"--seed={seed}",
+            f"--run-dir={run_dir}", "--threads=1", *quiet]  # fmt: skip
     for key, value in sets.items():
         args += ["--set", f"{key}={json.dumps(value) if isinstance(value, bool) else value}"]
     return args
