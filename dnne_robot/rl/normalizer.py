@@ -7,9 +7,13 @@ trained on.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import numpy as np
 import torch
 from torch import Tensor, nn
+
+ArrayT = TypeVar("ArrayT", np.ndarray, Tensor)
 
 
 class RunningMeanStd(nn.Module):
@@ -92,12 +96,7 @@ class RunningMeanStd(nn.Module):
         if not np.isfinite(row).all():
             return
         mean, var, count = self.mean.numpy(), self.var.numpy(), self.count.numpy()
-        delta = row - mean
-        total = count + 1.0
-        m2 = var * count + np.square(delta) * count / total
-        mean += delta / total
-        np.divide(m2, total, out=var)
-        count[...] = total
+        mean[...], var[...], count[...] = fold_in_one(mean, var, count, row)
 
     def normalize(self, x: Tensor, clip: float = 10.0) -> Tensor:
         """``clamp((x - mean) / sqrt(var + eps), -clip, clip)`` as float32."""
@@ -121,6 +120,22 @@ class RunningMeanStd(nn.Module):
 
     def extra_repr(self) -> str:
         return f"shape={tuple(self.mean.shape)}, count={float(self.count):.0f}"
+
+
+def fold_in_one(
+    mean: ArrayT, var: ArrayT, count: ArrayT, x: ArrayT
+) -> tuple[ArrayT, ArrayT, ArrayT]:
+    """``(mean, var, count)`` after folding in one sample ``x`` (float64, numpy or torch).
+
+    Chan's combination with a batch of one: its mean is ``x`` and its variance 0, so
+    :meth:`RunningMeanStd.update`'s formula loses its batch terms, operation for operation
+    (the same bits). Shared by the one-row observation update and the reward normaliser
+    (:mod:`.reward_scaling`), whose ``count`` is per element.
+    """
+    delta = x - mean
+    total = count + 1.0
+    m2 = var * count + delta * delta * count / total
+    return mean + delta / total, m2 / total, total
 
 
 def normalize_obs(x: Tensor, mean: Tensor, var: Tensor, epsilon: float, clip: float) -> Tensor:

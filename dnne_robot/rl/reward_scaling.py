@@ -32,6 +32,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .normalizer import fold_in_one
+
 #: CleanRL's ``TransformReward(lambda r: np.clip(r, -10, 10))`` after the normalisation.
 REWARD_CLIP = 10.0
 
@@ -88,11 +90,7 @@ class RewardNormalizer:
         # gymnasium: discounted_reward * gamma * (1 - terminated) + reward
         returns = self.returns * self.gamma * not_done + r
         # RunningMeanStd.update([ret]): batch mean ret, batch variance 0, batch count 1.
-        delta = returns - self.mean
-        total = self.count + 1
-        mean = self.mean + delta / total
-        m2 = self.var * self.count + delta.square() * self.count / total
-        var = m2 / total
+        mean, var, total = fold_in_one(self.mean, self.var, self.count, returns)
         self.returns = torch.where(finite, returns, self.returns)
         self.mean = torch.where(finite, mean, self.mean)
         self.var = torch.where(finite, var, self.var)
