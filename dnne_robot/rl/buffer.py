@@ -32,8 +32,9 @@ def gae_recursion(
 ) -> None:
     """GAE's backward recursion over ``(T, N)`` float32 arrays, into ``out`` (the advantages).
 
-    :meth:`RolloutBuffer.compute_returns_and_advantage`'s torch loop, operation for
-    operation in float32 (each Python float rounded to float32 as torch rounds it).
+    The torch loop :meth:`RolloutBuffer.compute_returns_and_advantage` ran before, operation
+    for operation in float32 (each Python float rounded to float32 as torch rounds it);
+    ``tests/rl/test_buffer.py`` keeps that loop as the reference.
     """
     num_steps = rewards.shape[0]
     g = np.float32(gamma)
@@ -232,27 +233,21 @@ class RolloutBuffer:
                     "last_done disagrees with the done flags stored with the last step"
                 )
         next_value = last_value.detach().to(self.device, torch.float32).reshape(self.num_envs)
-        if self.device.type == "cpu":
-            # The same float32 operations in numpy on the tensors' memory: a step of the
-            # recursion is a few operations on num_envs values, which torch dispatches at
-            # several times numpy's cost (tests/rl/test_buffer.py checks the bits).
-            gae_recursion(
-                self.rewards.numpy(), self.values.numpy(), self.dones.numpy(),
-                next_value.numpy(), self.gamma, self.gae_lambda, self.advantages.numpy(),
-            )  # fmt: skip
-        else:
-            last_gae_lam = torch.zeros(self.num_envs, device=self.device)
-            for t in reversed(range(self.num_steps)):
-                next_non_terminal = 1.0 - self.dones[t]
-                if t + 1 < self.num_steps:
-                    next_value = self.values[t + 1]
-                delta = (
-                    self.rewards[t] + self.gamma * next_value * next_non_terminal - self.values[t]
-                )
-                last_gae_lam = (
-                    delta + self.gamma * self.gae_lambda * next_non_terminal * last_gae_lam
-                )
-                self.advantages[t] = last_gae_lam
+        # In numpy, float32 operation for operation as the torch loop it replaced (a step of
+        # the recursion is a few operations on num_envs values, which torch dispatches at
+        # several times numpy's cost; tests/rl/test_buffer.py checks the bits). On the CPU
+        # it works on the tensors' own memory; on a GPU on host copies (one copy each way
+        # instead of a kernel launch per operation and step).
+        on_cpu = self.device.type == "cpu"
+        advantages = (
+            self.advantages.numpy() if on_cpu else np.empty(self.advantages.shape, np.float32)
+        )
+        gae_recursion(
+            self.rewards.cpu().numpy(), self.values.cpu().numpy(), self.dones.cpu().numpy(),
+            next_value.cpu().numpy(), self.gamma, self.gae_lambda, advantages,
+        )  # fmt: skip
+        if not on_cpu:
+            self.advantages.copy_(torch.from_numpy(advantages))
         torch.add(self.advantages, self.values, out=self.returns)
         self.computed = True
 
