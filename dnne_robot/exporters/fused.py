@@ -74,3 +74,19 @@ class FusedInlineExporter(NodeExporter):
             "imports": sorted({(m.module, m.class_name)
                                for m in node.members}),  # type: ignore[attr-defined]
         }
+
+
+class FusedLoopExporter(NodeExporter):
+    """A control loop's nodes run as plain calls by one node (``FusedLoopNode``)."""
+
+    template = "nodes/fused_loop.py.jinja"
+    base = "nodes.fused:FusedLoopNode"
+
+    def context(self, node: PlannedNode, plan: Plan) -> dict:
+        members = node.members  # type: ignore[attr-defined]
+        wiring = node.loop  # type: ignore[attr-defined]
+        return {
+            "members": [_member(m) for m in members],
+            "wiring": wiring,
+            "imports": sorted({(m.module, m.class_name) for m in members}),
+        }

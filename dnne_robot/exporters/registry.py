@@ -21,6 +21,7 @@ EXPORTERS: dict[str, str] = {
     "flow.tensor": "dnne_robot.exporters.flow:TensorExporter",
     "flow.fused_sequential": "dnne_robot.exporters.fused:FusedSequentialExporter",
     "flow.fused_inline": "dnne_robot.exporters.fused:FusedInlineExporter",
+    "flow.fused_loop": "dnne_robot.exporters.fused:FusedLoopExporter",
     # ml
     "ml.regression_data": "dnne_robot.exporters.ml:RegressionDataExporter",
     "ml.linear": "dnne_robot.exporters.ml:LinearExporter",

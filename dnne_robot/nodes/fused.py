@@ -1,20 +1,24 @@
-"""The nodes ``dnne-robot export --optimize`` makes from chains of stateless nodes.
+"""The nodes ``dnne-robot export --optimize`` makes from chains and loops of nodes.
 
 :class:`FusedLayersNode` runs a chain of torch layer nodes as one ``nn.Sequential``;
-:class:`InlinedNodes` runs the stateless nodes that fed a node as plain calls inside it.
-Either way no queue sits between the fused nodes, and the results are the same as unfused.
+:class:`InlinedNodes` runs the stateless nodes that fed a node as plain calls inside it;
+:class:`FusedLoopNode` runs a control loop (merge, agent, step, trainer) as plain calls, one
+iteration after another. Either way no queue sits between the fused nodes, and the results
+are the same as unfused.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from ..runtime import QueueNode
+from ..runtime import END, QueueNode
 
 LayerBuilder = Callable[[int], list[nn.Module]]
 
@@ -122,3 +126,129 @@ class InlinedNodes:
         for node in getattr(self, "inlined_nodes", ()):  # empty if setup never ran
             node.close(reason)
         super().close(reason)  # type: ignore[misc]
+
+
+#: One member input fed inside the loop: (member index, its input port, source member index,
+#: the source's output, the input's mode: ``each`` or ``sticky``).
+LoopLink = tuple[int, str, int, str, str]
+#: One member input fed from outside: (member index, its input port, this node's input).
+LoopInput = tuple[int, str, str]
+#: One output read outside the loop: (this node's output, member index, the member's output).
+LoopOutput = tuple[str, int, str]
+
+
+class _Wired:
+    """Stands in a member's ``consumers`` lists for a link the loop serves itself, so a
+    member that asks whether an output is read (the agent's ``model``) gets its answer."""
+
+
+WIRED = _Wired()
+
+
+class FusedLoopNode(QueueNode):
+    """A feedback loop of nodes (the OR merge, the agent, the action, the step, the reward,
+    the trainer) run as plain calls in graph order, one iteration after another.
+
+    The unfused graph runs these nodes in lock-step: the trainer releases the agent only
+    after it has taken the step, so each iteration's order is fixed: merge, agent, ...,
+    trainer. This node runs that same order without the queues between them, so every node
+    computes what it computed unfused, bit for bit. Each member keeps its own generated
+    class, id, settings (``--set``), checkpoint state and per-node profile row.
+
+    ``MEMBERS`` are ``(class, workflow id, title)`` in the order they run; the first is the
+    merge that starts each iteration. It takes ``START`` (this node's input) once, then
+    ``BACK``'s value (a member's output) on every later iteration. ``LINKS`` and ``INPUTS_OF``
+    feed the other members; ``EXPORTS`` are the outputs read by nodes outside the loop,
+    emitted after each iteration that produced them.
+    """
+
+    MEMBERS: ClassVar[tuple[tuple[type[QueueNode], str, str], ...]]
+    START: ClassVar[tuple[str, str]]  # (the merge's input port, this node's input)
+    BACK: ClassVar[tuple[str, int, str]]  # (the merge's input port, member index, output)
+    LINKS: ClassVar[tuple[LoopLink, ...]]
+    INPUTS_OF: ClassVar[tuple[LoopInput, ...]]
+    EXPORTS: ClassVar[tuple[LoopOutput, ...]]
+    #: Iterations between yields to the event loop (signals, outside consumers).
+    YIELD_EVERY: ClassVar[int] = 64
+
+    def __init__(self, node_id: str, title: str, ctx: Any) -> None:
+        super().__init__(node_id, title, ctx)
+        # Made here, not in setup: `runner.py train --set` changes a member's settings
+        # between the graph's construction and its setup.
+        self.members = [cls(member_id, member_title, ctx)
+                        for cls, member_id, member_title in self.MEMBERS]
+        for _, _, source, output, _ in self.LINKS:
+            self.members[source].consumers[output].append((WIRED, None))  # type: ignore[arg-type]
+        _, back_source, back_output = self.BACK
+        self.members[back_source].consumers[back_output].append((WIRED, None))  # type: ignore
+        for _, source, output in self.EXPORTS:
+            self.members[source].consumers[output].append((WIRED, None))  # type: ignore
+
+    def parts(self) -> tuple[QueueNode, ...]:
+        return tuple(self.members)
+
+    def setup(self) -> None:
+        for member in self.members:
+            member.setup()
+        # Per member: [(port, source index or -1, source output or this node's input,
+        # sticky)], the ones fed from outside first.
+        self._feeds: list[list[tuple[str, int, str, bool]]] = [[] for _ in self.members]
+        for index, port, name in self.INPUTS_OF:
+            self._feeds[index].append((port, -1, name, True))
+        for index, port, source, output, mode in self.LINKS:
+            self._feeds[index].append((port, source, output, mode == "sticky"))
+
+    async def compute(self, **inputs: Any) -> Any:
+        members, feeds, ctx = self.members, self._feeds, self.ctx
+        start_port, start_input = self.START
+        back_port, back_source, back_output = self.BACK
+        tracer = ctx.tracer
+        value, port = inputs[start_input], start_port
+        kept: list[dict[str, Any]] = [{} for _ in members]  # every member's latest outputs
+        iteration = 0
+        while not ctx.stopping:
+            fresh: list[dict[str, Any] | None] = [None] * len(members)
+            for index, member in enumerate(members):
+                if index == 0:
+                    args = {port: value}
+                else:
+                    args = {}
+                    for name, source, output, sticky in feeds[index]:
+                        if source < 0:
+                            args[name] = inputs[output]
+                        elif sticky:
+                            args[name] = kept[source][output]
+                        else:
+                            args[name] = fresh[source][output]  # type: ignore[index]
+                t0 = time.perf_counter()
+                out = member.compute(**args)
+                if member._compute_is_async:  # noqa: SLF001 - the runtime's own flag
+                    out = await out
+                dt = time.perf_counter() - t0
+                member.stats.compute_s += dt
+                member.stats.iterations += 1
+                if tracer is not None:
+                    tracer.span(member, "compute", t0, dt)
+                if out is END:  # the stream ends: the run's loop calls finish() as unfused
+                    return END
+                out = out or {}
+                fresh[index] = out
+                kept[index].update(out)
+            exported = {name: fresh[source][output]  # type: ignore[index]
+                        for name, source, output in self.EXPORTS
+                        if output in fresh[source]}  # type: ignore[operator]
+            if exported:
+                await self.emit(exported)
+            value, port = fresh[back_source][back_output], back_port  # type: ignore[index]
+            iteration += 1
+            if iteration % self.YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # let signals and the nodes outside the loop in
+        return END
+
+    def finish(self) -> None:
+        for member in self.members:
+            member.finish()
+
+    def close(self, reason: str) -> None:
+        for member in self.members:
+            member.close(reason)

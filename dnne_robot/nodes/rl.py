@@ -181,7 +181,10 @@ class PPOTrainerNode(QueueNode):
             device=self.ctx.device,
         )
         if self.pending_state is not None:
-            self.trainer.load_state_dict(self.pending_state)
+            # The policy is the agent node's, which restored it from its own state and may
+            # have acted since (its observation normaliser counts that step): keep it.
+            self.trainer.load_state_dict(
+                {**self.pending_state, "policy": model.policy.state_dict()})
             self.updates = self.pending_state["updates"]
             self.best = self.pending_state.get("best", self.best)
 

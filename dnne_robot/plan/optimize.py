@@ -15,8 +15,19 @@ bit, as the plain one under the same seed):
   fed, instead of as a queue hop of its own. The consumer keeps its id, so its checkpoint
   state keeps its key.
 
+* **Control loops.** The loop an OR merge closes (the env's first observation, then each
+  step's: merge -> PPO agent -> action -> sim step -> back to the merge), with the nodes that
+  read only from it (a reward node, the PPO trainer), becomes one node that runs them as plain
+  calls, in graph order, one iteration after another. The agent and trainer run in lock-step
+  unfused (the trainer releases the agent after each step), so that order is the one the
+  queues gave, and every member computes the same numbers. Members keep their ids, so
+  ``--set``, checkpoints and the policy export find them. Only node types whose every input
+  is fed once per iteration are fused, and only on the local backend (Ray builds its
+  workers from the unfused wiring).
+
 Queues stay wherever they carry meaning: at fan-in and fan-out, at loop starters (the OR
-merge, a gated data source) and around every stateful node (environments, agents, trainers).
+merge, a gated data source) and around every stateful node (environments, agents, trainers)
+outside a fused control loop.
 """
 
 from __future__ import annotations
@@ -25,7 +36,7 @@ import dataclasses
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from ..catalog.spec import NodeSpec
+from ..catalog.spec import InputSpec, NodeSpec, OutputSpec
 from ..workflow.model import Link, Node
 from .names import NameAllocator, snake
 from .planner import Plan, PlannedNode
@@ -34,6 +45,12 @@ from .planner import Plan, PlannedNode
 TORCH_LAYERS = ("ml.linear", "ml.activation", "ml.dropout", "ml.batchnorm", "ml.network")
 #: Chains longer than this get ``head+...+tail`` ids instead of every id joined.
 MAX_ID_PARTS = 6
+#: The merge a control loop starts at, the node types it may hold (each fires once per
+#: iteration, on inputs fed once per iteration), and the sources that may start it once.
+LOOP_HEAD = "flow.or_merge"
+LOOP_MEMBERS = ("rl.ppo_agent", "robotics.action", "robotics.sim_step", "robotics.reward",
+                "rl.ppo_trainer")
+LOOP_STARTERS = ("robotics.sim_env",)
 
 
 @dataclass
@@ -52,6 +69,26 @@ class FusedNode(PlannedNode):
     members: list[PlannedNode] = field(default_factory=list)
     host: PlannedNode | None = None
     adapters: dict[str, list[PlannedNode]] = field(default_factory=dict)
+    loop: LoopWiring | None = None
+
+
+@dataclass
+class LoopWiring:
+    """How a fused control loop's members feed each other (indexes into ``members``).
+
+    Attributes:
+        start: (the merge's input port, the fused node's input) fed once from outside.
+        back: (the merge's input port, member index, output) fed on every later iteration.
+        links: (member, its input port, source member, source output, input mode).
+        inputs: (member, its input port, the fused node's input) fed from outside.
+        exports: (the fused node's output, member, member output) read outside the loop.
+    """
+
+    start: tuple[str, str]
+    back: tuple[str, int, str]
+    links: list[tuple[int, str, int, str, str]]
+    inputs: list[tuple[int, str, str]]
+    exports: list[tuple[str, int, str]]
 
 
 @dataclass
@@ -120,12 +157,117 @@ def find_chains(plan: Plan, index: _Index | None = None) -> list[list[PlannedNod
     return chains
 
 
+def find_loops(plan: Plan, index: _Index | None = None) -> list[list[PlannedNode]]:
+    """Control loops to fuse, each as its members in plan order (the merge first)."""
+    if plan.backend != "local":
+        return []
+    index = index or _Index.of(plan)
+    position = {n.id: i for i, n in enumerate(plan.nodes)}
+    loops = []
+    for head in plan.nodes:
+        if head.spec.exporter != LOOP_HEAD:
+            continue
+        members = _loop_members(head, index)
+        if members is None:
+            continue
+        members.sort(key=lambda m: position[m.id])
+        spots = [position[m.id] for m in members]
+        if members[0] is not head or spots != list(range(spots[0], spots[0] + len(spots))):
+            continue  # not contiguous in graph order: setup order (and RNG draws) would move
+        if _loop_wiring(members, index) is not None:
+            loops.append(members)
+    return loops
+
+
+def _loop_members(head: PlannedNode, index: _Index) -> list[PlannedNode] | None:
+    """The nodes on the loop through ``head`` and those that read only from it; None when a
+    node on the loop is not one a fused loop may hold."""
+    def reach(start: str, step: dict[str, list[str]]) -> set[str]:
+        seen, todo = {start}, [start]
+        while todo:
+            for nxt in step.get(todo.pop(), []):
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        return seen
+
+    forward = {src: [t.id for t, _, _ in outs] for src, outs in index.out_links.items()}
+    backward: dict[str, list[str]] = defaultdict(list)
+    for src, targets in forward.items():
+        for target in targets:
+            backward[target].append(src)
+    ring = reach(head.id, forward) & reach(head.id, backward)
+    if len(ring) < 2 or any(index.by_id[n].spec.exporter not in LOOP_MEMBERS
+                            for n in ring - {head.id}):
+        return None
+    members = set(ring)
+    grew = True
+    while grew:  # readers of the loop alone (a reward node, the trainer) join it
+        grew = False
+        for node_id in sorted({t for m in members for t in forward.get(m, [])} - members):
+            node = index.by_id[node_id]
+            sources = {lk.source for _, lk in node.run_links()}
+            if node.spec.exporter in LOOP_MEMBERS and sources <= members:
+                members.add(node_id)
+                grew = True
+    return [index.by_id[n] for n in members]
+
+
+def _loop_wiring(members: list[PlannedNode], index: _Index) -> LoopWiring | None:
+    """The fused loop's wiring, or None when a member input is not fed once per iteration
+    from inside (or kept, ``sticky``, from anywhere)."""
+    head, at = members[0], {m.id: i for i, m in enumerate(members)}
+    start = back = None
+    for port, link in head.run_links():
+        if link.source in at:
+            if back is not None:
+                return None
+            slot = index.by_id[link.source].spec.outputs[link.source_slot].name
+            back = (port, at[link.source], slot)
+        else:
+            if start is not None or index.by_id[link.source].spec.exporter not in LOOP_STARTERS:
+                return None
+            start = (port, f"{head.id}.{port}")
+    if start is None or back is None:
+        return None
+    links, inputs = [], []
+    for i, member in enumerate(members[1:], start=1):
+        if member.more_links:
+            return None  # several producers into one input interleave: not per iteration
+        for port, link in member.run_links():
+            inp = member.spec.input(port)
+            mode = inp.mode if inp is not None else "each"
+            if link.source in at and at[link.source] < i and mode in ("each", "sticky"):
+                name = members[at[link.source]].spec.outputs[link.source_slot].name
+                links.append((i, port, at[link.source], name, mode))
+            elif link.source not in at and mode == "sticky":
+                inputs.append((i, port, f"{member.id}.{port}"))
+            else:
+                return None
+    exports = []
+    for i, member in enumerate(members):
+        for target, _, link in index.out_links.get(member.id, []):
+            if target.id not in at:
+                name = member.spec.outputs[link.source_slot].name
+                if member.spec.exporter == "rl.ppo_agent" and name == "model":
+                    return None  # its trainer runs outside: the lock-step spans the loop
+                exports.append((f"{member.id}.{name}", i, name))
+    return LoopWiring(start, back, links, inputs, sorted(set(exports)))
+
+
 def optimize_plan(plan: Plan) -> Plan:
-    """Rewrite ``plan`` in place (and return it): chains fused, pass-through nodes inlined."""
+    """Rewrite ``plan`` in place (and return it): control loops and chains fused,
+    pass-through nodes inlined."""
     names = _Names(plan)
     index = _Index.of(plan)
     replaced: dict[str, FusedNode] = {}  # workflow node id -> the fused node that runs it
+    for members in find_loops(plan, index):
+        fused = _fuse_loop(members, names, index)
+        for member in members:
+            replaced[member.id] = fused
     for chain in find_chains(plan, index):
+        if any(m.id in replaced for m in chain):
+            continue
         fused = _fuse_chain(chain, names)
         for member in chain:
             replaced[member.id] = fused
@@ -171,16 +313,55 @@ def optimize_plan(plan: Plan) -> Plan:
 
 
 def _placement(fused: FusedNode) -> str:
-    """Where the fused node sits in graph order: at its last member (its output's place)."""
+    """Where the fused node sits in graph order: at its last member (its output's place), a
+    loop at its merge (its members are set up there, in their order)."""
+    if fused.kind == "loop":
+        return fused.members[0].id
     return fused.host.id if fused.host is not None else fused.members[-1].id
 
 
 def _retarget(link: Link, replaced: dict[str, FusedNode]) -> Link:
-    """A link from a fused member now comes from the fused node (same output slot)."""
+    """A link from a fused member now comes from the fused node (same output slot; a loop's
+    outputs are the ones read outside it, in its own order)."""
     fused = replaced.get(link.source)
     if fused is None or fused.id == link.source:
         return link
+    if fused.loop is not None:
+        member = next(m for m in fused.members if m.id == link.source)
+        name = f"{member.id}.{member.spec.outputs[link.source_slot].name}"
+        slot = [out.name for out in fused.spec.outputs].index(name)
+        return dataclasses.replace(link, source=fused.id, source_slot=slot)
     return dataclasses.replace(link, source=fused.id)
+
+
+def _fuse_loop(members: list[PlannedNode], names: _Names, index: _Index) -> FusedNode:
+    wiring = _loop_wiring(members, index)
+    assert wiring is not None  # find_loops checked it
+    head = members[0]
+    node_id = fused_id(members)
+    links: dict[str, Link] = {}
+    inputs = []
+    outside = [(head, wiring.start[0], wiring.start[1], "each")] + [
+        (members[i], port, name, "sticky") for i, port, name in wiring.inputs]
+    for member, port, name, mode in outside:
+        link = member.links[port]
+        links[name] = dataclasses.replace(link, target=node_id, target_input=name)
+        inputs.append(InputSpec(name, link.type, mode=mode))
+    outputs = []
+    for name, i, output in wiring.exports:
+        spec_out = members[i].spec.outputs[members[i].spec.output_index(output)]
+        outputs.append(OutputSpec(name, spec_out.type))
+    spec = NodeSpec(
+        "FusedLoop", "Fused control loop", "flow", tuple(inputs), tuple(outputs),
+        "flow.fused_loop",
+        description="A control loop's nodes run as plain calls, one iteration after another "
+                    "(export --optimize).",
+    )
+    title = f"{head.title} loop ({len(members)} nodes)"
+    module, class_name, var = names.take(f"{_id_stem(head, members[-1])}_loop")
+    return FusedNode(Node(node_id, "FusedLoop", title), spec, {}, links, module, class_name,
+                     var, fused_from=[m.id for m in members], kind="loop",
+                     members=list(members), loop=wiring)
 
 
 class _Names:

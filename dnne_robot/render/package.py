@@ -97,7 +97,7 @@ def module_nodes(plan: Plan) -> list[PlannedNode]:
     and calls (``export --optimize``), which keep their own modules."""
     nodes = []
     for node in plan.nodes:
-        if getattr(node, "kind", None) == "inline":
+        if getattr(node, "kind", None) in ("inline", "loop"):
             nodes.extend(node.members)  # type: ignore[attr-defined]
         nodes.append(node)
     return nodes

@@ -4,7 +4,8 @@ catalog's constraints, so an export checks an override as the exporter checked t
 A setting is listed when it is a plain constant of its node's generated class (a widget
 value, under the name :func:`~dnne_robot.exporters.base.constant_name` gives it). Settings
 folded into another node at export time (DNNE's PPO Config), settings with no effect here
-and fused nodes are not listed: changing them means exporting again.
+and fused nodes are not listed (a fused control loop's members are: each stays a node of
+its own inside it): changing them means exporting again.
 """
 
 from __future__ import annotations
@@ -20,10 +21,22 @@ from ..plan import Plan, PlannedNode
 
 def parameter_table(plan: Plan) -> dict[str, Any]:
     """``{"nodes": [{"id", "title", "class_type", "fields": {name: constraints}}]}``."""
-    nodes = [_node_entry(node, plan) for node in plan.nodes if not node.fused_from]
+    nodes = [_node_entry(node, plan) for node in _settable(plan)]
     folded = [{"id": n.id, "title": n.title, "class_type": n.node.class_type}
               for n in plan.absorbed]
     return {"nodes": nodes, "folded": folded}
+
+
+def _settable(plan: Plan) -> list[PlannedNode]:
+    """The nodes whose settings a run may change: every unfused node, and the members of a
+    fused control loop, which it builds as separate nodes under their own ids."""
+    nodes: list[PlannedNode] = []
+    for node in plan.nodes:
+        if getattr(node, "kind", None) == "loop":
+            nodes.extend(node.members)  # type: ignore[attr-defined]
+        elif not node.fused_from:
+            nodes.append(node)
+    return nodes
 
 
 def _node_entry(node: PlannedNode, plan: Plan) -> dict[str, Any]:

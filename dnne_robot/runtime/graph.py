@@ -33,14 +33,23 @@ class Graph:
         self._ids: dict[str, QueueNode] = {}
 
     def add(self, node: QueueNode) -> QueueNode:
-        if node.node_id in self._ids:
-            raise WiringError(f"duplicate node id {node.node_id!r}")
+        ids = {node.node_id, *(part.node_id for part in node.parts())}
+        for node_id in sorted(ids):
+            if node_id in self._ids:
+                raise WiringError(f"duplicate node id {node_id!r}")
         self.nodes.append(node)
+        for part in node.parts():
+            self._ids[part.node_id] = part
         self._ids[node.node_id] = node
         return node
 
     def node(self, node_id: str) -> QueueNode:
+        """The node with this workflow id (a fused loop's member by its own id)."""
         return self._ids[node_id]
+
+    def parts(self) -> list[QueueNode]:
+        """Every workflow node the graph runs, a fused loop's members in its place."""
+        return [part for node in self.nodes for part in node.parts()]
 
     def connect(self, source: QueueNode, output: str, target: QueueNode, input_name: str) -> None:
         """Feed ``source.output`` into ``target.input_name`` through a bounded queue.
@@ -80,7 +89,7 @@ class Graph:
     def state_dict(self) -> dict[str, Any]:
         """Every stateful node's state, keyed by node id."""
         states = {}
-        for node in self.nodes:
+        for node in self.parts():
             state = node.state_dict()
             if state is not None:
                 states[node.node_id] = state

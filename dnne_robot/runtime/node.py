@@ -184,6 +184,11 @@ class QueueNode:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned."""
 
+    def parts(self) -> tuple[QueueNode, ...]:
+        """The workflow nodes this queue node runs: itself, or the members of a fused loop
+        (``export --optimize``), which keep their own ids, settings and checkpoint state."""
+        return (self,)
+
     # -- the loop ------------------------------------------------------------------------
     @property
     def label(self) -> str:

@@ -52,9 +52,12 @@ def stats_table(nodes: list[QueueNode]) -> str:
     header = f"{'node':<40} {'compute s':>10} {'wait s':>10} {'blocked s':>10} {'in':>9} {'out':>9}"
     rows = [header, "-" * len(header)]
     for node in nodes:
-        s = node.stats
-        rows.append(
-            f"{node.label[:40]:<40} {s.compute_s:>10.3f} {s.wait_s:>10.3f} "
-            f"{s.blocked_s:>10.3f} {s.messages_in:>9} {s.messages_out:>9}"
-        )
+        # A fused loop's members follow it, indented: their compute time is inside its own.
+        for part in (node, *(p for p in node.parts() if p is not node)):
+            s = part.stats
+            label = part.label if part is node else f"  {part.label}"
+            rows.append(
+                f"{label[:40]:<40} {s.compute_s:>10.3f} {s.wait_s:>10.3f} "
+                f"{s.blocked_s:>10.3f} {s.messages_in:>9} {s.messages_out:>9}"
+            )
     return "\n".join(rows)

@@ -15,8 +15,9 @@ from .optimize_graphs import EVERY_LAYER, cartpole, linear, node, regression, wr
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def plan_of(path: Path, *, optimize: bool, sim: str = "gymnasium") -> Plan:
-    checked = check(path, sim=sim, optimize=optimize)
+def plan_of(path: Path, *, optimize: bool, sim: str = "gymnasium",
+            backend: str = "local") -> Plan:
+    checked = check(path, sim=sim, optimize=optimize, backend=backend)
     assert not checked.errors, checked.errors
     assert checked.plan is not None
     return checked.plan
@@ -43,9 +44,30 @@ def test_mlp_regression_fuses_its_three_layers() -> None:
 
 
 @pytest.mark.parametrize("scenario", ["cartpole_ppo.json", "cartpole_ppo.api.json"])
-def test_cartpole_inlines_the_action_node_into_the_step(scenario: str) -> None:
-    plain = plan_of(ROOT / "scenarios" / scenario, optimize=False)
+def test_cartpole_fuses_its_control_loop(scenario: str) -> None:
     plan = plan_of(ROOT / "scenarios" / scenario, optimize=True)
+    members = ["2", "3", "4", "5", "6", "7"]
+    assert summary(plan) == [("1", []), ("+".join(members), members)]
+    loop = plan.nodes[1]
+    assert isinstance(loop, FusedNode) and loop.kind == "loop"
+    assert loop.spec.exporter == "flow.fused_loop"
+    assert [m.node.class_type for m in loop.members] == [
+        "ORNode", "PPOAgentNode", "CartpoleActionNode", "IsaacGymStepNode",
+        "CartpoleRewardNode", "PPOTrainerNode"]
+    # The env starts the loop once and hands it the simulator; nothing else is a queue.
+    assert edges(plan) == {("1", 1, loop.id, "2.input_a"), ("1", 0, loop.id, "5.sim_handle")}
+    assert loop.loop is not None
+    assert loop.loop.back == ("input_b", 3, "next_observations")
+    assert loop.loop.exports == []
+
+
+@pytest.mark.parametrize("scenario", ["cartpole_ppo.json", "cartpole_ppo.api.json"])
+def test_on_ray_cartpole_only_inlines_the_action_node(scenario: str) -> None:
+    """Ray's workers are built from the unfused wiring: the loop stays, the action node
+    still runs inside the step."""
+    path = ROOT / "scenarios" / scenario
+    plain = plan_of(path, optimize=False, backend="ray")
+    plan = plan_of(path, optimize=True, backend="ray")
     assert summary(plan) == [("1", []), ("2", []), ("3", []), ("5", ["4", "5"]), ("6", []),
                              ("7", [])]
     step = plan.nodes[3]
@@ -57,14 +79,34 @@ def test_cartpole_inlines_the_action_node_into_the_step(scenario: str) -> None:
     assert edges(plan) == expected
 
 
+def test_a_loop_read_from_outside_exports_what_is_read(tmp_path: Path) -> None:
+    prompt = cartpole()
+    prompt["8"] = node("SimulationTracker", "Tracker", max_episodes=100_000,
+                       success_threshold=0.95, telemetry_interval="100_steps",
+                       telemetry_level="off", step_done=["5", 2], loss=["7", 0])
+    plan = plan_of(write(prompt, tmp_path / "tracked.json"), optimize=True)
+    loop = plan.nodes[1]
+    assert isinstance(loop, FusedNode) and loop.loop is not None
+    assert [out.name for out in loop.spec.outputs] == ["5.done", "7.loss"]
+    assert {e for e in edges(plan) if e[2] == "8"} == {(loop.id, 0, "8", "step_done"),
+                                                       (loop.id, 1, "8", "loss")}
+
+
+def test_a_trainer_outside_the_loop_keeps_the_queues(tmp_path: Path) -> None:
+    """The reward goes through a layer node, so the trainer reads from outside the loop:
+    the agent's lock-step with it would span the fused node, and nothing is fused."""
+    plan = plan_of(write(cartpole(reward_head=True), tmp_path / "head.json"), optimize=True)
+    assert not any(getattr(n, "kind", None) == "loop" for n in plan.nodes)
+
+
 def test_nothing_to_fuse_leaves_the_plan_alone() -> None:
     path = ROOT / "scenarios/cartpole_compact.json"
     assert summary(plan_of(path, optimize=True)) == summary(plan_of(path, optimize=False))
 
 
-def test_reach_inlines_its_action_node() -> None:
+def test_reach_fuses_its_control_loop() -> None:
     plan = plan_of(ROOT / "scenarios/reach_ppo.json", optimize=True, sim="mujoco")
-    assert [n.fused_from for n in plan.nodes if n.fused_from] == [["4", "5"]]
+    assert [n.fused_from for n in plan.nodes if n.fused_from] == [["2", "3", "4", "5", "6"]]
 
 
 def test_fan_out_ends_a_chain(tmp_path: Path) -> None:

@@ -48,7 +48,7 @@ def test_fused_module_names_every_node_it_came_from(tmp_path: Path) -> None:
 
 
 def test_inlined_module_extends_its_host(tmp_path: Path) -> None:
-    export(ROOT / "scenarios/cartpole_ppo.json", tmp_path / "x", optimize=True)
+    export(ROOT / "scenarios/cartpole_ppo.json", tmp_path / "x", optimize=True, backend="ray")
     nodes = tmp_path / "x/generated_nodes"
     code = (nodes / "node_5_sim_step_fused.py").read_text()
     assert "class Node5SimStepFused(InlinedNodes, Node5SimStep):" in code
@@ -61,6 +61,23 @@ def test_inlined_module_extends_its_host(tmp_path: Path) -> None:
     manifest = json.loads((tmp_path / "x/manifest.json").read_text())
     assert manifest["nodes"]["5"]["fused_from"] == ["4", "5"]
     assert "4" not in manifest["nodes"]
+
+
+def test_fused_loop_module_runs_its_members_by_their_own_classes(tmp_path: Path) -> None:
+    export(ROOT / "scenarios/cartpole_ppo.json", tmp_path / "x", optimize=True)
+    nodes = tmp_path / "x/generated_nodes"
+    code = (nodes / "node_2_to_7_loop_fused.py").read_text()
+    assert "class Node2To7LoopFused(FusedLoopNode):" in code
+    assert '(Node3PpoAgent, "3", "PPO Agent"),' in code
+    assert "#7 PPO Trainer (PPOTrainerNode)" in code
+    for member in ("node_2_observation_merge", "node_3_ppo_agent", "node_4_push_cart",
+                   "node_5_sim_step", "node_6_cartpole_reward", "node_7_ppo_trainer"):
+        assert (nodes / f"{member}.py").is_file()
+    manifest = json.loads((tmp_path / "x/manifest.json").read_text())
+    assert set(manifest["nodes"]) == {"1", "2+3+4+5+6+7"}
+    # `runner.py train --set` still reaches every member by its own id.
+    parameters = json.loads((tmp_path / "x/parameters.json").read_text())
+    assert [n["id"] for n in parameters["nodes"]] == ["1", "2", "3", "4", "5", "6", "7"]
 
 
 def test_every_activation_choice_has_a_fused_spelling() -> None:

@@ -16,7 +16,7 @@ import torch
 
 from dnne_robot.pipeline import export
 
-from .optimize_graphs import EVERY_LAYER, cartpole, regression, write
+from .optimize_graphs import EVERY_LAYER, cartpole, node, regression, write
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Steps per run: enough for several updates, short enough for the test suite.
@@ -110,3 +110,49 @@ def test_a_mixed_chain_trains_the_same_inlined(tmp_path: Path) -> None:
     plain, optimized = run_both(path, tmp_path)
     assert plain["updates"] == optimized["updates"] > 0
     assert plain == optimized
+
+
+def test_a_loop_read_from_outside_trains_the_same(tmp_path: Path) -> None:
+    """A tracker outside the fused loop reads the step's done and the trainer's loss: the
+    loop emits them after each iteration, and the run is the same as unfused."""
+    prompt = cartpole()
+    prompt["8"] = node("SimulationTracker", "Tracker", max_episodes=100_000,
+                       success_threshold=0.95, telemetry_interval="100_steps",
+                       telemetry_level="off", step_done=["5", 2], loss=["7", 0])
+    plain, optimized = run_both(write(prompt, tmp_path / "tracked.json"), tmp_path)
+    assert plain["updates"] == optimized["updates"] > 0
+    assert plain == optimized
+
+
+def _resume(export_dir: Path, run_dir: str, steps: int, checkpoint: Path | None) -> Path:
+    extra = ["--resume", str(checkpoint)] if checkpoint is not None else []
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore", PYTHONDONTWRITEBYTECODE="1")
+    proc = subprocess.run(
+        [sys.executable, "runner.py", "train", "--steps", str(steps), "--seed", "0",
+         "--run-dir", run_dir, "--no-progress", "--no-export-policy", *extra],
+        cwd=export_dir, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads((export_dir / run_dir / "summary.json").read_text())
+    return export_dir / summary["checkpoint"]
+
+
+def test_a_fused_loop_checkpoint_resumes_exactly_fused_or_not(tmp_path: Path) -> None:
+    """The loop's members keep their checkpoint keys: the optimized export's checkpoint after
+    its first update resumes in either export to the uninterrupted run's tensors, bit for
+    bit (and the optimized run is the plain one's)."""
+    prompt = cartpole()
+    prompt["7"]["inputs"]["checkpoint_trigger_value"] = "1"  # a checkpoint every update
+    path = write(prompt, tmp_path / "cartpole.json")
+    plain, optimized = tmp_path / "plain", tmp_path / "optimized"
+    export(path, plain)
+    export(path, optimized, optimize=True)
+    rollout = 8 * 32  # 8 envs, 32-step rollouts
+    straight = _resume(plain, "straight", 3 * rollout, None)
+    fused = _resume(optimized, "straight", 3 * rollout, None)
+    middle = fused.parent / f"checkpoint_{rollout:012d}.pt"
+    expected = sorted(tensors(torch.load(straight, weights_only=False)["nodes"], []))
+    assert sorted(tensors(torch.load(fused, weights_only=False)["nodes"], [])) == expected
+    for export_dir in (plain, optimized):
+        resumed = _resume(export_dir, "resumed", 3 * rollout, middle)
+        assert sorted(tensors(torch.load(resumed, weights_only=False)["nodes"], [])) == expected

@@ -18,11 +18,7 @@ from framework.runtime import Graph, RunContext  # noqa: E402
 from framework.session import main  # noqa: E402
 from framework.session.commands import POLICY_COMMANDS  # noqa: E402
 from generated_nodes.node_1_cartpole_env import Node1CartpoleEnv  # noqa: E402
-from generated_nodes.node_2_observation_merge import Node2ObservationMerge  # noqa: E402
-from generated_nodes.node_3_ppo_agent import Node3PpoAgent  # noqa: E402
-from generated_nodes.node_5_sim_step_fused import Node5SimStepFused  # noqa: E402
-from generated_nodes.node_6_cartpole_reward import Node6CartpoleReward  # noqa: E402
-from generated_nodes.node_7_ppo_trainer import Node7PpoTrainer  # noqa: E402
+from generated_nodes.node_2_to_7_loop_fused import Node2To7LoopFused  # noqa: E402
 
 META = {
     "workflow": "cartpole_ppo.api.json",
@@ -43,28 +39,13 @@ def build_graph(ctx: RunContext) -> Graph:
     graph = Graph(ctx)
     # #1 CartPole Env (IsaacGymEnvNode)
     node_1_cartpole_env = graph.add(Node1CartpoleEnv("1", "CartPole Env", ctx))
-    # #2 Observation Merge (ORNode)
-    node_2_observation_merge = graph.add(Node2ObservationMerge("2", "Observation Merge", ctx))
-    # #3 PPO Agent (PPOAgentNode)
-    node_3_ppo_agent = graph.add(Node3PpoAgent("3", "PPO Agent", ctx))
-    # #5 Sim Step (IsaacGymStepNode)
-    node_5_sim_step_fused = graph.add(Node5SimStepFused("5", "Sim Step", ctx))
-    # #6 CartPole Reward (CartpoleRewardNode)
-    node_6_cartpole_reward = graph.add(Node6CartpoleReward("6", "CartPole Reward", ctx))
-    # #7 PPO Trainer (PPOTrainerNode)
-    node_7_ppo_trainer = graph.add(Node7PpoTrainer("7", "PPO Trainer", ctx))
+    # #2+3+4+5+6+7 Observation Merge loop (6 nodes) (FusedLoop)
+    node_2_to_7_loop_fused = graph.add(
+        Node2To7LoopFused("2+3+4+5+6+7", "Observation Merge loop (6 nodes)", ctx)
+    )
 
-    graph.connect(node_1_cartpole_env, "observations", node_2_observation_merge, "input_a")
-    graph.connect(node_5_sim_step_fused, "next_observations", node_2_observation_merge, "input_b")
-    graph.connect(node_2_observation_merge, "output", node_3_ppo_agent, "observations")
-    graph.connect(node_1_cartpole_env, "sim_handle", node_5_sim_step_fused, "sim_handle")
-    graph.connect(node_3_ppo_agent, "policy_output", node_5_sim_step_fused, "actions")
-    graph.connect(node_5_sim_step_fused, "observations", node_6_cartpole_reward, "observations")
-    graph.connect(node_5_sim_step_fused, "next_observations", node_7_ppo_trainer, "state")
-    graph.connect(node_3_ppo_agent, "policy_output", node_7_ppo_trainer, "policy_output")
-    graph.connect(node_6_cartpole_reward, "reward_or_loss", node_7_ppo_trainer, "reward")
-    graph.connect(node_5_sim_step_fused, "done", node_7_ppo_trainer, "done")
-    graph.connect(node_3_ppo_agent, "model", node_7_ppo_trainer, "model")
+    graph.connect(node_1_cartpole_env, "observations", node_2_to_7_loop_fused, "2.input_a")
+    graph.connect(node_1_cartpole_env, "sim_handle", node_2_to_7_loop_fused, "5.sim_handle")
     return graph
 
 

@@ -18,10 +18,7 @@ from framework.runtime import Graph, RunContext  # noqa: E402
 from framework.session import main  # noqa: E402
 from framework.session.commands import POLICY_COMMANDS  # noqa: E402
 from generated_nodes.node_1_franka_env import Node1FrankaEnv  # noqa: E402
-from generated_nodes.node_2_observation_merge import Node2ObservationMerge  # noqa: E402
-from generated_nodes.node_3_franka_policy import Node3FrankaPolicy  # noqa: E402
-from generated_nodes.node_5_sim_step_fused import Node5SimStepFused  # noqa: E402
-from generated_nodes.node_6_ppo_trainer import Node6PpoTrainer  # noqa: E402
+from generated_nodes.node_2_to_6_loop_fused import Node2To6LoopFused  # noqa: E402
 
 META = {
     "workflow": "franka_reach_ppo.json",
@@ -42,25 +39,13 @@ def build_graph(ctx: RunContext) -> Graph:
     graph = Graph(ctx)
     # #1 Franka Env (IsaacGymEnvNode)
     node_1_franka_env = graph.add(Node1FrankaEnv("1", "Franka Env", ctx))
-    # #2 Observation Merge (ORNode)
-    node_2_observation_merge = graph.add(Node2ObservationMerge("2", "Observation Merge", ctx))
-    # #3 Franka Policy (PPOAgentNode)
-    node_3_franka_policy = graph.add(Node3FrankaPolicy("3", "Franka Policy", ctx))
-    # #5 Sim Step (IsaacGymStepNode)
-    node_5_sim_step_fused = graph.add(Node5SimStepFused("5", "Sim Step", ctx))
-    # #6 PPO Trainer (PPOTrainerNode)
-    node_6_ppo_trainer = graph.add(Node6PpoTrainer("6", "PPO Trainer", ctx))
+    # #2+3+4+5+6 Observation Merge loop (5 nodes) (FusedLoop)
+    node_2_to_6_loop_fused = graph.add(
+        Node2To6LoopFused("2+3+4+5+6", "Observation Merge loop (5 nodes)", ctx)
+    )
 
-    graph.connect(node_1_franka_env, "observations", node_2_observation_merge, "input_a")
-    graph.connect(node_5_sim_step_fused, "next_observations", node_2_observation_merge, "input_b")
-    graph.connect(node_2_observation_merge, "output", node_3_franka_policy, "observations")
-    graph.connect(node_1_franka_env, "sim_handle", node_5_sim_step_fused, "sim_handle")
-    graph.connect(node_3_franka_policy, "policy_output", node_5_sim_step_fused, "actions")
-    graph.connect(node_5_sim_step_fused, "next_observations", node_6_ppo_trainer, "state")
-    graph.connect(node_3_franka_policy, "policy_output", node_6_ppo_trainer, "policy_output")
-    graph.connect(node_5_sim_step_fused, "rewards", node_6_ppo_trainer, "reward")
-    graph.connect(node_5_sim_step_fused, "done", node_6_ppo_trainer, "done")
-    graph.connect(node_3_franka_policy, "model", node_6_ppo_trainer, "model")
+    graph.connect(node_1_franka_env, "observations", node_2_to_6_loop_fused, "2.input_a")
+    graph.connect(node_1_franka_env, "sim_handle", node_2_to_6_loop_fused, "5.sim_handle")
     return graph
 
 
