@@ -10,6 +10,7 @@ cProfile slows Python code more than native code, so read the shares, not the se
 
     python bench/profile_train.py                  # HalfCheetah-v5 and InvertedPendulum-v5
     python bench/profile_train.py --steps 10240 --num-envs 8
+    python bench/profile_train.py --optimize       # the control loop fused into one node
 
 Settings are the issue's: Gaussian head, 1 env, 2,048-step rollouts, 10 epochs, minibatch 64
 (320 gradient steps per rollout), 64x64 tanh.
@@ -109,12 +110,12 @@ def _cumulative(stats: pstats.Stats, suffix: str, name: str) -> float:
     return total
 
 
-def profile(task: str, steps: int, num_envs: int) -> dict[str, Any]:
+def profile(task: str, steps: int, num_envs: int, optimize: bool = False) -> dict[str, Any]:
     from dnne_robot.pipeline import export
 
     with tempfile.TemporaryDirectory() as tmp:
         export_dir = Path(tmp) / "export"
-        export(SCENARIOS[task], export_dir, force=True)
+        export(SCENARIOS[task], export_dir, force=True, optimize=optimize)
         plain = _train(export_dir, steps, num_envs, None)
         prof_file = Path(tmp) / "train.prof"
         profiled = _train(export_dir, steps, num_envs, prof_file)
@@ -128,6 +129,7 @@ def profile(task: str, steps: int, num_envs: int) -> dict[str, Any]:
     own["graph runtime and the rest of the loop"] = max(loop - counted, 0.0)
     return {
         "task": task,
+        "optimize": optimize,
         "steps": steps,
         "num_envs": num_envs,
         "sps": plain["steps_per_second"],
@@ -140,7 +142,8 @@ def format_results(report: dict[str, Any]) -> str:
     lines = []
     for row in report["rows"]:
         lines += [
-            f"{row['task']}, {row['num_envs']} env(s), {row['steps']:,} steps: "
+            f"{row['task']}{' (export --optimize)' if row.get('optimize') else ''}, "
+            f"{row['num_envs']} env(s), {row['steps']:,} steps: "
             f"{row['sps']:,.0f} steps/s unprofiled; {row['profiled_loop_s']:.1f} s of "
             "training loop under cProfile",
             "",
@@ -157,15 +160,18 @@ def format_results(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run(quick: bool = False, steps: int | None = None, num_envs: int = 1) -> dict[str, Any]:
+def run(quick: bool = False, steps: int | None = None, num_envs: int = 1,
+        optimize: bool = False) -> dict[str, Any]:
     steps = steps or (4_096 if quick else 20_480)
-    return {"rows": [profile(task, steps, num_envs) for task in SCENARIOS]}
+    return {"rows": [profile(task, steps, num_envs, optimize) for task in SCENARIOS]}
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20_480)
     parser.add_argument("--num-envs", type=int, default=1)
+    parser.add_argument("--optimize", action="store_true",
+                        help="profile `export --optimize` (the control loop as one node)")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
-    print(format_results(run(steps=args.steps, num_envs=args.num_envs)))
+    print(format_results(run(steps=args.steps, num_envs=args.num_envs, optimize=args.optimize)))

@@ -22,7 +22,9 @@ Both sides use the same value loss: SB3's is ``vf_coef * MSE`` with 0.5, the exp
 * the median wall-clock to the target (steps to target / that run's steps/s, on both sides)
   and its ratio.
 
-Then the scaling: the export on HalfCheetah-v5 with 8 envs (256-step rollouts, minibatch 256,
+The export is made with ``export --optimize`` (the control loop run as one node, the same
+numbers as the plain export; ``--plain`` for the plain one). Then the scaling: the export on
+HalfCheetah-v5 with 8 envs (256-step rollouts, minibatch 256,
 10 epochs) run alone, pinned with ``taskset`` to one core and then to two (``auto``
 vectorization steps the sub-envs on threads when it has two cores); the ratio of the steps/s.
 
@@ -177,10 +179,10 @@ def sb3_available() -> bool:
     return True
 
 
-def _export(task: str, work: Path) -> Path:
+def _export(task: str, work: Path, optimize: bool = True) -> Path:
     from dnne_robot.pipeline import export
 
-    export(REPO / TASKS[task]["scenario"], work / "export", force=True)
+    export(REPO / TASKS[task]["scenario"], work / "export", force=True, optimize=optimize)
     return work / "export"
 
 
@@ -221,12 +223,12 @@ def _to_target(result: dict[str, Any], target: float) -> dict[str, Any]:
     }
 
 
-def _run_pair(task: str, steps: int, seed: int) -> dict[str, Any]:
+def _run_pair(task: str, steps: int, seed: int, optimize: bool = True) -> dict[str, Any]:
     """The export and SB3 on one task and seed, side by side (one process each)."""
     spec = TASKS[task]
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        export_dir = _export(task, work)
+        export_dir = _export(task, work, optimize)
         procs = {
             "export": subprocess.Popen(
                 _train_args(steps, seed, spec["sets"], "run"),
@@ -299,7 +301,7 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None or b == 0 else round(a / b, 2)
 
 
-def scaling(quick: bool) -> dict[str, Any]:
+def scaling(quick: bool, optimize: bool = True) -> dict[str, Any]:
     """The export's steps/s on HalfCheetah with 8 envs: pinned to one core (sync envs), then
     to two, with the sync and with the threaded vector env."""
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
@@ -309,7 +311,7 @@ def scaling(quick: bool) -> dict[str, Any]:
     sets = {"HalfCheetah Env.num_envs": SCALING["num_envs"], **SCALING["sets"]}
     out: dict[str, Any] = {"task": SCALING["task"], "num_envs": SCALING["num_envs"], "steps": steps}
     with tempfile.TemporaryDirectory() as tmp:
-        export_dir = _export(SCALING["task"], Path(tmp))
+        export_dir = _export(SCALING["task"], Path(tmp), optimize)
         for n, vectorization in ((1, "sync"), (2, "sync"), (2, "threads")):
             pin = ",".join(str(c) for c in cores[:n])
             run_dir = f"run_{n}core_{vectorization}"
@@ -366,9 +368,11 @@ def run(
     seeds: tuple[int, ...] | None = None,
     only: tuple[str, ...] | None = None,
     with_scaling: bool = True,
+    optimize: bool = True,
 ) -> dict[str, Any]:
     seeds = seeds if seeds is not None else ((0,) if quick else (0, 1, 2))
-    report: dict[str, Any] = {"quick": quick, "seeds": list(seeds), "tasks": {}}
+    report: dict[str, Any] = {"quick": quick, "seeds": list(seeds), "tasks": {},
+                              "optimize": optimize}
     if not sb3_available():
         print(f"stable-baselines3 is not installed; skipping its side ({SB3_INSTALL})")
         report["sb3_missing"] = SB3_INSTALL
@@ -376,7 +380,7 @@ def run(
         spec = TASKS[task]
         steps = spec["steps"]["quick" if quick else "full"]
         t0 = time.perf_counter()
-        runs = [_run_pair(task, steps, seed) for seed in seeds]
+        runs = [_run_pair(task, steps, seed, optimize) for seed in seeds]
         entry: dict[str, Any] = {
             "steps": steps,
             "target": spec["target"],
@@ -399,7 +403,7 @@ def run(
             flush=True,
         )
     if with_scaling:
-        report["scaling"] = scaling(quick)
+        report["scaling"] = scaling(quick, optimize)
         report["threads_table"] = threads_table(100 if quick else 300)
     return report
 
@@ -414,9 +418,10 @@ def _num(value: float | None, fmt: str = ",.0f") -> str:
 
 def format_results(report: dict[str, Any]) -> str:
     seeds = ", ".join(map(str, report["seeds"]))
+    how = "`export --optimize`" if report.get("optimize", True) else "a plain export"
     lines = [
-        f"Seeds {seeds}; each seed's export and SB3 runs side by side, one process and "
-        "one torch thread each. Target: the mean return of the last 100 training "
+        f"Seeds {seeds}; each seed's export ({how}) and SB3 run side by side, one process "
+        "and one torch thread each. Target: the mean return of the last 100 training "
         "episodes, checked after every rollout.",
         "",
     ]
@@ -477,6 +482,8 @@ if __name__ == "__main__":
     parser.add_argument("--seeds", help="comma-separated seeds (default: 0,1,2; quick: 0)")
     parser.add_argument("--only", help=f"comma-separated tasks of {', '.join(TASKS)}")
     parser.add_argument("--no-scaling", action="store_true")
+    parser.add_argument("--plain", action="store_true",
+                        help="export without --optimize (the control loop as separate nodes)")
     parser.add_argument(
         "--scaling-only",
         action="store_true",
@@ -489,7 +496,7 @@ if __name__ == "__main__":
             "quick": args.quick,
             "seeds": [],
             "tasks": {},
-            "scaling": scaling(args.quick),
+            "scaling": scaling(args.quick, not args.plain),
             "threads_table": threads_table(100 if args.quick else 300),
         }
         print(format_results(report))
@@ -500,6 +507,7 @@ if __name__ == "__main__":
         tuple(int(s) for s in args.seeds.split(",")) if args.seeds else None,
         tuple(args.only.split(",")) if args.only else None,
         not args.no_scaling,
+        not args.plain,
     )
     print(format_results(result))
     print(f"({time.perf_counter() - t0:.0f} s)")
