@@ -1,6 +1,7 @@
 """Training speed: the exported cartpole_ppo graph against Stable-Baselines3 PPO.
 
-Both train CartPole-v1 with the same hyperparameters (8 envs, 32 steps per env per rollout,
+The graph is exported with ``--optimize`` (its control loop run as one node: the same numbers
+as the plain export, fewer queue hops). Both train CartPole-v1 with the same hyperparameters (8 envs, 32 steps per env per rollout,
 minibatch 256, 20 epochs, gamma 0.98, GAE lambda 0.8, learning rate 1e-3 annealed linearly to
 0, clip 0.2, no entropy bonus, grad norm 0.5, 64x64 tanh networks, one torch thread), at the
 same time, one process each on its own core. The value loss is the same too: SB3's is
@@ -116,7 +117,7 @@ def _export(work: Path) -> Path:
     trainer["inputs"]["checkpoint_trigger_value"] = str(SNAPSHOT_STEPS // (8 * 32))
     source = work / "cartpole_ppo.api.json"
     source.write_text(json.dumps(prompt))
-    export(source, work / "export", force=True)
+    export(source, work / "export", force=True, optimize=True)
     return work / "export"
 
 
