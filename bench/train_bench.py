@@ -1,12 +1,13 @@
 """Training speed: the exported cartpole_ppo graph against Stable-Baselines3 PPO.
 
 The graph is exported with ``--optimize`` (its control loop run as one node: the same numbers
-as the plain export, fewer queue hops). Both train CartPole-v1 with the same hyperparameters (8 envs, 32 steps per env per rollout,
-minibatch 256, 20 epochs, gamma 0.98, GAE lambda 0.8, learning rate 1e-3 annealed linearly to
-0, clip 0.2, no entropy bonus, grad norm 0.5, 64x64 tanh networks, one torch thread), at the
-same time, one process each on its own core. The value loss is the same too: SB3's is
-``vf_coef * MSE`` with the zoo's ``vf_coef=0.5``; the export's (CleanRL's) is
-``value_coef * 0.5 * MSE``, and the scenario sets ``value_coef=1.0``. Reported:
+as the plain export, fewer queue hops). Both train CartPole-v1 with the same hyperparameters
+(8 envs, 32 steps per env per rollout, minibatch 256, 20 epochs, gamma 0.98, GAE lambda
+0.8, learning rate 1e-3 annealed linearly to 0, clip 0.2, no entropy bonus, grad norm 0.5,
+64x64 tanh networks, one torch thread), at the same time, one process each on its own core.
+The value loss is the same too: SB3's is ``vf_coef * MSE`` with the zoo's ``vf_coef=0.5``;
+the export's (CleanRL's) is ``value_coef * 0.5 * MSE``, and the scenario sets
+``value_coef=1.0``. Reported:
 
 * steps/s of each (the exported runner's own training-loop rate; SB3's ``learn`` wall time),
   and their ratio;
