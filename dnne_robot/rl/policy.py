@@ -212,7 +212,7 @@ class ActorCritic(nn.Module):
         """
         obs_raw = obs_raw.to(self._device_ref[0].device)
         if update_normalizer and self.obs_rms is not None:
-            self.obs_rms.update(obs_raw)
+            self.obs_rms._update(obs_raw)  # update, already inside no_grad
         obs = self.normalize(obs_raw)
         fast = self._fast if self._fast_decided else self._decide_fast_path(obs)
         if fast is not None:  # the speed path: the same numbers without module calls
