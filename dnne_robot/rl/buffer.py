@@ -3,30 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 from torch import Tensor
 
 
-def host_array(x: object) -> np.ndarray | None:
-    """``x`` as a numpy array: a CPU tensor's own memory, a tensor elsewhere copied to the
-    host, anything else through ``np.asarray``. None for None, and for a tensor numpy cannot
-    hold (a dtype it lacks, such as bfloat16)."""
-    if isinstance(x, Tensor):
-        try:
-            return x.numpy() if x.is_cpu and not x.requires_grad else x.detach().cpu().numpy()
-        except (TypeError, RuntimeError):
-            return None
-    return None if x is None else np.asarray(x)
-
-
 def to_numpy(x: object) -> np.ndarray:
-    """:func:`host_array` of ``x``, or numpy's error where numpy cannot hold the tensor."""
+    """``x`` as a numpy array: a CPU tensor's own memory, a tensor elsewhere copied to the
+    host, anything else through ``np.asarray``. numpy's TypeError for a tensor of a dtype it
+    lacks (bfloat16)."""
     if isinstance(x, Tensor):
-        array = host_array(x)
-        return array if array is not None else x.detach().cpu().numpy()
+        return x.numpy() if x.is_cpu and not x.requires_grad else x.detach().cpu().numpy()
     return np.asarray(x)
 
 
@@ -69,6 +58,15 @@ def gae_recursion(
         delta = rewards[t] + g * next_value * non_terminal - values[t]
         last = delta + gl * non_terminal * last
         out[t] = last
+
+
+def _host_rows(inputs: tuple[Any, ...]) -> list[Any] | None:
+    """:meth:`RolloutBuffer.add`'s inputs as numpy arrays (None stays None), or None where
+    numpy cannot hold one (the torch path then stores the step)."""
+    try:
+        return [None if x is None else to_numpy(x) for x in inputs]
+    except (TypeError, RuntimeError):
+        return None
 
 
 class RolloutBuffer:
@@ -186,78 +184,49 @@ class RolloutBuffer:
                 "a rollout must give log_prob and value on every step or on none "
                 f"(step {t} {'does not' if deferred else 'does'})"
             )
-        if self._host is None or not self._add_host(
-            t, obs, action, log_prob, value, reward, terminated, truncated, final_values
-        ):
-            self._add_torch(
-                t, obs, action, log_prob, value, reward, terminated, truncated, final_values
-            )
+        inputs = (obs, action, log_prob, value, reward, terminated, truncated)
+        rows = None if self._host is None else _host_rows(inputs)
+        if rows is not None:
+            self._add_host(t, rows, final_values)
+        else:
+            self._add_torch(t, inputs, final_values)
         self.pos += 1
         self.computed = False
 
-    def _add_host(
-        self,
-        t: int,
-        obs: Tensor,
-        action: Tensor,
-        log_prob: Tensor | None,
-        value: Tensor | None,
-        reward: Tensor,
-        terminated: Tensor,
-        truncated: Tensor,
-        final_values: Tensor | None,
-    ) -> bool:
-        """:meth:`add` of a CPU buffer, row ``t`` written through numpy views of its tensors.
+    def _add_host(self, t: int, rows: list[Any], final_values: Tensor | None) -> None:
+        """:meth:`add` of a CPU buffer: row ``t`` written through numpy views of its tensors.
 
         A torch index assignment costs several microseconds, a numpy one a fraction of that;
         both copy the same values (numpy casts float64 to float32 and bool to 0/1 as torch's
-        ``copy_`` does). The truncation bootstrap stays torch's arithmetic. False, with
-        nothing written, where numpy cannot hold an input (then :meth:`_add_torch` stores
-        the step).
+        ``copy_`` does). The truncation bootstrap stays torch's arithmetic.
         """
-        rows = [host_array(x) for x in (obs, action, log_prob, value, reward, terminated,
-                                        truncated)]  # fmt: skip
-        obs_np, action_np, log_prob_np, value_np, reward_np, term_np, trunc_np = rows
-        if obs_np is None or action_np is None or reward_np is None or term_np is None \
-                or trunc_np is None or (log_prob is not None and log_prob_np is None) \
-                or (value is not None and value_np is None):  # fmt: skip
-            return False
-        if term_np.dtype != np.bool_:
-            term_np = term_np.astype(np.bool_)
-        if trunc_np.dtype != np.bool_:
-            trunc_np = trunc_np.astype(np.bool_)
-        if reward_np.dtype != np.float32:
-            reward_np = reward_np.astype(np.float32)
-        if np.count_nonzero(trunc_np):
-            bootstrap = trunc_np & ~term_np
+        obs, action, log_prob, value, reward, terminated, truncated = rows
+        if terminated.dtype != np.bool_:
+            terminated = terminated.astype(np.bool_)
+        if truncated.dtype != np.bool_:
+            truncated = truncated.astype(np.bool_)
+        if reward.dtype != np.float32:
+            reward = reward.astype(np.float32)
+        if np.count_nonzero(truncated):
+            bootstrap = truncated & ~terminated
             if np.count_nonzero(bootstrap):
-                reward_np = self._bootstrap(
-                    torch.from_numpy(reward_np), torch.from_numpy(bootstrap), final_values
+                # A copy: the caller's array may be read-only or strided the wrong way.
+                reward = self._bootstrap(
+                    torch.tensor(reward), torch.from_numpy(bootstrap), final_values
                 ).numpy()
         obs_rows, action_rows, log_prob_rows, value_rows, reward_rows, done_rows = self._host
-        obs_rows[t] = obs_np
-        action_rows[t] = action_np.reshape(action_rows.shape[1:])
-        if log_prob_np is not None and value_np is not None:
-            log_prob_rows[t] = log_prob_np
-            value_rows[t] = value_np
-        reward_rows[t] = reward_np
-        done_rows[t] = term_np | trunc_np
-        return True
+        obs_rows[t] = obs
+        action_rows[t] = action.reshape(action_rows.shape[1:])
+        if log_prob is not None:
+            log_prob_rows[t] = log_prob
+            value_rows[t] = value
+        reward_rows[t] = reward
+        done_rows[t] = terminated | truncated
 
-    def _add_torch(
-        self,
-        t: int,
-        obs: Tensor,
-        action: Tensor,
-        log_prob: Tensor | None,
-        value: Tensor | None,
-        reward: Tensor,
-        terminated: Tensor,
-        truncated: Tensor,
-        final_values: Tensor | None,
-    ) -> None:
-        """:meth:`add` through torch index assignment: a buffer off the CPU, or inputs
+    def _add_torch(self, t: int, inputs: tuple[Any, ...], final_values: Tensor | None) -> None:
+        """:meth:`add` through torch index assignment: a buffer off the CPU, or an input
         numpy cannot hold."""
+        obs, action, log_prob, value, reward, terminated, truncated = inputs
         terminated = torch.as_tensor(terminated, device=self.device)
         truncated = torch.as_tensor(truncated, device=self.device)
         if terminated.dtype != torch.bool:
@@ -273,7 +242,7 @@ class RolloutBuffer:
         # Row copies (copy_ converts dtypes), so the caller's tensors are never kept.
         self.obs[t] = obs.detach()
         self.actions[t] = action.detach().reshape(self.actions.shape[1:])
-        if log_prob is not None and value is not None:
+        if log_prob is not None:
             self.logprobs[t] = log_prob.detach()
             self.values[t] = value.detach()
         self.rewards[t] = reward

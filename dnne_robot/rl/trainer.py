@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .buffer import RolloutBuffer, host_array
+from .buffer import RolloutBuffer, to_numpy
 from .metrics import EpisodeTracker
 from .policy import ActorCritic, PolicyStep
 from .ppo import PPO, PPOConfig
@@ -29,10 +29,9 @@ from .reward_scaling import RewardNormalizer
 
 def _host_flags(flags: Tensor) -> np.ndarray:
     """Done flags as a numpy bool array, the values ``torch.as_tensor(flags).bool()`` holds."""
-    array = host_array(flags)
-    if array is None:  # a dtype numpy lacks
-        array = host_array(torch.as_tensor(flags).bool())
-        assert array is not None
+    if isinstance(flags, Tensor) and flags.dtype != torch.bool:
+        flags = flags.bool()
+    array = to_numpy(flags)
     return array if array.dtype == np.bool_ else array.astype(np.bool_)
 
 
