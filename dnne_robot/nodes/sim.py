@@ -14,7 +14,6 @@ import numpy as np
 import torch
 
 from ..envs import capture_state, make_env, restore_state
-from ..rl.buffer import to_numpy
 from ..runtime import RunContext
 
 
@@ -87,7 +86,9 @@ class SimHandle:
         return self.obs
 
     def step(self, actions: torch.Tensor) -> StepResult:
-        act = to_numpy(actions)  # a CPU tensor's own memory
+        # A CPU tensor's own memory (detach and cpu cost a microsecond where they do nothing).
+        act = (actions.numpy() if actions.is_cpu and not actions.requires_grad
+               else actions.detach().cpu().numpy())  # fmt: skip
         if self.discrete:
             act = act.astype(np.int64).reshape(self.num_envs)
         obs, rewards, terminated, truncated, info = self.env.step(act)
