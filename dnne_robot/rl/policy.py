@@ -211,7 +211,9 @@ class ActorCritic(nn.Module):
                 do not change during a rollout, so :meth:`score` computes both for the
                 whole rollout at its end in one batched pass (``PPOTrainer`` does).
         """
-        obs_raw = obs_raw.to(self._device_ref[0].device)
+        weight = self._device_ref[0]
+        if not (obs_raw.is_cpu and weight.is_cpu):  # to() costs a microsecond, moving or not
+            obs_raw = obs_raw.to(weight.device)
         rms = self.obs_rms
         if update_normalizer and rms is not None:
             rms._update(obs_raw)  # update, already inside no_grad
