@@ -41,7 +41,7 @@ TRAINER = {"horizon_length": 2048, "num_epochs": 10, "minibatch_size": 64}
 PARTS: dict[str, tuple[str, str]] = {
     "simulator step (gymnasium env, vector env)": ("vector_env.py", "step"),
     "  of which MuJoCo mj_step": ("~", "<built-in method mujoco._functions.mj_step>"),
-    "observation normaliser update": ("rl/normalizer.py", "update"),
+    "observation normaliser update": ("rl/normalizer.py", "_update"),  # act calls it directly
     "policy forward + sampling": ("rl/policy.py", "act"),
     "rollout storage (buffer.add)": ("rl/buffer.py", "add"),
     "episode statistics": ("rl/metrics.py", "step"),

@@ -86,13 +86,15 @@ class SimHandle:
         return self.obs
 
     def step(self, actions: torch.Tensor) -> StepResult:
-        act = actions.detach().cpu().numpy()
+        # A CPU tensor's own memory (detach and cpu cost a microsecond where they do nothing).
+        act = (actions.numpy() if actions.is_cpu and not actions.requires_grad
+               else actions.detach().cpu().numpy())  # fmt: skip
         if self.discrete:
             act = act.astype(np.int64).reshape(self.num_envs)
         obs, rewards, terminated, truncated, info = self.env.step(act)
         obs = np.asarray(obs, dtype=np.float32)
         final = obs
-        if "_final_obs" in info and info["_final_obs"].any():
+        if "_final_obs" in info and np.count_nonzero(info["_final_obs"]):
             final = obs.copy()
             for i in np.flatnonzero(info["_final_obs"]):
                 final[i] = info["final_obs"][i]
@@ -112,7 +114,7 @@ class SimHandle:
     def _track_episodes(self, rewards: np.ndarray, done: np.ndarray) -> None:
         self.episode_return += rewards
         self.episode_length += 1
-        if done.any():
+        if np.count_nonzero(done):  # a fraction of any()'s cost
             step = self.ctx.env_steps + self.num_envs
             for i in np.flatnonzero(done):
                 self.episodes.append((step, float(self.episode_return[i]),

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 from torch import Tensor
+
+
+def to_numpy(x: object) -> np.ndarray:
+    """``x`` as a numpy array: a CPU tensor's own memory, a tensor elsewhere copied to the
+    host, anything else through ``np.asarray``. numpy's TypeError for a tensor of a dtype it
+    lacks (bfloat16)."""
+    if isinstance(x, Tensor):
+        return x.numpy() if x.is_cpu and not x.requires_grad else x.detach().cpu().numpy()
+    return np.asarray(x)
 
 
 class RolloutMinibatch(NamedTuple):
@@ -49,6 +58,15 @@ def gae_recursion(
         delta = rewards[t] + g * next_value * non_terminal - values[t]
         last = delta + gl * non_terminal * last
         out[t] = last
+
+
+def _host_rows(inputs: tuple[Any, ...]) -> list[Any] | None:
+    """:meth:`RolloutBuffer.add`'s inputs as numpy arrays (None stays None), or None where
+    numpy cannot hold one (the torch path then stores the step)."""
+    try:
+        return [None if x is None else to_numpy(x) for x in inputs]
+    except (TypeError, RuntimeError):
+        return None
 
 
 class RolloutBuffer:
@@ -105,6 +123,9 @@ class RolloutBuffer:
         self.pos = 0
         self.computed = False
         self.deferred = False
+        # numpy views of the rows add writes (the tensors' own memory; None off the CPU).
+        rows = (self.obs, self.actions, self.logprobs, self.values, self.rewards, self.dones)
+        self._host = tuple(x.numpy() for x in rows) if self.device.type == "cpu" else None
 
     def reset(self) -> None:
         """Start a new rollout (the tensors are overwritten in place, not reallocated)."""
@@ -163,6 +184,49 @@ class RolloutBuffer:
                 "a rollout must give log_prob and value on every step or on none "
                 f"(step {t} {'does not' if deferred else 'does'})"
             )
+        inputs = (obs, action, log_prob, value, reward, terminated, truncated)
+        rows = None if self._host is None else _host_rows(inputs)
+        if rows is not None:
+            self._add_host(t, rows, final_values)
+        else:
+            self._add_torch(t, inputs, final_values)
+        self.pos += 1
+        self.computed = False
+
+    def _add_host(self, t: int, rows: list[Any], final_values: Tensor | None) -> None:
+        """:meth:`add` of a CPU buffer: row ``t`` written through numpy views of its tensors.
+
+        A torch index assignment costs several microseconds, a numpy one a fraction of that;
+        both copy the same values (numpy casts float64 to float32 and bool to 0/1 as torch's
+        ``copy_`` does). The truncation bootstrap stays torch's arithmetic.
+        """
+        obs, action, log_prob, value, reward, terminated, truncated = rows
+        if terminated.dtype != np.bool_:
+            terminated = terminated.astype(np.bool_)
+        if truncated.dtype != np.bool_:
+            truncated = truncated.astype(np.bool_)
+        if reward.dtype != np.float32:
+            reward = reward.astype(np.float32)
+        if np.count_nonzero(truncated):
+            bootstrap = truncated & ~terminated
+            if np.count_nonzero(bootstrap):
+                # A copy: the caller's array may be read-only or strided the wrong way.
+                reward = self._bootstrap(
+                    torch.tensor(reward), torch.from_numpy(bootstrap), final_values
+                ).numpy()
+        obs_rows, action_rows, log_prob_rows, value_rows, reward_rows, done_rows = self._host
+        obs_rows[t] = obs
+        action_rows[t] = action.reshape(action_rows.shape[1:])
+        if log_prob is not None:
+            log_prob_rows[t] = log_prob
+            value_rows[t] = value
+        reward_rows[t] = reward
+        done_rows[t] = terminated | truncated
+
+    def _add_torch(self, t: int, inputs: tuple[Any, ...], final_values: Tensor | None) -> None:
+        """:meth:`add` through torch index assignment: a buffer off the CPU, or an input
+        numpy cannot hold."""
+        obs, action, log_prob, value, reward, terminated, truncated = inputs
         terminated = torch.as_tensor(terminated, device=self.device)
         truncated = torch.as_tensor(truncated, device=self.device)
         if terminated.dtype != torch.bool:
@@ -173,21 +237,23 @@ class RolloutBuffer:
         if bool(truncated.any()):
             bootstrap = truncated & ~terminated
             if bool(bootstrap.any()):
-                if final_values is None:
-                    raise ValueError("final_values is required when an environment is truncated")
-                final_values = final_values.detach().to(self.device, torch.float32)
-                reward = torch.where(bootstrap, reward + self.gamma * final_values, reward)
+                reward = self._bootstrap(reward, bootstrap, final_values)
 
         # Row copies (copy_ converts dtypes), so the caller's tensors are never kept.
         self.obs[t] = obs.detach()
         self.actions[t] = action.detach().reshape(self.actions.shape[1:])
-        if not deferred:
+        if log_prob is not None:
             self.logprobs[t] = log_prob.detach()
             self.values[t] = value.detach()
         self.rewards[t] = reward
         self.dones[t] = terminated | truncated
-        self.pos += 1
-        self.computed = False
+
+    def _bootstrap(self, reward: Tensor, bootstrap: Tensor, final_values: Tensor | None) -> Tensor:
+        """``reward + gamma * final_values`` where ``bootstrap`` (truncated, not terminated)."""
+        if final_values is None:
+            raise ValueError("final_values is required when an environment is truncated")
+        final_values = final_values.detach().to(self.device, torch.float32)
+        return torch.where(bootstrap, reward + self.gamma * final_values, reward)
 
     def fill_scores(self, log_probs: Tensor, values: Tensor) -> None:
         """Store the ``(T * N,)`` log-probabilities and values of a rollout that was added

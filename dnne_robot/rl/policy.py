@@ -175,9 +175,10 @@ class ActorCritic(nn.Module):
         if self.is_discrete:
             probs = torch.softmax(out, dim=-1)
             return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
-        assert self.log_std is not None
+        log_std = self.log_std  # one module attribute lookup, not two
+        assert log_std is not None
         noise = torch.randn(out.shape, generator=generator, device=out.device, dtype=out.dtype)
-        return out + torch.exp(self.log_std) * noise
+        return out + torch.exp(log_std) * noise
 
     def env_action(self, action: Tensor) -> Tensor:
         """Raw action to environment action (identity for discrete)."""
@@ -210,9 +211,12 @@ class ActorCritic(nn.Module):
                 do not change during a rollout, so :meth:`score` computes both for the
                 whole rollout at its end in one batched pass (``PPOTrainer`` does).
         """
-        obs_raw = obs_raw.to(self._device_ref[0].device)
-        if update_normalizer and self.obs_rms is not None:
-            self.obs_rms.update(obs_raw)
+        weight = self._device_ref[0]
+        if not (obs_raw.is_cpu and weight.is_cpu):  # to() costs a microsecond, moving or not
+            obs_raw = obs_raw.to(weight.device)
+        rms = self.obs_rms
+        if update_normalizer and rms is not None:
+            rms._update(obs_raw)  # update, already inside no_grad
         obs = self.normalize(obs_raw)
         fast = self._fast if self._fast_decided else self._decide_fast_path(obs)
         if fast is not None:  # the speed path: the same numbers without module calls

@@ -16,14 +16,23 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
-from .buffer import RolloutBuffer
+from .buffer import RolloutBuffer, to_numpy
 from .metrics import EpisodeTracker
 from .policy import ActorCritic, PolicyStep
 from .ppo import PPO, PPOConfig
 from .reward_scaling import RewardNormalizer
+
+
+def _host_flags(flags: Tensor) -> np.ndarray:
+    """Done flags as a numpy bool array, the values ``torch.as_tensor(flags).bool()`` holds."""
+    if isinstance(flags, Tensor) and flags.dtype != torch.bool:
+        flags = flags.bool()
+    array = to_numpy(flags)
+    return array if array.dtype == np.bool_ else array.astype(np.bool_)
 
 
 class PPOTrainer:
@@ -98,10 +107,13 @@ class PPOTrainer:
             None, or after an update PPO's diagnostics plus ``global_step``,
             ``episode_return_mean`` and ``episode_length_mean`` (recent episodes).
         """
-        truncated = torch.as_tensor(truncated).bool()
         reward = torch.as_tensor(reward)
+        # Host views of the flags (a CPU tensor's own memory), read here, by the buffer and
+        # by the episode statistics: each tensor conversion or any() costs a microsecond.
+        terminated_np = _host_flags(terminated)
+        truncated_np = _host_flags(truncated)
         final_values = None
-        if bool(truncated.any()):
+        if np.count_nonzero(truncated_np):
             if final_obs is None:
                 raise ValueError("final_obs is required when an environment is truncated")
             final_values = self.ppo.denormalize_values(
@@ -113,11 +125,11 @@ class PPOTrainer:
             step.log_prob,
             step.value,
             self.scale_rewards(reward, terminated),
-            torch.as_tensor(terminated),
-            truncated,
+            terminated_np,
+            truncated_np,
             final_values,
         )
-        self.finished_episodes.extend(self.episodes.step(reward, terminated, truncated))
+        self.finished_episodes.extend(self.episodes.step(reward, terminated_np, truncated_np))
         self.global_step += self.num_envs
         if not self.buffer.full:
             return None
