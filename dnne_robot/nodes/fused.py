@@ -190,56 +190,58 @@ class FusedLoopNode(QueueNode):
     def setup(self) -> None:
         for member in self.members:
             member.setup()
-        # Per member: [(port, source index or -1, source output or this node's input,
-        # sticky)], the ones fed from outside first.
-        self._feeds: list[list[tuple[str, int, str, bool]]] = [[] for _ in self.members]
+        # Per member: (the member, its compute, whether that is a coroutine function, and
+        # its inputs as (port, source index or -1 for this node's input, source output or
+        # this node's input name, kept)), built once: the loop below runs every step.
+        self._steps: list[tuple[QueueNode, Any, bool, tuple[tuple[str, int, str, bool], ...]]]
+        feeds: list[list[tuple[str, int, str, bool]]] = [[] for _ in self.members]
         for index, port, name in self.INPUTS_OF:
-            self._feeds[index].append((port, -1, name, True))
+            feeds[index].append((port, -1, name, True))
         for index, port, source, output, mode in self.LINKS:
-            self._feeds[index].append((port, source, output, mode == "sticky"))
+            feeds[index].append((port, source, output, mode == "sticky"))
+        self._steps = [(m, m.compute, m._compute_is_async, tuple(feeds[i]))  # noqa: SLF001
+                       for i, m in enumerate(self.members)]
 
     async def compute(self, **inputs: Any) -> Any:
-        members, feeds, ctx = self.members, self._feeds, self.ctx
+        ctx, count = self.ctx, len(self.members)
         start_port, start_input = self.START
         back_port, back_source, back_output = self.BACK
         tracer = ctx.tracer
-        value, port = inputs[start_input], start_port
-        kept: list[dict[str, Any]] = [{} for _ in members]  # every member's latest outputs
+        perf_counter = time.perf_counter
+        args: dict[str, Any] = {start_port: inputs[start_input]}
+        kept: list[dict[str, Any]] = [{} for _ in range(count)]  # each member's latest outputs
         iteration = 0
         while not ctx.stopping:
-            fresh: list[dict[str, Any] | None] = [None] * len(members)
-            for index, member in enumerate(members):
-                if index == 0:
-                    args = {port: value}
-                else:
+            fresh: list[dict[str, Any]] = []
+            for index, (member, compute, is_async, feeds) in enumerate(self._steps):
+                if index:
                     args = {}
-                    for name, source, output, sticky in feeds[index]:
+                    for name, source, output, sticky in feeds:
                         if source < 0:
                             args[name] = inputs[output]
-                        elif sticky:
-                            args[name] = kept[source][output]
                         else:
-                            args[name] = fresh[source][output]  # type: ignore[index]
-                t0 = time.perf_counter()
-                out = member.compute(**args)
-                if member._compute_is_async:  # noqa: SLF001 - the runtime's own flag
+                            args[name] = (kept if sticky else fresh)[source][output]
+                t0 = perf_counter()
+                out = compute(**args)
+                if is_async:
                     out = await out
-                dt = time.perf_counter() - t0
-                member.stats.compute_s += dt
-                member.stats.iterations += 1
+                dt = perf_counter() - t0
+                stats = member.stats
+                stats.compute_s += dt
+                stats.iterations += 1
                 if tracer is not None:
                     tracer.span(member, "compute", t0, dt)
                 if out is END:  # the stream ends: the run's loop calls finish() as unfused
                     return END
                 out = out or {}
-                fresh[index] = out
+                fresh.append(out)
                 kept[index].update(out)
-            exported = {name: fresh[source][output]  # type: ignore[index]
-                        for name, source, output in self.EXPORTS
-                        if output in fresh[source]}  # type: ignore[operator]
-            if exported:
-                await self.emit(exported)
-            value, port = fresh[back_source][back_output], back_port  # type: ignore[index]
+            if self.EXPORTS:
+                exported = {name: fresh[source][output] for name, source, output in self.EXPORTS
+                            if output in fresh[source]}
+                if exported:
+                    await self.emit(exported)
+            args = {back_port: fresh[back_source][back_output]}
             iteration += 1
             if iteration % self.YIELD_EVERY == 0:
                 await asyncio.sleep(0)  # let signals and the nodes outside the loop in

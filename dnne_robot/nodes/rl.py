@@ -59,6 +59,7 @@ class PPOAgentNode(QueueNode):
             init_log_std=self.INIT_LOG_STD,
             normalize_obs=self.NORMALIZE_OBSERVATIONS,
         ).to(self.ctx.device)
+        self.device = torch.device(self.ctx.device)
         self.model = PolicyModel(self.policy, learning_rate=self.LEARNING_RATE)
         # Lock-step with the trainer only when one takes this node's model.
         self.model.gate.attached = bool(self.consumers["model"])
@@ -82,8 +83,10 @@ class PPOAgentNode(QueueNode):
 
     async def compute(self, observations: torch.Tensor) -> dict[str, Any]:
         await self.model.gate.wait_for(self.steps)  # the trainer has used every earlier step
+        if observations.device != self.device:
+            observations = observations.to(self.device)
         step = self.policy.act(
-            observations.to(self.ctx.device),
+            observations,
             deterministic=self.DETERMINISTIC or not self.training,
             update_normalizer=self.training,
             # A trainer scores the whole rollout at its end (log-probabilities and values)
