@@ -13,7 +13,7 @@ from dnne_robot.catalog import get_spec
 from dnne_robot.exporters import fused as fused_exporters
 from dnne_robot.pipeline import export
 
-from .optimize_graphs import EVERY_LAYER, linear, regression, write
+from .optimize_graphs import EVERY_LAYER, cartpole, linear, regression, write
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -111,3 +111,22 @@ def test_hostile_titles_stay_in_their_docstrings_and_comments(tmp_path: Path) ->
         tree = ast.parse(path.read_text())
         assert not any(isinstance(n, ast.Import) and n.names[0].name == "os"
                        for n in ast.walk(tree)), path
+
+
+def test_hostile_titles_stay_inside_a_fused_loop_module(tmp_path: Path) -> None:
+    prompt = cartpole()
+    prompt["2"]["_meta"]["title"] = 'evil """\nimport os; os.system("x")\n# \\'
+    prompt["7"]["_meta"]["title"] = "line\nbreak''' " + "long " * 40
+    export(write(prompt, tmp_path / "evil.json"), tmp_path / "x", optimize=True)
+    loop = tmp_path / "x/generated_nodes/node_2_to_7_loop_fused.py"
+    assert loop.is_file()
+    for path in [tmp_path / "x/runner.py", *(tmp_path / "x/generated_nodes").glob("*.py")]:
+        tree = ast.parse(path.read_text())
+        assert not any(isinstance(n, ast.Import) and n.names[0].name == "os"
+                       for n in ast.walk(tree)), path
+    # The member keeps its exact title, as a string, for its logs and errors.
+    members = next(n for n in ast.walk(ast.parse(loop.read_text()))
+                   if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "MEMBERS")
+    titles = [ast.literal_eval(elt.elts[2]) for elt in members.value.elts]  # type: ignore[attr-defined]
+    assert titles[0] == prompt["2"]["_meta"]["title"]
+    assert titles[-1] == prompt["7"]["_meta"]["title"]
