@@ -9,7 +9,7 @@ from typing import Any
 
 import gymnasium as gym
 from gymnasium.utils import seeding
-from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, VectorEnv
+from gymnasium.vector import AsyncVectorEnv, AutoresetMode, VectorEnv
 
 from .batched import BATCHED
 from .engines import ENGINE_SPECS, PIP_INSTALL, check_engine
@@ -18,6 +18,7 @@ from .physics import physics_class
 from .registry import ISAAC_TASKS, MODEL_FILE_IDS, TASK_ENGINES, TASKS, env_id
 from .state import EnvAccess
 from .threaded import ThreadedVectorEnv
+from .vector import SameStepVectorEnv
 
 _MODEL_SUFFIX_ENGINE = {".xml": "mujoco", ".mjcf": "mujoco", ".urdf": "pybullet"}
 VECTORIZATIONS = ("auto", "sync", "async", "batched", "threads")
@@ -145,7 +146,8 @@ def make_env(
         num_envs: number of sub-envs.
         seed: sub-env ``i`` is seeded with ``seed + i`` (RNG, action and observation spaces),
             so the first ``reset()`` equals ``reset(seed=seed)``. None leaves them unseeded.
-        vectorization: ``"sync"`` (``SyncVectorEnv``), ``"async"`` (``AsyncVectorEnv``),
+        vectorization: ``"sync"`` (:class:`~.vector.SameStepVectorEnv`, gymnasium's
+            ``SyncVectorEnv`` with less per-step overhead), ``"async"`` (``AsyncVectorEnv``),
             ``"batched"`` (all sub-envs stepped at once as arrays, for the ids in
             :data:`~.batched.BATCHED`; same results as ``"sync"``), ``"threads"``
             (:class:`~.threaded.ThreadedVectorEnv`: the sub-envs' simulators step on
@@ -192,7 +194,7 @@ def make_env(
         for i in range(num_envs)
     ]
     if vectorization == "sync":
-        vec: VectorEnv = SyncVectorEnv(env_fns, autoreset_mode=AutoresetMode.SAME_STEP)
+        vec: VectorEnv = SameStepVectorEnv(env_fns)
     elif vectorization == "threads":
         vec = ThreadedVectorEnv(env_fns)
     else:

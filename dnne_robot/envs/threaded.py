@@ -9,7 +9,8 @@ and each step runs one group on the calling thread and the others on a
 own object, stepped by exactly one thread per step, so the results are those of
 ``SyncVectorEnv`` for the same seeds and actions, bit for bit: the resets of finished episodes,
 the info merge and the observation batch are done afterwards on the calling thread, in
-sub-env order, as ``SyncVectorEnv.step`` does them (``tests/envs/test_threaded.py``).
+sub-env order, by :class:`~.vector.SameStepVectorEnv`'s bookkeeping
+(``tests/envs/test_threaded.py``).
 
 ``make_env(..., vectorization="threads")`` builds one. It pays off where the physics is most
 of a step: on 2 idle cores, 8 sub-envs of Humanoid-v5 stepped in 0.62x the time of the
@@ -23,13 +24,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from copy import deepcopy
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from gymnasium.vector import AutoresetMode, SyncVectorEnv
-from gymnasium.vector.utils import concatenate, iterate
+
+from .vector import SameStepVectorEnv, StepResult
 
 
 def usable_cores() -> int:
@@ -40,11 +40,8 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-StepResult = tuple[Any, Any, Any, Any, dict[str, Any]]
-
-
-class ThreadedVectorEnv(SyncVectorEnv):
-    """``SyncVectorEnv`` (same-step autoreset) stepping its sub-envs on ``workers`` threads.
+class ThreadedVectorEnv(SameStepVectorEnv):
+    """``SameStepVectorEnv`` stepping its sub-envs on ``workers`` threads.
 
     Args:
         env_fns: One function per sub-env, as for ``SyncVectorEnv``.
@@ -55,7 +52,7 @@ class ThreadedVectorEnv(SyncVectorEnv):
     def __init__(
         self, env_fns: Sequence[Callable[[], gym.Env]], workers: int | None = None
     ) -> None:
-        super().__init__(env_fns, autoreset_mode=AutoresetMode.SAME_STEP)
+        super().__init__(env_fns)
         workers = usable_cores() if workers is None else int(workers)
         self.workers = max(1, min(workers, self.num_envs))
         self.groups = [g.tolist() for g in np.array_split(np.arange(self.num_envs), self.workers)]
@@ -65,11 +62,11 @@ class ThreadedVectorEnv(SyncVectorEnv):
             else None
         )
 
-    def _step_group(self, group: list[int], actions: list[Any]) -> list[StepResult]:
+    def _step_group(self, group: list[int], actions: Sequence[Any]) -> list[StepResult]:
         return [self.envs[i].step(actions[i]) for i in group]
 
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        per_env = list(iterate(self.action_space, actions))
+        per_env = self.per_env_actions(actions)
         if self._pool is None:
             results = self._step_group(self.groups[0], per_env)
         else:
@@ -77,29 +74,11 @@ class ThreadedVectorEnv(SyncVectorEnv):
             results = self._step_group(self.groups[0], per_env)
             for future in futures:
                 results += future.result()
-
-        # SyncVectorEnv.step (same-step autoreset) from here on, in sub-env order.
+        # The sequential env's bookkeeping from here on, in sub-env order.
         infos: dict[str, Any] = {}
-        for i, (obs, reward, terminated, truncated, env_info) in enumerate(results):
-            self._env_obs[i] = obs
-            self._rewards[i] = reward
-            self._terminations[i] = terminated
-            self._truncations[i] = truncated
-            if terminated or truncated:
-                infos = self._add_info(infos, {"final_obs": obs, "final_info": env_info}, i)
-                self._env_obs[i], env_info = self.envs[i].reset()
-            infos = self._add_info(infos, env_info, i)
-        self._observations = concatenate(
-            self.single_observation_space, self._env_obs, self._observations
-        )
-        self._autoreset_envs = np.logical_or(self._terminations, self._truncations)
-        return (
-            deepcopy(self._observations) if self.copy else self._observations,
-            np.copy(self._rewards),
-            np.copy(self._terminations),
-            np.copy(self._truncations),
-            infos,
-        )
+        for i, result in enumerate(results):
+            infos = self.record(i, result, infos)
+        return self.batch(infos)
 
     def close_extras(self, **kwargs: Any) -> None:
         if self._pool is not None:

@@ -6,10 +6,10 @@ import threading
 
 import numpy as np
 import pytest
-from gymnasium.vector import SyncVectorEnv
 
 from dnne_robot.envs import capture_state, make_env, restore_state
 from dnne_robot.envs.threaded import ThreadedVectorEnv
+from dnne_robot.envs.vector import SameStepVectorEnv
 
 from .test_batched import assert_same_step
 
@@ -91,7 +91,8 @@ def test_a_resumed_threaded_env_continues_bit_identically() -> None:
 def test_auto_never_picks_threads() -> None:
     """Threads cost more than they save on light envs (HalfCheetah, InvertedPendulum), so
     ``auto`` stays with the batched or the sync env; ``threads`` is asked for by name."""
-    assert type(make_env("InvertedPendulum-v5", num_envs=8, vectorization="auto")) is SyncVectorEnv
+    assert type(make_env("InvertedPendulum-v5", num_envs=8, vectorization="auto")) is \
+        SameStepVectorEnv
     assert (
         type(make_env("CartPole-v1", num_envs=8, vectorization="auto")).__name__ == "CartPoleBatch"
     )

@@ -165,3 +165,63 @@ def test_make_env_argument_checks() -> None:
         make_env("CartPole", num_envs=0)
     with pytest.raises(ValueError, match="Did you mean 'async'"):
         make_env("CartPole", vectorization="asnyc")
+
+
+def _same(a, b) -> bool:
+    """Equal values and types, arrays bit for bit (NaN equal to NaN), dicts key by key."""
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, tuple):
+        return isinstance(b, tuple) and len(a) == len(b) and all(map(_same, a, b))
+    if isinstance(a, np.ndarray):
+        if not (isinstance(b, np.ndarray) and a.dtype == b.dtype and a.shape == b.shape):
+            return False
+        if a.dtype == object:
+            return all(_same(x, y) for x, y in zip(a, b, strict=True))
+        return a.tobytes() == b.tobytes()
+    return type(a) is type(b) and (a == b or (a != a and b != b))
+
+
+@pytest.mark.parametrize(
+    ("spec", "engine", "kwargs", "num_envs"),
+    [
+        pytest.param("InvertedPendulum-v5", "gymnasium", {"max_episode_steps": 30}, 3, marks=MJ),
+        pytest.param("HalfCheetah-v5", "gymnasium", {"max_episode_steps": 25}, 1, marks=MJ),
+        ("CartPole-v1", "gymnasium", {}, 4),  # discrete actions, terminations
+        ("Pendulum", "gymnasium", {"max_episode_steps": 20}, 2),
+        pytest.param("Reach", "mujoco", {"max_episode_steps": 30}, 2, marks=MJ),
+    ],
+)
+def test_same_step_env_returns_what_sync_vector_env_returns(
+    spec: str, engine: str, kwargs: dict, num_envs: int
+) -> None:
+    """The sequential env against gymnasium's SyncVectorEnv built from the same sub-envs:
+    every step's observations, rewards, flags and infos (final observations and infos of
+    ended episodes included), bit for bit, and the arrays are copies."""
+    from gymnasium.vector import AutoresetMode, SyncVectorEnv
+
+    from dnne_robot.envs.make import make_single, resolve_spec
+    from dnne_robot.envs.vector import SameStepVectorEnv
+
+    mine = make_env(spec, engine, num_envs=num_envs, seed=3, vectorization="sync", **kwargs)
+    assert isinstance(mine, SameStepVectorEnv)
+    spec_id, extra = resolve_spec(spec, engine)
+    fns = [lambda i=i: make_single(spec_id, None, {**extra, **kwargs}, 3 + i)
+           for i in range(num_envs)]
+    theirs = SyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
+    assert _same(mine.reset(seed=3), theirs.reset(seed=3))
+    rng = np.random.default_rng(0)
+    space = mine.action_space
+    ended = 0
+    for _ in range(120):
+        if hasattr(space, "nvec"):
+            actions = rng.integers(0, space.nvec)
+        else:
+            actions = rng.uniform(space.low, space.high).astype(space.dtype)
+        a, b = mine.step(actions), theirs.step(actions)
+        assert all(_same(x, y) for x, y in zip(a, b, strict=True))
+        ended += int(np.count_nonzero(a[2] | a[3]))
+        assert a[0] is not mine._observations  # a copy, as SyncVectorEnv returns
+    assert ended > 0  # episodes ended, so the autoreset path ran
+    mine.close()
+    theirs.close()
