@@ -8,7 +8,8 @@ For every task on every installed engine it times, side by side in one process:
 * ``adapter``: the env's own ``step`` on the unwrapped env: for mujoco and pybullet a
   ``TaskEnv``, the task's hooks over the engine's physics (``envs/tasks``, ``envs/physics``);
 * ``gym.make``: the same env behind gymnasium's TimeLimit / OrderEnforcing / PassiveEnvChecker;
-* ``vector``: ``make_env(..., num_envs=1)``, the SyncVectorEnv (SAME_STEP autoreset) trainers use;
+* ``vector``: ``make_env(..., num_envs=1)``, the sequential vector env trainers use (a
+  SyncVectorEnv with SAME_STEP autoreset);
 * ``vector8``: the same with 8 sub-envs, counted in env steps (the per-call cost amortised);
 * ``batched8``: where the task has one (CartPole on gymnasium), the batched vector env that
   ``vectorization="auto"`` picks (``CartPoleBatch``), with 8 sub-envs.
@@ -487,7 +488,7 @@ def run(quick: bool = False, only: tuple[str, ...] = (), clock: str = "wall",
                 "vector": _vector(task, engine, actions),
                 "vector8": _vector(task, engine, actions, num_envs=8),
             }
-            if make_env(task, engine, vectorization="auto").__class__ is not SyncVectorEnv:
+            if not isinstance(make_env(task, engine, vectorization="auto"), SyncVectorEnv):
                 loops["batched8"] = _vector(task, engine, actions, 8, vectorization="batched")
             for loop in loops.values():  # warm up
                 loop(min(200, n))
