@@ -201,6 +201,9 @@ class FusedLoopNode(QueueNode):
             feeds[index].append((port, source, output, mode == "sticky"))
         self._steps = [(m, m.compute, m._compute_is_async, tuple(feeds[i]))  # noqa: SLF001
                        for i, m in enumerate(self.members)]
+        # The members whose outputs an input keeps (``sticky``, the agent's model): only
+        # theirs are remembered across iterations.
+        self._kept_sources = {source for _, _, source, _, mode in self.LINKS if mode == "sticky"}
 
     async def compute(self, **inputs: Any) -> Any:
         ctx, count = self.ctx, len(self.members)
@@ -209,7 +212,8 @@ class FusedLoopNode(QueueNode):
         tracer = ctx.tracer
         perf_counter = time.perf_counter
         args: dict[str, Any] = {start_port: inputs[start_input]}
-        kept: list[dict[str, Any]] = [{} for _ in range(count)]  # each member's latest outputs
+        kept: list[dict[str, Any]] = [{} for _ in range(count)]  # kept sources' latest outputs
+        kept_sources = self._kept_sources
         iteration = 0
         while not ctx.stopping:
             fresh: list[dict[str, Any]] = []
@@ -235,7 +239,8 @@ class FusedLoopNode(QueueNode):
                     return END
                 out = out or {}
                 fresh.append(out)
-                kept[index].update(out)
+                if index in kept_sources:
+                    kept[index].update(out)
             if self.EXPORTS:
                 exported = {name: fresh[source][output] for name, source, output in self.EXPORTS
                             if output in fresh[source]}

@@ -157,8 +157,11 @@ def find_chains(plan: Plan, index: _Index | None = None) -> list[list[PlannedNod
     return chains
 
 
-def find_loops(plan: Plan, index: _Index | None = None) -> list[list[PlannedNode]]:
-    """Control loops to fuse, each as its members in plan order (the merge first)."""
+def find_loops(
+    plan: Plan, index: _Index | None = None
+) -> list[tuple[list[PlannedNode], LoopWiring]]:
+    """Control loops to fuse: each as its members in plan order (the merge first) and how
+    they feed each other."""
     if plan.backend != "local":
         return []
     index = index or _Index.of(plan)
@@ -174,8 +177,9 @@ def find_loops(plan: Plan, index: _Index | None = None) -> list[list[PlannedNode
         spots = [position[m.id] for m in members]
         if members[0] is not head or spots != list(range(spots[0], spots[0] + len(spots))):
             continue  # not contiguous in graph order: setup order (and RNG draws) would move
-        if _loop_wiring(members, index) is not None:
-            loops.append(members)
+        wiring = _loop_wiring(members, index)
+        if wiring is not None:
+            loops.append((members, wiring))
     return loops
 
 
@@ -261,8 +265,8 @@ def optimize_plan(plan: Plan) -> Plan:
     names = _Names(plan)
     index = _Index.of(plan)
     replaced: dict[str, FusedNode] = {}  # workflow node id -> the fused node that runs it
-    for members in find_loops(plan, index):
-        fused = _fuse_loop(members, names, index)
+    for members, wiring in find_loops(plan, index):
+        fused = _fuse_loop(members, wiring, names)
         for member in members:
             replaced[member.id] = fused
     for chain in find_chains(plan, index):
@@ -326,7 +330,7 @@ def _retarget(link: Link, replaced: dict[str, FusedNode]) -> Link:
     fused = replaced.get(link.source)
     if fused is None or fused.id == link.source:
         return link
-    if fused.loop is not None:
+    if fused.kind == "loop":
         member = next(m for m in fused.members if m.id == link.source)
         name = f"{member.id}.{member.spec.outputs[link.source_slot].name}"
         slot = [out.name for out in fused.spec.outputs].index(name)
@@ -334,9 +338,7 @@ def _retarget(link: Link, replaced: dict[str, FusedNode]) -> Link:
     return dataclasses.replace(link, source=fused.id)
 
 
-def _fuse_loop(members: list[PlannedNode], names: _Names, index: _Index) -> FusedNode:
-    wiring = _loop_wiring(members, index)
-    assert wiring is not None  # find_loops checked it
+def _fuse_loop(members: list[PlannedNode], wiring: LoopWiring, names: _Names) -> FusedNode:
     head = members[0]
     node_id = fused_id(members)
     links: dict[str, Link] = {}

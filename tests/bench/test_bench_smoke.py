@@ -12,15 +12,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _export_bench():
-    """bench/export_bench.py by path (``bench`` may name another package on sys.path)."""
-    spec = importlib.util.spec_from_file_location("export_bench", ROOT / "bench/export_bench.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_quick_export_section_writes_json_and_markdown(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", "--only", "export", "--max-nodes", "100",
@@ -43,8 +34,8 @@ def test_unknown_section_is_refused(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "unknown section" in proc.stderr
 
 
-def test_generated_graphs_have_the_asked_size() -> None:
-    graph = _export_bench().graph
+def test_generated_graphs_have_the_asked_size(load_bench) -> None:
+    graph = load_bench("export_bench").graph
     for shape in ("chain", "tree"):
         for n in (10, 100):
             prompt = graph(n, shape)
@@ -54,8 +45,8 @@ def test_generated_graphs_have_the_asked_size() -> None:
             assert all(src in prompt for src, _ in links)
 
 
-def test_growth_exponent_recovers_a_power_law() -> None:
-    growth_exponent = _export_bench().growth_exponent
+def test_growth_exponent_recovers_a_power_law(load_bench) -> None:
+    growth_exponent = load_bench("export_bench").growth_exponent
     sizes = [100, 1_000, 10_000]
     assert math.isclose(growth_exponent(sizes, [2e-4 * n for n in sizes]), 1.0)
     assert math.isclose(growth_exponent(sizes, [1e-6 * n * n for n in sizes]), 2.0)

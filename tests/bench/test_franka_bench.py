@@ -3,10 +3,8 @@ success-rate targets of ppo_results (their seeds merged across runs)."""
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 import math
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,20 +12,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _load(name: str):
-    path = ROOT / "bench" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"bench_{name}_under_test", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize("engine", ["mujoco", "pybullet"])
-def test_franka_direct_loop_and_adapter_are_timed(engine: str) -> None:
+def test_franka_direct_loop_and_adapter_are_timed(engine: str, load_bench) -> None:
     pytest.importorskip(engine)
-    envs_bench = _load("envs_bench")
+    envs_bench = load_bench("envs_bench")
     report = envs_bench.run(quick=True, only=("FrankaReach",), clock="cpu", rounds=1)
     (row,) = [r for r in report["results"] if r["engine"] == engine]
     assert row["task"] == "FrankaReach" and row["skipped"] is None and row["steps"] == 200
@@ -38,7 +26,7 @@ def test_franka_direct_loop_and_adapter_are_timed(engine: str) -> None:
 
 
 @pytest.mark.parametrize("engine", ["mujoco", "pybullet"])
-def test_franka_direct_loop_simulates_the_adapters_trajectory(engine: str) -> None:
+def test_franka_direct_loop_simulates_the_adapters_trajectory(engine: str, load_bench) -> None:
     """The hand-written loop and the adapter step the same scene from the same start with the
     same actions: their joint positions agree bit for bit, so their ratio is the adapter's cost
     and not a different trajectory's (contacts with the table, joint limits)."""
@@ -47,7 +35,7 @@ def test_franka_direct_loop_simulates_the_adapters_trajectory(engine: str) -> No
 
     from dnne_robot.envs import env_id, make_env
 
-    envs_bench = _load("envs_bench")
+    envs_bench = load_bench("envs_bench")
     space = make_env("FrankaReach", engine).single_action_space
     space.seed(0)
     actions = [space.sample() for _ in range(150)]
@@ -76,8 +64,8 @@ def _run(seed: int, success: float, code: str = "abc") -> dict:
                  "success_rate": success, "episodes": 50}], "code": code}
 
 
-def test_seeds_of_two_runs_merge_into_one_target() -> None:
-    ppo = _load("ppo_results")
+def test_seeds_of_two_runs_merge_into_one_target(load_bench) -> None:
+    ppo = load_bench("ppo_results")
     target = ppo.BY_NAME["franka_reach_mujoco"]
     assert target.metric == "success_rate" and target.threshold == 0.95
     first = ppo.summarise(target, 400_000, [_run(0, 0.98), _run(1, 0.96)], "abc")

@@ -3,7 +3,6 @@ medians and ratios it reports (the SB3 runs themselves stay out of CI)."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import subprocess
 from pathlib import Path
@@ -11,16 +10,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _sb3_bench():
-    spec = importlib.util.spec_from_file_location("sb3_bench", ROOT / "bench/sb3_bench.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_a_run_that_never_reaches_the_target_counts_as_infinitely_slow() -> None:
-    bench = _sb3_bench()
+def test_a_run_that_never_reaches_the_target_counts_as_infinitely_slow(load_bench) -> None:
+    bench = load_bench("sb3_bench")
     assert bench._median([100, None, 300]) == 300  # the None sorts last
     assert bench._median([100, None, None]) is None  # no finite median
     reached = bench._to_target({"sps": 50.0, "curve": [(10, 1.0), (20, 5.0), (30, 2.0)]}, 4.0)
@@ -29,10 +20,12 @@ def test_a_run_that_never_reaches_the_target_counts_as_infinitely_slow() -> None
     assert bench._ratio(3.0, 2.0) == 1.5 and bench._ratio(None, 2.0) is None
 
 
-def test_the_export_side_trains_with_the_tasks_settings_and_is_read_back(tmp_path: Path) -> None:
+def test_the_export_side_trains_with_the_tasks_settings_and_is_read_back(
+    tmp_path: Path, load_bench
+) -> None:
     """The InvertedPendulum export with the continuous settings, a 2,048-step run through the
     bench's own command line: its --set values reach the run, its curve and rate read back."""
-    bench = _sb3_bench()
+    bench = load_bench("sb3_bench")
     export_dir = bench._export("InvertedPendulum-v5", tmp_path)
     spec = bench.TASKS["InvertedPendulum-v5"]
     sets = {**spec["sets"], "PPO Trainer.horizon_length": 1024}
