@@ -76,11 +76,43 @@ class SameStepVectorEnv(SyncVectorEnv):
             self._env_obs[i], env_info = self.envs[i].reset()
         return self._add_info(infos, env_info, i)
 
+    def _add_info(
+        self, vector_infos: dict[str, Any], env_info: dict[str, Any], env_num: int
+    ) -> dict[str, Any]:
+        """``VectorEnv._add_info``: the same arrays, made only where a key is new.
+
+        gymnasium's builds a fresh mask array for every key of every step (a default
+        argument evaluated whether used or not); a one-env HalfCheetah step merges four
+        keys, about 6 µs of it.
+        """
+        for key, value in env_info.items():
+            if key == "final_obs" or isinstance(value, dict):
+                super()._add_info(vector_infos, {key: value}, env_num)
+                continue
+            array = vector_infos.get(key)
+            if array is None:
+                if type(value) in (int, float, bool) or issubclass(type(value), np.number):
+                    array = np.zeros(self.num_envs, dtype=type(value))
+                elif isinstance(value, np.ndarray):
+                    array = np.zeros((self.num_envs, *value.shape), dtype=value.dtype)
+                else:
+                    array = np.full(self.num_envs, fill_value=None, dtype=object)
+                vector_infos[key] = array
+            array[env_num] = value
+            mask_key = "_" + key
+            mask = vector_infos.get(mask_key)
+            if mask is None:
+                mask = vector_infos[mask_key] = np.zeros(self.num_envs, dtype=np.bool_)
+            mask[env_num] = True
+        return vector_infos
+
     def batch(self, infos: dict[str, Any]) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray,
                                                       dict[str, Any]]:
         """The step's return value once every sub-env is recorded."""
-        if self._array_obs:
-            np.stack(self._env_obs, axis=0, out=self._observations)
+        if self._array_obs:  # np.stack(..., out=) row by row: a few envs, a fraction of its cost
+            rows = self._observations
+            for i, obs in enumerate(self._env_obs):
+                rows[i] = obs
         else:
             self._observations = concatenate(
                 self.single_observation_space, self._env_obs, self._observations

@@ -45,6 +45,15 @@ class RunningMeanStd(nn.Module):
         # (mean, var, count, their addresses, their numpy views): see _host_stats.
         self._host_cache: tuple[Tensor, Tensor, Tensor, tuple[int, int, int],
                                 tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
+        # (var32, its tensor, std, its array): the one-row normalize's scratch memory.
+        self._std_scratch: tuple[np.ndarray, Tensor, Tensor, np.ndarray] | None = None
+
+    def __getstate__(self) -> dict[str, object]:
+        # A copy (deepcopy, pickle) makes its own scratch: copied, the array and the tensor
+        # that share its memory would no longer share it.
+        state = dict(super().__getstate__())  # type: ignore[misc]
+        state["_std_scratch"] = None
+        return state
 
     @torch.no_grad()
     def update(self, x: Tensor) -> None:
@@ -149,11 +158,19 @@ class RunningMeanStd(nn.Module):
     ) -> Tensor:
         """:meth:`normalize` of one row: the same float32 operations, in numpy but
         for the square root (torch's is not always numpy's correctly rounded one)."""
-        mean32 = mean.astype(np.float32)
+        scratch = self._std_scratch
+        if scratch is None or scratch[0].shape != var.shape:
+            var32 = np.empty(var.shape, dtype=np.float32)
+            std = torch.empty(var.shape, dtype=torch.float32)
+            scratch = self._std_scratch = (var32, torch.from_numpy(var32), std, std.numpy())
+        var32, var32_t, std_t, std = scratch
+        # float32(var) + float32(eps), in float32, as var.astype(np.float32) + eps computes it.
+        np.add(var, np.float32(self.epsilon), out=var32, dtype=np.float32)
         # torch's float32 sqrt is not numpy's (not always correctly rounded): take torch's.
-        std = torch.sqrt(torch.from_numpy(var.astype(np.float32) + np.float32(self.epsilon)))
+        torch.sqrt(var32_t, out=std_t)
+        mean32 = mean.astype(np.float32)
         out = np.subtract(x.numpy().astype(np.float32, copy=False), mean32.reshape(x.shape))
-        np.divide(out, std.numpy().reshape(x.shape), out=out)
+        np.divide(out, std.reshape(x.shape), out=out)
         # clamp: maximum and minimum carry NaN through as torch.clamp (and np.clip) do, at
         # half np.clip's cost.
         np.maximum(out, np.float32(-clip), out=out)

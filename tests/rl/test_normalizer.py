@@ -99,3 +99,23 @@ def test_one_row_updates_are_the_batch_formulas_bits() -> None:
                 10,
             )
             assert torch.equal(fast.normalize(x), want)
+
+
+def test_a_copy_normalises_its_own_statistics() -> None:
+    """The one-row path keeps scratch memory between calls; a deep copy (the deploy policy, a
+    checkpoint's module) and a pickled copy normalise with their own updated statistics."""
+    import copy
+    import pickle
+
+    gen = torch.Generator().manual_seed(0)
+    rms = RunningMeanStd(6)
+    x = torch.randn(1, 6, generator=gen)
+    for _ in range(20):
+        rms.update(torch.randn(1, 6, generator=gen) * 4)
+    rms.normalize(x)  # the scratch exists before the copies are made
+    for clone in (copy.deepcopy(rms), pickle.loads(pickle.dumps(rms))):
+        for _ in range(5):
+            clone.update(torch.randn(1, 6, generator=gen) * 4 + 3)
+        want = torch.clamp((x - clone.mean.float()) / torch.sqrt(clone.var.float() + 1e-8), -10, 10)
+        assert torch.equal(clone.normalize(x), want)
+        assert not torch.equal(clone.normalize(x), rms.normalize(x))
