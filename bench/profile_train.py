@@ -39,7 +39,7 @@ TRAINER = {"horizon_length": 2048, "num_epochs": 10, "minibatch_size": 64}
 #: part -> (file suffix, function name) whose cumulative time it is. Listed parts nest as
 #: the ``inside`` map says; the rest of the loop is the runtime.
 PARTS: dict[str, tuple[str, str]] = {
-    "simulator step (gymnasium env, vector env)": ("vector_env.py", "step"),
+    "simulator step (gymnasium env, vector env)": ("envs/vector.py", "step"),
     "  of which MuJoCo mj_step": ("~", "<built-in method mujoco._functions.mj_step>"),
     "observation normaliser update": ("rl/normalizer.py", "_update"),  # act calls it directly
     "policy forward + sampling": ("rl/policy.py", "act"),
