@@ -11,6 +11,10 @@ cProfile slows Python code more than native code, so read the shares, not the se
     python bench/profile_train.py                  # HalfCheetah-v5 and InvertedPendulum-v5
     python bench/profile_train.py --steps 10240 --num-envs 8
     python bench/profile_train.py --optimize       # the control loop fused into one node
+    python bench/profile_train.py --optimize --wall   # wall-clock per part, no cProfile
+
+``--wall`` times the same parts unprofiled: each part's method is wrapped with a clock
+(a fraction of a microsecond a call), so the seconds are the loop's own; parts nest as listed.
 
 Settings are the issue's: Gaussian head, 1 env, 2,048-step rollouts, 10 epochs, minibatch 64
 (320 gradient steps per rollout), 64x64 tanh.
@@ -57,6 +61,53 @@ INSIDE = {
 }
 
 
+#: part -> the export's ``module:Class.method`` that ``--wall`` clocks (indented: inside the
+#: part above it).
+WALL_PARTS: dict[str, str] = {
+    "agent: policy act (normaliser, forward, sampling)": "framework.rl.policy:ActorCritic.act",
+    "  of which the normaliser update": "framework.rl.normalizer:RunningMeanStd._update",
+    "step node: SimHandle.step (conversions, episodes)": "framework.nodes.sim:SimHandle.step",
+    "  of which the vector env step": "framework.envs.vector:SameStepVectorEnv.step",
+    "trainer: record (storage, statistics, update)": "framework.rl.trainer:PPOTrainer.record",
+    "  of which rollout storage (buffer.add)": "framework.rl.buffer:RolloutBuffer.add",
+    "  of which episode statistics": "framework.rl.metrics:EpisodeTracker.step",
+    "  of which end of rollout (score, GAE, update)":
+        "framework.rl.trainer:PPOTrainer.finish_rollout",
+    "    of which the PPO update": "framework.rl.ppo:PPO.update",
+}
+
+#: Run in the export's folder: wraps WALL_PARTS with clocks, runs ``runner.py`` with the given
+#: arguments, writes the seconds per part to the JSON file named first.
+WALL_DRIVER = '''
+import importlib, json, runpy, sys, time
+out, parts, argv = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3:]
+sys.path.insert(0, ".")
+seconds = dict.fromkeys(parts, 0.0)
+def clocked(part, fn):
+    clock = time.perf_counter
+    def wrapper(*args, **kwargs):
+        start = clock()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            seconds[part] += clock() - start
+    return wrapper
+for part, where in parts.items():
+    module, attr = where.split(":")
+    owner_name, name = attr.rsplit(".", 1)
+    owner = getattr(importlib.import_module(module), owner_name)
+    setattr(owner, name, clocked(part, getattr(owner, name)))
+sys.argv = ["runner.py", *argv]
+try:
+    runpy.run_path("runner.py", run_name="__main__")
+except SystemExit as exit_:
+    if exit_.code:
+        raise
+with open(out, "w") as f:
+    json.dump(seconds, f)
+'''
+
+
 def _env() -> dict[str, str]:
     return {
         **os.environ,
@@ -67,15 +118,20 @@ def _env() -> dict[str, str]:
 
 
 def _train(export_dir: Path, steps: int, num_envs: int, profile: Path | None) -> dict[str, Any]:
+    prefix = [sys.executable] + (["-m", "cProfile", "-o", str(profile)] if profile else [])
+    run_dir = "run_profiled" if profile else "run_plain"
+    return _run_train(export_dir, [*prefix, "runner.py"], run_dir, steps, num_envs)
+
+
+def _run_train(export_dir: Path, command: list[str], run_dir: str, steps: int,
+               num_envs: int) -> dict[str, Any]:
+    """``command train ...`` in the export with the issue's trainer settings; its summary."""
     sets = [
         arg for key, value in TRAINER.items() for arg in ("--set", f"PPO Trainer.{key}={value}")
     ]
-    prefix = [sys.executable] + (["-m", "cProfile", "-o", str(profile)] if profile else [])
-    run_dir = "run_profiled" if profile else "run_plain"
     proc = subprocess.run(
         [
-            *prefix,
-            "runner.py",
+            *command,
             "train",
             "--steps",
             str(steps),
@@ -133,28 +189,49 @@ def profile(task: str, steps: int, num_envs: int, optimize: bool = False) -> dic
         "steps": steps,
         "num_envs": num_envs,
         "sps": plain["steps_per_second"],
-        "profiled_loop_s": loop,
+        "loop_s": loop,
         "seconds": own,
     }
+
+
+def wall(task: str, steps: int, num_envs: int, optimize: bool = False) -> dict[str, Any]:
+    """Seconds per part of one unprofiled run (:data:`WALL_PARTS`), and the loop's total."""
+    from dnne_robot.pipeline import export
+
+    with tempfile.TemporaryDirectory() as tmp:
+        export_dir = Path(tmp) / "export"
+        export(SCENARIOS[task], export_dir, force=True, optimize=optimize)
+        driver, out = Path(tmp) / "wall_driver.py", Path(tmp) / "wall.json"
+        driver.write_text(WALL_DRIVER)
+        command = [sys.executable, str(driver), str(out), json.dumps(WALL_PARTS)]
+        summary = _run_train(export_dir, command, "run_wall", steps, num_envs)
+        seconds = json.loads(out.read_text())
+    loop = float(summary["seconds"])
+    top = sum(v for k, v in seconds.items() if not k.startswith("  "))
+    seconds["the rest of the loop (graph runtime, node code)"] = max(loop - top, 0.0)
+    return {"task": task, "optimize": optimize, "steps": steps, "num_envs": num_envs,
+            "sps": summary["steps_per_second"], "loop_s": loop, "seconds": seconds,
+            "clock": "wall"}
 
 
 def format_results(report: dict[str, Any]) -> str:
     lines = []
     for row in report["rows"]:
+        clocked = row.get("clock") == "wall"
+        timing = (f"{row['loop_s']:.2f} s of training loop, clocked per part" if clocked
+                  else f"{row['loop_s']:.1f} s of training loop under cProfile")
         lines += [
             f"{row['task']}{' (export --optimize)' if row.get('optimize') else ''}, "
             f"{row['num_envs']} env(s), {row['steps']:,} steps: "
-            f"{row['sps']:,.0f} steps/s unprofiled; {row['profiled_loop_s']:.1f} s of "
-            "training loop under cProfile",
+            f"{row['sps']:,.0f} steps/s unprofiled; {timing}",
             "",
-            "| part | s (cProfile) | share | µs per env step |",
+            f"| part | s{'' if clocked else ' (cProfile)'} | share | µs per env step |",
             "|---|---:|---:|---:|",
         ]
         for part, value in row["seconds"].items():
-            share = value / row["profiled_loop_s"]
             lines.append(
-                f"| {part.replace('  ', '&nbsp;&nbsp;')} | {value:.2f} | {share:.0%} | "
-                f"{1e6 * value / row['steps']:.0f} |"
+                f"| {part.replace('  ', '&nbsp;&nbsp;')} | {value:.2f} | "
+                f"{value / row['loop_s']:.0%} | {1e6 * value / row['steps']:.0f} |"
             )
         lines.append("")
     return "\n".join(lines)
@@ -172,6 +249,13 @@ if __name__ == "__main__":
     parser.add_argument("--num-envs", type=int, default=1)
     parser.add_argument("--optimize", action="store_true",
                         help="profile `export --optimize` (the control loop as one node)")
+    parser.add_argument("--wall", action="store_true",
+                        help="clock each part unprofiled instead of running cProfile")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
-    print(format_results(run(steps=args.steps, num_envs=args.num_envs, optimize=args.optimize)))
+    if args.wall:
+        rows = [wall(task, args.steps, args.num_envs, args.optimize) for task in SCENARIOS]
+        print(format_results({"rows": rows}))
+    else:
+        print(format_results(run(steps=args.steps, num_envs=args.num_envs,
+                                 optimize=args.optimize)))
