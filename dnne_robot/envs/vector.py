@@ -99,7 +99,7 @@ class SameStepVectorEnv(SyncVectorEnv):
                     array = np.full(self.num_envs, fill_value=None, dtype=object)
                 vector_infos[key] = array
             array[env_num] = value
-            mask_key = "_" + key
+            mask_key = f"_{key}"
             mask = vector_infos.get(mask_key)
             if mask is None:
                 mask = vector_infos[mask_key] = np.zeros(self.num_envs, dtype=np.bool_)
