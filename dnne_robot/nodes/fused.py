@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from ..runtime import END, QueueNode
+from ..runtime import END, NodeError, QueueNode, RunComplete
 
 LayerBuilder = Callable[[int], list[nn.Module]]
 
@@ -133,8 +134,22 @@ class InlinedNodes:
 LoopLink = tuple[int, str, int, str, str]
 #: One member input fed from outside: (member index, its input port, this node's input).
 LoopInput = tuple[int, str, str]
-#: One output read outside the loop: (this node's output, member index, the member's output).
-LoopOutput = tuple[str, int, str]
+
+
+def _member_error(member: QueueNode, exc: Exception) -> Exception:
+    """A member's error as the runner reports a node's: naming the member, not the loop.
+    A stop signal (``RunComplete``) passes as it is."""
+    if isinstance(exc, RunComplete | NodeError):
+        return exc
+    return NodeError(member.node_id, type(member).__name__, member.title, exc)
+
+
+@contextmanager
+def _named(member: QueueNode) -> Iterator[None]:
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 - named after the member, as unfused
+        raise _member_error(member, exc) from exc
 
 
 class _Wired:
@@ -158,8 +173,8 @@ class FusedLoopNode(QueueNode):
     ``MEMBERS`` are ``(class, workflow id, title)`` in the order they run; the first is the
     merge that starts each iteration. It takes ``START`` (this node's input) once, then
     ``BACK``'s value (a member's output) on every later iteration. ``LINKS`` and ``INPUTS_OF``
-    feed the other members; ``EXPORTS`` are the outputs read by nodes outside the loop,
-    emitted after each iteration that produced them.
+    feed the other members. Nothing outside the loop reads a member (the planner fuses no
+    other loop), so it has no outputs.
     """
 
     MEMBERS: ClassVar[tuple[tuple[type[QueueNode], str, str], ...]]
@@ -167,8 +182,7 @@ class FusedLoopNode(QueueNode):
     BACK: ClassVar[tuple[str, int, str]]  # (the merge's input port, member index, output)
     LINKS: ClassVar[tuple[LoopLink, ...]]
     INPUTS_OF: ClassVar[tuple[LoopInput, ...]]
-    EXPORTS: ClassVar[tuple[LoopOutput, ...]]
-    #: Iterations between yields to the event loop (signals, outside consumers).
+    #: Iterations between yields to the event loop (signals, other nodes of the graph).
     YIELD_EVERY: ClassVar[int] = 64
 
     def __init__(self, node_id: str, title: str, ctx: Any) -> None:
@@ -181,15 +195,14 @@ class FusedLoopNode(QueueNode):
             self.members[source].consumers[output].append((WIRED, None))  # type: ignore[arg-type]
         _, back_source, back_output = self.BACK
         self.members[back_source].consumers[back_output].append((WIRED, None))  # type: ignore
-        for _, source, output in self.EXPORTS:
-            self.members[source].consumers[output].append((WIRED, None))  # type: ignore
 
     def parts(self) -> tuple[QueueNode, ...]:
         return tuple(self.members)
 
     def setup(self) -> None:
         for member in self.members:
-            member.setup()
+            with _named(member):
+                member.setup()
         # Per member: (the member, its compute, whether that is a coroutine function, and
         # its inputs as (port, source index or -1 for this node's input, source output or
         # this node's input name, kept)), built once: the loop below runs every step.
@@ -226,9 +239,12 @@ class FusedLoopNode(QueueNode):
                         else:
                             args[name] = (kept if sticky else fresh)[source][output]
                 t0 = perf_counter()
-                out = compute(**args)
-                if is_async:
-                    out = await out
+                try:
+                    out = compute(**args)
+                    if is_async:
+                        out = await out
+                except Exception as exc:  # noqa: BLE001 - named after the member, as unfused
+                    raise _member_error(member, exc) from exc
                 dt = perf_counter() - t0
                 stats = member.stats
                 stats.compute_s += dt
@@ -241,15 +257,10 @@ class FusedLoopNode(QueueNode):
                 fresh.append(out)
                 if index in kept_sources:
                     kept[index].update(out)
-            if self.EXPORTS:
-                exported = {name: fresh[source][output] for name, source, output in self.EXPORTS
-                            if output in fresh[source]}
-                if exported:
-                    await self.emit(exported)
             args = {back_port: fresh[back_source][back_output]}
             iteration += 1
             if iteration % self.YIELD_EVERY == 0:
-                await asyncio.sleep(0)  # let signals and the nodes outside the loop in
+                await asyncio.sleep(0)  # let signals and the other nodes in
         return END
 
     def finish(self) -> None:

@@ -9,7 +9,10 @@ bit, as the plain one under the same seed):
   layers (Linear, Activation, Dropout, BatchNorm, Network) becomes one ``nn.Sequential`` built
   layer by layer on the first batch, in graph order, as the separate nodes would have built
   them: the same modules, the same RNG draws, the same parameters. Any other chain becomes the
-  last node with the earlier ones run as plain function calls on its input.
+  last node with the earlier ones run as plain function calls on its input. A layer is never
+  one of those earlier ones (its parameters would be left out of the checkpoint): a chain
+  of other nodes ends at its first layer, which runs them, and a layer's chain ends before
+  any other node.
 * **Pass-through nodes.** A stateless node that only forwards (the Action node hands the
   policy's ``env_action`` to the simulator) is run inside its one consumer, on the input it
   fed, instead of as a queue hop of its own. The consumer keeps its id, so its checkpoint
@@ -22,8 +25,9 @@ bit, as the plain one under the same seed):
   unfused (the trainer releases the agent after each step), so that order is the one the
   queues gave, and every member computes the same numbers. Members keep their ids, so
   ``--set``, checkpoints and the policy export find them. Only node types whose every input
-  is fed once per iteration are fused, and only on the local backend (Ray builds its
-  workers from the unfused wiring).
+  is fed once per iteration are fused, only loops that no node outside reads (unfused, such
+  a reader interleaves with the loop step by step), and only on the local backend (Ray
+  builds its workers from the unfused wiring).
 
 Queues stay wherever they carry meaning: at fan-in and fan-out, at loop starters (the OR
 merge, a gated data source) and around every stateful node (environments, agents, trainers)
@@ -36,7 +40,7 @@ import dataclasses
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from ..catalog.spec import InputSpec, NodeSpec, OutputSpec
+from ..catalog.spec import InputSpec, NodeSpec
 from ..workflow.model import Link, Node
 from .names import NameAllocator, snake
 from .planner import Plan, PlannedNode
@@ -81,14 +85,12 @@ class LoopWiring:
         back: (the merge's input port, member index, output) fed on every later iteration.
         links: (member, its input port, source member, source output, input mode).
         inputs: (member, its input port, the fused node's input) fed from outside.
-        exports: (the fused node's output, member, member output) read outside the loop.
     """
 
     start: tuple[str, str]
     back: tuple[str, int, str]
     links: list[tuple[int, str, int, str, str]]
     inputs: list[tuple[int, str, str]]
-    exports: list[tuple[str, int, str]]
 
 
 @dataclass
@@ -123,6 +125,10 @@ def _fusable(node: PlannedNode) -> bool:
     return spec.stateless and not spec.starts_cycle and _one_each_input(node) is not None
 
 
+def _is_layer(node: PlannedNode) -> bool:
+    return node.spec.exporter in TORCH_LAYERS
+
+
 def _pass_through(node: PlannedNode) -> bool:
     return _fusable(node) and node.spec.pass_through
 
@@ -136,6 +142,8 @@ def find_chains(plan: Plan, index: _Index | None = None) -> list[list[PlannedNod
         if len(outs) != 1:
             return None  # fan-out, or nothing downstream
         target = outs[0][0]
+        if _is_layer(node) and not _is_layer(target):
+            return None  # a layer inside another node's chain: its state would be lost
         return target if _fusable(target) else None
 
     chains: list[list[PlannedNode]] = []
@@ -151,6 +159,8 @@ def find_chains(plan: Plan, index: _Index | None = None) -> list[list[PlannedNod
         chain = [node]
         while (nxt := next_in_chain(chain[-1])) is not None and nxt.id not in seen:
             chain.append(nxt)
+            if _is_layer(nxt) and not _is_layer(node):
+                break  # a layer ends a chain of other nodes: it runs them, its state its own
         seen.update(n.id for n in chain)
         if len(chain) >= 2:
             chains.append(chain)
@@ -248,15 +258,14 @@ def _loop_wiring(members: list[PlannedNode], index: _Index) -> LoopWiring | None
                 inputs.append((i, port, f"{member.id}.{port}"))
             else:
                 return None
-    exports = []
-    for i, member in enumerate(members):
-        for target, _, link in index.out_links.get(member.id, []):
-            if target.id not in at:
-                name = member.spec.outputs[link.source_slot].name
-                if member.spec.exporter == "rl.ppo_agent" and name == "model":
-                    return None  # its trainer runs outside: the lock-step spans the loop
-                exports.append((f"{member.id}.{name}", i, name))
-    return LoopWiring(start, back, links, inputs, sorted(set(exports)))
+    for member in members:
+        if any(target.id not in at for target, _, _ in index.out_links.get(member.id, [])):
+            # Read outside: unfused, such a reader interleaves with the loop step by step
+            # (it sees a 'latest' input as it was at that step, and a stop it asks for ends
+            # the loop at once); a fused loop that runs many iterations between yields
+            # would change both, so the loop keeps its queues.
+            return None
+    return LoopWiring(start, back, links, inputs)
 
 
 def optimize_plan(plan: Plan) -> Plan:
@@ -325,16 +334,11 @@ def _placement(fused: FusedNode) -> str:
 
 
 def _retarget(link: Link, replaced: dict[str, FusedNode]) -> Link:
-    """A link from a fused member now comes from the fused node (same output slot; a loop's
-    outputs are the ones read outside it, in its own order)."""
+    """A link from a fused member now comes from the fused node (same output slot; nothing
+    outside a fused loop reads its members)."""
     fused = replaced.get(link.source)
     if fused is None or fused.id == link.source:
         return link
-    if fused.kind == "loop":
-        member = next(m for m in fused.members if m.id == link.source)
-        name = f"{member.id}.{member.spec.outputs[link.source_slot].name}"
-        slot = [out.name for out in fused.spec.outputs].index(name)
-        return dataclasses.replace(link, source=fused.id, source_slot=slot)
     return dataclasses.replace(link, source=fused.id)
 
 
@@ -349,12 +353,8 @@ def _fuse_loop(members: list[PlannedNode], wiring: LoopWiring, names: _Names) ->
         link = member.links[port]
         links[name] = dataclasses.replace(link, target=node_id, target_input=name)
         inputs.append(InputSpec(name, link.type, mode=mode))
-    outputs = []
-    for name, i, output in wiring.exports:
-        spec_out = members[i].spec.outputs[members[i].spec.output_index(output)]
-        outputs.append(OutputSpec(name, spec_out.type))
     spec = NodeSpec(
-        "FusedLoop", "Fused control loop", "flow", tuple(inputs), tuple(outputs),
+        "FusedLoop", "Fused control loop", "flow", tuple(inputs), (),
         "flow.fused_loop",
         description="A control loop's nodes run as plain calls, one iteration after another "
                     "(export --optimize).",

@@ -123,6 +123,8 @@ class GraphRunner:
         for node in self.graph.nodes:
             try:
                 node.setup()
+            except NodeError:
+                raise  # a fused loop's member, named already
             except Exception as exc:  # noqa: BLE001 - reported with the node's name
                 raise NodeError(node.node_id, type(node).__name__, node.title, exc) from exc
 
@@ -134,7 +136,9 @@ class GraphRunner:
         except RunComplete as done:
             self.ctx.complete(f"node {node.label}: {done.message}".rstrip(": "), done.exit_code)
         except Exception as exc:  # noqa: BLE001 - the first error stops the graph
-            if self.error is None:
+            if self.error is None and isinstance(exc, NodeError):
+                self.error = exc  # a fused loop's member, named already
+            elif self.error is None:
                 self.error = NodeError(node.node_id, type(node).__name__, node.title, exc)
                 self.error.__cause__ = exc
             self.ctx.request_stop(str(self.error))

@@ -97,3 +97,13 @@ def cartpole(reward_head: bool = False) -> Prompt:
 def write(prompt: Prompt, path: Path) -> Path:
     path.write_text(json.dumps(prompt, indent=1))
     return path
+
+
+def mixed_chain() -> Prompt:
+    """Data -> Linear -> CartPole reward -> Linear -> Linear -> trainer: a chain of stateless
+    nodes in which layers and another node alternate."""
+    layers = [linear(4), ("CartpoleRewardNode", {"reset_dist": 2.4, "invert_for_loss": False}),
+              linear(4), linear(1, "none")]
+    prompt = regression(layers)
+    prompt["3"]["inputs"]["observations"] = prompt["3"]["inputs"].pop("input")
+    return prompt

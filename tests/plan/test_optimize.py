@@ -10,7 +10,15 @@ from dnne_robot.pipeline import check
 from dnne_robot.plan import Plan
 from dnne_robot.plan.optimize import FusedNode, find_chains
 
-from .optimize_graphs import EVERY_LAYER, cartpole, linear, node, regression, write
+from .optimize_graphs import (
+    EVERY_LAYER,
+    cartpole,
+    linear,
+    mixed_chain,
+    node,
+    regression,
+    write,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,7 +66,6 @@ def test_cartpole_fuses_its_control_loop(scenario: str) -> None:
     assert edges(plan) == {("1", 1, loop.id, "2.input_a"), ("1", 0, loop.id, "5.sim_handle")}
     assert loop.loop is not None
     assert loop.loop.back == ("input_b", 3, "next_observations")
-    assert loop.loop.exports == []
 
 
 @pytest.mark.parametrize("scenario", ["cartpole_ppo.json", "cartpole_ppo.api.json"])
@@ -79,17 +86,27 @@ def test_on_ray_cartpole_only_inlines_the_action_node(scenario: str) -> None:
     assert edges(plan) == expected
 
 
-def test_a_loop_read_from_outside_exports_what_is_read(tmp_path: Path) -> None:
+def test_a_loop_read_from_outside_keeps_its_queues(tmp_path: Path) -> None:
+    """A tracker reads the step's done and the trainer's loss. Unfused it interleaves with the
+    loop step by step (a 'latest' input, a stop it asks for); a fused loop would run many
+    iterations between its turns, so the loop is not fused. The action node is still
+    inlined."""
     prompt = cartpole()
     prompt["8"] = node("SimulationTracker", "Tracker", max_episodes=100_000,
                        success_threshold=0.95, telemetry_interval="100_steps",
                        telemetry_level="off", step_done=["5", 2], loss=["7", 0])
     plan = plan_of(write(prompt, tmp_path / "tracked.json"), optimize=True)
-    loop = plan.nodes[1]
-    assert isinstance(loop, FusedNode) and loop.loop is not None
-    assert [out.name for out in loop.spec.outputs] == ["5.done", "7.loss"]
-    assert {e for e in edges(plan) if e[2] == "8"} == {(loop.id, 0, "8", "step_done"),
-                                                       (loop.id, 1, "8", "loss")}
+    assert not any(getattr(n, "kind", None) == "loop" for n in plan.nodes)
+    assert [n.fused_from for n in plan.nodes if n.fused_from] == [["4", "5"]]
+
+
+def test_a_layer_never_runs_inside_another_node(tmp_path: Path) -> None:
+    """A layer run inside another node would leave its parameters out of the checkpoint: the
+    first layer is followed by the reward node, so it stays alone; the next layer runs the
+    reward inside it and ends that chain (its own state stays its own)."""
+    plan = plan_of(write(mixed_chain(), tmp_path / "mixed.json"), optimize=True)
+    assert summary(plan) == [("1", []), ("2", []), ("4", ["3", "4"]), ("5", []), ("6", [])]
+    assert plan.nodes[2].kind == "inline"
 
 
 def test_a_trainer_outside_the_loop_keeps_the_queues(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ import torch
 
 from dnne_robot.pipeline import export
 
-from .optimize_graphs import EVERY_LAYER, cartpole, node, regression, write
+from .optimize_graphs import EVERY_LAYER, cartpole, mixed_chain, node, regression, write
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Steps per run: enough for several updates, short enough for the test suite.
@@ -122,6 +122,27 @@ def test_a_loop_read_from_outside_trains_the_same(tmp_path: Path) -> None:
     plain, optimized = run_both(write(prompt, tmp_path / "tracked.json"), tmp_path)
     assert plain["updates"] == optimized["updates"] > 0
     assert plain == optimized
+
+
+def test_a_layer_after_another_node_keeps_its_state(tmp_path: Path) -> None:
+    """Linear -> reward -> Linear -> Linear: every layer's parameters are in the optimized
+    export's checkpoint, as in the plain one's (run_both compares every tensor)."""
+    plain, optimized = run_both(write(mixed_chain(), tmp_path / "mixed.json"), tmp_path)
+    assert plain and plain == optimized
+
+
+@pytest.mark.parametrize("optimize", [False, True])
+def test_an_error_in_a_loop_member_names_the_member(optimize: bool, tmp_path: Path) -> None:
+    """The agent refuses its network in setup: fused or not, the error names node #3."""
+    export(write(cartpole(), tmp_path / "cartpole.json"), tmp_path / "export", optimize=optimize)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run(
+        [sys.executable, "runner.py", "train", "--steps", "64", "--max-param-memory", "1KB",
+         "--no-progress"], cwd=tmp_path / "export", env=env, capture_output=True, text=True,
+        timeout=120)
+    assert proc.returncode != 0
+    assert "node #3 'Agent'" in proc.stderr and "loop" not in proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 def _resume(export_dir: Path, run_dir: str, steps: int, checkpoint: Path | None) -> Path:

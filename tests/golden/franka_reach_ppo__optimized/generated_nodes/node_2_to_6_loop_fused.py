@@ -58,5 +58,3 @@ class Node2To6LoopFused(FusedLoopNode):
     INPUTS_OF = (
         (3, "sim_handle", "5.sim_handle"),
     )
-    # (this node's output, member, the member's output): read outside the loop.
-    EXPORTS = ()
