@@ -20,11 +20,16 @@ from ..plan import Plan, PlannedNode
 
 
 def parameter_table(plan: Plan) -> dict[str, Any]:
-    """``{"nodes": [{"id", "title", "class_type", "fields": {name: constraints}}]}``."""
+    """``{"nodes": [{"id", "title", "class_type", "fields": {name: constraints}}], "folded":
+    [...], "fused": [...]}``: the settable nodes, and the ones --set names to say why not."""
     nodes = [_node_entry(node, plan) for node in _settable(plan)]
     folded = [{"id": n.id, "title": n.title, "class_type": n.node.class_type}
               for n in plan.absorbed]
-    return {"nodes": nodes, "folded": folded}
+    # The nodes of fused chains (``--optimize``): their settings are the fused node's code.
+    fused = [{"id": m.id, "title": m.title, "class_type": m.node.class_type}
+             for n in plan.nodes if n.fused_from and getattr(n, "kind", None) != "loop"
+             for m in n.members]  # type: ignore[attr-defined]
+    return {"nodes": nodes, "folded": folded, "fused": fused}
 
 
 def _settable(plan: Plan) -> list[PlannedNode]:

@@ -96,6 +96,11 @@ def _find_node(ref: str, table: dict[str, Any]) -> dict[str, Any]:
     if folded:
         raise RunnerError(f"--set: node #{folded[0]['id']} {folded[0]['title']!r} is read at "
                           f"export time; change it in the workflow and export again")
+    fused = [n for n in table.get("fused", []) if ref in (n["id"], n["title"])]
+    if fused:
+        raise RunnerError(f"--set: node #{fused[0]['id']} {fused[0]['title']!r} runs fused "
+                          f"with its neighbours (export --optimize); export without --optimize "
+                          f"to change its settings with --set")
     titles = [n["title"] for n in nodes]
     close = difflib.get_close_matches(ref, titles, n=1)
     hint = (f"did you mean {close[0]!r}?" if close

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import ast
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -130,3 +133,16 @@ def test_hostile_titles_stay_inside_a_fused_loop_module(tmp_path: Path) -> None:
     titles = [ast.literal_eval(elt.elts[2]) for elt in members.value.elts]  # type: ignore[attr-defined]
     assert titles[0] == prompt["2"]["_meta"]["title"]
     assert titles[-1] == prompt["7"]["_meta"]["title"]
+
+
+def test_set_on_a_fused_layer_says_to_export_without_optimize(tmp_path: Path) -> None:
+    """Hidden 1 is code of the fused nn.Sequential: --set names it and says what to do."""
+    export(ROOT / "scenarios/mlp_regression.json", tmp_path / "x", optimize=True)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run(
+        [sys.executable, "runner.py", "train", "--steps", "8", "--set",
+         "Hidden 1.output_size=32"], cwd=tmp_path / "x", env=env, capture_output=True,
+        text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "node #2 'Hidden 1' runs fused" in proc.stderr
+    assert "export without --optimize" in proc.stderr and "Traceback" not in proc.stderr
