@@ -44,10 +44,13 @@ class NodeExporter:
         requirements: pip requirements the module needs.
         derived: constants the exporter adds beyond the widget values (read from the graph:
             a network's layers, an optimizer's networks); the framework class reads them.
+        export_time: widgets whose values the export turns into ``derived`` constants, so
+            ``runner.py train --set`` cannot change them (it says to export again).
     """
 
     template: ClassVar[str] = "nodes/subclass.py.jinja"
     derived: ClassVar[tuple[str, ...]] = ()
+    export_time: ClassVar[tuple[str, ...]] = ()
     base: ClassVar[str] = ""
     framework: ClassVar[tuple[str, ...]] = ("runtime",)
     requirements: ClassVar[tuple[str, ...]] = ()

@@ -61,6 +61,7 @@ class BatchNormExporter(TorchNodeExporter):
 class NetworkExporter(TorchNodeExporter):
     base = "nodes.ml:NetworkNode"
     derived = ("LAYER_SIZES",)
+    export_time = ("hidden_sizes",)
 
     def validate_parameters(self, node: PlannedNode, plan: Plan) -> list[Problem]:
         return network_problem(node, plan, lambda sizes: LIMITS.mlp_parameters(

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 class PPOAgentExporter(NodeExporter):
     base = "nodes.rl:PPOAgentNode"
     derived = ("LAYER_SIZES",)
+    export_time = ("hidden_sizes",)
     requirements = ("torch>=2.4",)
 
     def validate_parameters(self, node: PlannedNode, plan: Plan) -> list[Problem]:

@@ -11,6 +11,7 @@ trainer, configured by the env and PPO config nodes.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import deque
 from typing import Any, ClassVar
@@ -163,6 +164,7 @@ class PPOTrainerNode(QueueNode):
         self.updates = 0
         self.last_checkpoint = time.monotonic()
         self.best = float("-inf")
+        self.trigger_value = self._trigger_value()
         self.logger: MetricsLogger | None = None
         if self.ctx.command == "train":
             hparams = {"node": self.node_id, **self.config().to_dict()}
@@ -171,6 +173,20 @@ class PPOTrainerNode(QueueNode):
                 tensorboard=self.ctx.options.get("tensorboard"))
             preload_optimizer()
             self.ctx.boundary_nodes.add(self.node_id)  # Ctrl-C stops the run after an update
+
+    def _trigger_value(self) -> float:
+        """``CHECKPOINT_TRIGGER_VALUE`` as a number, checked before the run starts (the export
+        checks the workflow's; ``--set`` can change it)."""
+        kind, text = self.CHECKPOINT_TRIGGER_TYPE, str(self.CHECKPOINT_TRIGGER_VALUE).strip()
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or (value <= 0 and kind != "best_metric"):
+            unit = "updates" if kind == "epoch" else "seconds"
+            raise ValueError(f"field 'checkpoint_trigger_value': {text[:40]!r} is not a "
+                             f"positive number of {unit}")
+        return value
 
     def start(self, model: PolicyModel) -> None:
         """Make the PPO trainer for the agent's policy (at the first step, or by Ray)."""
@@ -237,7 +253,7 @@ class PPOTrainerNode(QueueNode):
             batch = self.trainer.buffer.batch_size
             if self.ctx.env_steps + batch > self.ctx.max_steps:
                 return True  # the last full rollout of the run
-        value = float(self.CHECKPOINT_TRIGGER_VALUE)
+        value = self.trigger_value
         if self.CHECKPOINT_TRIGGER_TYPE == "best_metric":
             current = self.ctx.summary.get("recent_return")
             if current is not None and current > self.best:

@@ -3,9 +3,11 @@ catalog's constraints, so an export checks an override as the exporter checked t
 
 A setting is listed when it is a plain constant of its node's generated class (a widget
 value, under the name :func:`~dnne_robot.exporters.base.constant_name` gives it). Settings
-folded into another node at export time (DNNE's PPO Config), settings with no effect here
-and fused nodes are not listed (a fused control loop's members are: each stays a node of
-its own inside it): changing them means exporting again.
+folded into another node at export time (DNNE's PPO Config), settings with no effect here,
+widgets the export turns into other constants (an exporter's ``export_time``: a network's
+``hidden_sizes``) and fused nodes are not listed (a fused control loop's members are: each
+stays a node of its own inside it): changing them means exporting again, and ``--set``
+says so.
 """
 
 from __future__ import annotations
@@ -45,11 +47,12 @@ def _settable(plan: Plan) -> list[PlannedNode]:
 
 
 def _node_entry(node: PlannedNode, plan: Plan) -> dict[str, Any]:
-    constants = {c.name: c.value for c in get_exporter(node.spec.exporter).constants(node, plan)}
+    exporter = get_exporter(node.spec.exporter)
+    constants = {c.name: c.value for c in exporter.constants(node, plan)}
     fields: dict[str, Any] = {}
     for widget in node.spec.widgets:
         name = constant_name(widget.name)
-        if widget.unused or name not in constants:
+        if widget.unused or name not in constants or widget.name in exporter.export_time:
             continue
         entry: dict[str, Any] = {"constant": name, "type": widget.type,
                                  "value": constants[name]}
@@ -60,8 +63,11 @@ def _node_entry(node: PlannedNode, plan: Plan) -> dict[str, Any]:
             if value is not None and math.isfinite(value):
                 entry[bound] = value
         fields[widget.name] = entry
-    return {"id": node.id, "title": node.title, "class_type": node.node.class_type,
-            "fields": fields}
+    entry = {"id": node.id, "title": node.title, "class_type": node.node.class_type,
+             "fields": fields}
+    if exporter.export_time:
+        entry["export_time"] = list(exporter.export_time)
+    return entry
 
 
 def parameters_json(plan: Plan) -> bytes:

@@ -62,6 +62,10 @@ def parse_overrides(texts: list[str], table: dict[str, Any]) -> list[Override]:
         name = field.strip()
         spec = node["fields"].get(name)
         where = f"node #{node['id']} {node['title']!r} ({node['class_type']})"
+        if spec is None and name in node.get("export_time", ()):
+            raise RunnerError(f"--set: {where}, field {name!r} is read at export time (it "
+                              f"shapes what the export wrote); change it in the workflow and "
+                              f"export again")
         if spec is None:
             close = difflib.get_close_matches(name, list(node["fields"]), n=1)
             hint = (f"; did you mean {close[0]!r}?" if close

@@ -66,6 +66,8 @@ def test_set_changes_a_setting_for_one_run_and_records_it(cartpole: Path) -> Non
     ("PPO Trainer.anneal_lr=maybe", ["field 'anneal_lr'", "true or false"]),
     ("PPO Trainer.checkpoint_trigger_type=hourly", ["'hourly' is not one of", "epoch"]),
     ("learning_rate", ["NODE.FIELD=VALUE"]),
+    ("PPO Agent.hidden_sizes=32", ["#3 'PPO Agent'", "field 'hidden_sizes' is read at export "
+                                   "time", "export again"]),
 ])
 def test_a_bad_override_is_one_line_and_starts_nothing(cartpole: Path, override: str,
                                                        words: list[str]) -> None:
@@ -142,3 +144,14 @@ def test_tensorboard_asked_for_but_missing_is_said(cartpole: Path) -> None:
     plain = runner(cartpole, "train", "--steps", "256", "--run-dir", "tb2",
                    "--no-export-policy")
     assert "tensorboard" not in plain.stderr
+
+
+def test_a_bad_checkpoint_trigger_set_stops_the_run_before_it_trains(cartpole: Path) -> None:
+    """A string field --set passes as text; the trainer checks it in setup, before a step."""
+    proc = runner(cartpole, "train", "--steps", "4096", "--run-dir", "bad-trigger",
+                  "--set", "PPO Trainer.checkpoint_trigger_value=xyz", "--no-progress")
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "node #7 'PPO Trainer'" in proc.stderr
+    assert "field 'checkpoint_trigger_value': 'xyz' is not a positive number" in proc.stderr
+    metrics = cartpole / "bad-trigger" / "metrics.csv"
+    assert not metrics.exists() or len(metrics.read_text().splitlines()) <= 1
