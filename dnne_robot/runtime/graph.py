@@ -98,8 +98,22 @@ class Graph:
     def load_state_dict(self, states: dict[str, Any]) -> None:
         for node_id, state in states.items():
             if node_id not in self._ids:
-                raise WiringError(f"checkpoint has state for unknown node #{node_id}")
+                raise WiringError(self._unknown(node_id))
             self._ids[node_id].load_state_dict(state)
+
+    def _unknown(self, node_id: str) -> str:
+        """Why a checkpoint's node is not here: fused in one export and not the other
+        (``export --optimize`` runs a chain of layers as one node, ``2+3+4``), or absent."""
+        message = f"checkpoint has state for unknown node #{node_id}"
+        fused_here = next((i for i in self._ids if node_id in i.split("+")), None)
+        if fused_here is not None:
+            return (f"{message}: this export runs it fused as #{fused_here} (export "
+                    f"--optimize) and the checkpoint's did not; resume with an export made "
+                    f"as the checkpoint's was")
+        if "+" in node_id:
+            return (f"{message}: a fused node of an export made with --optimize; resume "
+                    f"with an export made with --optimize too")
+        return message
 
 
 class GraphRunner:

@@ -546,8 +546,23 @@ def test_state_dict_round_trip_through_the_graph() -> None:
     node.steps = 0
     g.load_state_dict(states)
     assert node.steps == 42
-    with pytest.raises(WiringError, match="unknown node #9"):
+    with pytest.raises(WiringError, match="unknown node #9$"):
         g.load_state_dict({"9": {}})
+
+
+def test_a_checkpoint_fused_one_way_and_not_the_other_says_so() -> None:
+    """``export --optimize`` runs layers 2, 3, 4 as node ``2+3+4``: a checkpoint of the other
+    kind of export names what differs instead of only an unknown node."""
+    ctx, g = make_graph()
+    g.add(Count("2+3+4", "fused layers", ctx))
+    with pytest.raises(WiringError, match=r"unknown node #3: this export runs it fused as "
+                                          r"#2\+3\+4 \(export --optimize\)"):
+        g.load_state_dict({"3": {}})
+    ctx, g = make_graph()
+    g.add(Count("2", "layer", ctx))
+    with pytest.raises(WiringError, match="#2\\+3: a fused node of an export made with "
+                                          "--optimize"):
+        g.load_state_dict({"2+3": {}})
 
 
 # ----------------------------------------------------------------------------- several producers
