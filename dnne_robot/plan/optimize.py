@@ -229,7 +229,7 @@ def _loop_members(head: PlannedNode, index: _Index) -> list[PlannedNode] | None:
 
 def _loop_wiring(members: list[PlannedNode], index: _Index) -> LoopWiring | None:
     """The fused loop's wiring, or None when a member input is not fed once per iteration
-    from inside (or kept, ``sticky``, from anywhere)."""
+    from inside (or kept, ``sticky``, from anywhere), or a node outside reads a member."""
     head, at = members[0], {m.id: i for i, m in enumerate(members)}
     start = back = None
     for port, link in head.run_links():
