@@ -76,36 +76,8 @@ WALL_PARTS: dict[str, str] = {
     "    of which the PPO update": "framework.rl.ppo:PPO.update",
 }
 
-#: Run in the export's folder: wraps WALL_PARTS with clocks, runs ``runner.py`` with the given
-#: arguments, writes the seconds per part to the JSON file named first.
-WALL_DRIVER = '''
-import importlib, json, runpy, sys, time
-out, parts, argv = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3:]
-sys.path.insert(0, ".")
-seconds = dict.fromkeys(parts, 0.0)
-def clocked(part, fn):
-    clock = time.perf_counter
-    def wrapper(*args, **kwargs):
-        start = clock()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            seconds[part] += clock() - start
-    return wrapper
-for part, where in parts.items():
-    module, attr = where.split(":")
-    owner_name, name = attr.rsplit(".", 1)
-    owner = getattr(importlib.import_module(module), owner_name)
-    setattr(owner, name, clocked(part, getattr(owner, name)))
-sys.argv = ["runner.py", *argv]
-try:
-    runpy.run_path("runner.py", run_name="__main__")
-except SystemExit as exit_:
-    if exit_.code:
-        raise
-with open(out, "w") as f:
-    json.dump(seconds, f)
-'''
+#: Run in the export's folder by ``--wall``: clocks WALL_PARTS around ``runner.py``.
+WALL_DRIVER = Path(__file__).with_name("wall_driver.py")
 
 
 def _env() -> dict[str, str]:
@@ -201,9 +173,8 @@ def wall(task: str, steps: int, num_envs: int, optimize: bool = False) -> dict[s
     with tempfile.TemporaryDirectory() as tmp:
         export_dir = Path(tmp) / "export"
         export(SCENARIOS[task], export_dir, force=True, optimize=optimize)
-        driver, out = Path(tmp) / "wall_driver.py", Path(tmp) / "wall.json"
-        driver.write_text(WALL_DRIVER)
-        command = [sys.executable, str(driver), str(out), json.dumps(WALL_PARTS)]
+        out = Path(tmp) / "wall.json"
+        command = [sys.executable, str(WALL_DRIVER), str(out), json.dumps(WALL_PARTS)]
         summary = _run_train(export_dir, command, "run_wall", steps, num_envs)
         seconds = json.loads(out.read_text())
     loop = float(summary["seconds"])

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import TYPE_CHECKING
 
 from ..envs import ISAAC_TASKS, get_engine
+from ..nodes.timing import checkpoint_trigger_value
 from .base import Constant, NodeExporter, parse_sizes
 from .limits import LIMITS, network_problem, ppo_problems
 
@@ -61,18 +61,11 @@ class PPOTrainerExporter(NodeExporter):
 
     def validate_parameters(self, node: PlannedNode, plan: Plan) -> list[Problem]:
         problems = ppo_problems(node, TRAINER_FIELDS)
-        kind = node.params["checkpoint_trigger_type"]
-        value = str(node.params["checkpoint_trigger_value"]).strip()
         try:
-            number = float(value)
-            ok = math.isfinite(number) and (number > 0 or kind == "best_metric")
-        except ValueError:
-            ok = False
-        if not ok:
-            shown = value if len(value) <= 40 else value[:40] + "..."
-            problems.append(self.problem(node, "checkpoint_trigger_value",
-                                         f"{shown!r} is not a positive number of "
-                                         f"{'updates' if kind == 'epoch' else 'seconds'}"))
+            checkpoint_trigger_value(node.params["checkpoint_trigger_type"],
+                                     node.params["checkpoint_trigger_value"])
+        except ValueError as exc:
+            problems.append(self.problem(node, "checkpoint_trigger_value", str(exc)))
         return problems
 
 

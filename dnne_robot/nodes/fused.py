@@ -12,8 +12,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
@@ -144,14 +143,6 @@ def _member_error(member: QueueNode, exc: Exception) -> Exception:
     return NodeError(member.node_id, type(member).__name__, member.title, exc)
 
 
-@contextmanager
-def _named(member: QueueNode) -> Iterator[None]:
-    try:
-        yield
-    except Exception as exc:  # noqa: BLE001 - named after the member, as unfused
-        raise _member_error(member, exc) from exc
-
-
 class _Wired:
     """Stands in a member's ``consumers`` lists for a link the loop serves itself, so a
     member that asks whether an output is read (the agent's ``model``) gets its answer."""
@@ -201,8 +192,10 @@ class FusedLoopNode(QueueNode):
 
     def setup(self) -> None:
         for member in self.members:
-            with _named(member):
+            try:
                 member.setup()
+            except Exception as exc:  # noqa: BLE001 - named after the member, as unfused
+                raise _member_error(member, exc) from exc
         # Per member: (the member, its compute, whether that is a coroutine function, and
         # its inputs as (port, source index or -1 for this node's input, source output or
         # this node's input name, kept)), built once: the loop below runs every step.

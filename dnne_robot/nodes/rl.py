@@ -11,7 +11,6 @@ trainer, configured by the env and PPO config nodes.
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from collections import deque
 from typing import Any, ClassVar
@@ -31,7 +30,7 @@ from ..rl import (
 from ..runtime import END, In, QueueNode, RunComplete
 from .sim import SimHandle
 from .sync import PolicyModel
-from .timing import parse_duration
+from .timing import checkpoint_trigger_value, parse_duration
 
 
 class PPOAgentNode(QueueNode):
@@ -164,7 +163,11 @@ class PPOTrainerNode(QueueNode):
         self.updates = 0
         self.last_checkpoint = time.monotonic()
         self.best = float("-inf")
-        self.trigger_value = self._trigger_value()
+        try:  # checked before the run starts: --set can change the exported value
+            self.trigger_value = checkpoint_trigger_value(self.CHECKPOINT_TRIGGER_TYPE,
+                                                          self.CHECKPOINT_TRIGGER_VALUE)
+        except ValueError as exc:
+            raise ValueError(f"field 'checkpoint_trigger_value': {exc}") from None
         self.logger: MetricsLogger | None = None
         if self.ctx.command == "train":
             hparams = {"node": self.node_id, **self.config().to_dict()}
@@ -173,20 +176,6 @@ class PPOTrainerNode(QueueNode):
                 tensorboard=self.ctx.options.get("tensorboard"))
             preload_optimizer()
             self.ctx.boundary_nodes.add(self.node_id)  # Ctrl-C stops the run after an update
-
-    def _trigger_value(self) -> float:
-        """``CHECKPOINT_TRIGGER_VALUE`` as a number, checked before the run starts (the export
-        checks the workflow's; ``--set`` can change it)."""
-        kind, text = self.CHECKPOINT_TRIGGER_TYPE, str(self.CHECKPOINT_TRIGGER_VALUE).strip()
-        try:
-            value = float(text)
-        except ValueError:
-            value = math.nan
-        if not math.isfinite(value) or (value <= 0 and kind != "best_metric"):
-            unit = "updates" if kind == "epoch" else "seconds"
-            raise ValueError(f"field 'checkpoint_trigger_value': {text[:40]!r} is not a "
-                             f"positive number of {unit}")
-        return value
 
     def start(self, model: PolicyModel) -> None:
         """Make the PPO trainer for the agent's policy (at the first step, or by Ray)."""

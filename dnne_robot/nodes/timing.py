@@ -1,7 +1,9 @@
-"""Durations as DNNE's widgets write them."""
+"""Durations and checkpoint triggers as the workflows' widgets write them (no torch here:
+the exporters check the same values)."""
 
 from __future__ import annotations
 
+import math
 import re
 
 
@@ -12,3 +14,23 @@ def parse_duration(text: str) -> float | None:
         return None
     h, m, s = parts.groups()
     return int(h or 0) * 3600 + int(m or 0) * 60 + float(s or 0)
+
+
+def checkpoint_trigger_value(kind: str, text: str) -> float:
+    """A PPO trainer's ``checkpoint_trigger_value`` for its ``checkpoint_trigger_type``: a
+    positive number of updates (``epoch``) or seconds (``time``), any finite number for
+    ``best_metric``.
+
+    Raises:
+        ValueError: saying what is wrong with ``text``.
+    """
+    text = str(text).strip()
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or (value <= 0 and kind != "best_metric"):
+        shown = text if len(text) <= 40 else text[:40] + "..."
+        unit = "updates" if kind == "epoch" else "seconds"
+        raise ValueError(f"{shown!r} is not a positive number of {unit}")
+    return value
